@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+type runOptions struct {
+	Machinefile string
+	URLs        string // path, or "-" for stdin
+	Output      string
+	Format      string
+
+	Timeout      time.Duration
+	UserAgent    string
+	MaxBody      byteSize
+	MaxRedirects int
+
+	Listen         string
+	Advertise      string
+	SSH            string
+	RemoteBin      string
+	State          string
+	ConnectTimeout time.Duration
+
+	Verbose int
+	Quiet   bool
+
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+func newRunCmd(runFn func(context.Context, *runOptions) error) *cobra.Command {
+	o := &runOptions{MaxBody: scrape.DefaultMaxBody}
+	cmd := &cobra.Command{
+		Use:   "run [-f MACHINEFILE] [URLS_FILE | -] [-o OUTPUT]",
+		Short: "Scrape the URLs in a file across the machinefile's nodes",
+		Long: `Scrape every URL in URLS_FILE (one per line; blank lines and # comments
+skipped; "-" or no file reads stdin) on the nodes of MACHINEFILE, and write one
+record per input line to OUTPUT.
+
+Without -f the run uses this machine alone, one slot per CPU. A node that is
+this machine (localhost, 127.0.0.1, its own name or address) runs its worker
+directly; every other node is reached with the system ssh client, which reads
+your ~/.ssh/config. The run's queue credentials go to each worker over its
+ssh session's stdin, never on a command line.`,
+		Example: `  scrape run urls.txt -o results.json
+  scrape run -f machinefile urls.txt -o results.jsonl
+  cat urls.txt | scrape run -f hosts --timeout 10s > results.jsonl`,
+		Args: cobraArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.URLs = "-"
+			if len(args) == 1 {
+				o.URLs = args[0]
+			}
+			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return runFn(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVarP(&o.Machinefile, "machinefile", "f", "", "`file` of nodes: host, host:N, host slots=N, user@host, host port=P")
+	f.StringVarP(&o.Output, "output", "o", "-", "write records to `file` (.json array or .jsonl lines); - is stdout")
+	f.StringVar(&o.Format, "format", "", "output `format`: json or jsonl (default: from the -o extension, else jsonl)")
+	f.DurationVar(&o.Timeout, "timeout", scrape.DefaultTimeout, "give up on one page after this long")
+	f.StringVar(&o.UserAgent, "user-agent", scrape.DefaultUserAgent(), "User-Agent header sent with every request")
+	f.Var(&o.MaxBody, "max-body", "largest page body read, e.g. 10MiB, 512KiB")
+	f.IntVar(&o.MaxRedirects, "max-redirects", scrape.DefaultMaxRedirects, "redirects followed before giving up")
+	f.StringVar(&o.Listen, "listen", ":0", "`host:port` the run's queue listens on (default: all interfaces, a free port)")
+	f.StringVar(&o.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
+	f.StringVar(&o.SSH, "ssh", "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
+	f.StringVar(&o.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
+	f.StringVar(&o.State, "state", "", "`dir` for the run's queue store (default: a new directory under .scrape/, removed after success)")
+	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
+	f.CountVarP(&o.Verbose, "verbose", "v", "log more (-v progress, -vv debug)")
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print no summary")
+	return cmd
+}
+
+// runScrape is the run command's work: read the inputs, run, report.
+func runScrape(ctx context.Context, o *runOptions) error {
+	var hosts []machinefile.Host
+	if o.Machinefile != "" {
+		var err error
+		if hosts, err = machinefile.ParseFile(o.Machinefile); err != nil {
+			return err
+		}
+	}
+	in := o.Stdin
+	if o.URLs != "-" {
+		f, err := os.Open(o.URLs)
+		if err != nil {
+			return fmt.Errorf("open urls: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	if o.MaxRedirects < 0 {
+		return &usageError{errors.New("--max-redirects must be 0 or more")}
+	}
+	maxRedirects := o.MaxRedirects
+	if maxRedirects == 0 {
+		maxRedirects = -1 // scrape.Config: negative means none followed
+	}
+	c, err := coordinator.New(coordinator.Config{
+		Hosts:  hosts,
+		Input:  in,
+		Output: o.Output,
+		Format: o.Format,
+		Stdout: o.Stdout,
+		Stderr: o.Stderr,
+		Fetch: scrape.Config{
+			Timeout:      o.Timeout,
+			UserAgent:    o.UserAgent,
+			MaxBody:      int64(o.MaxBody),
+			MaxRedirects: maxRedirects,
+		},
+		Listen:         o.Listen,
+		Advertise:      o.Advertise,
+		SSH:            strings.Fields(o.SSH),
+		RemoteBin:      o.RemoteBin,
+		StateDir:       o.State,
+		ConnectTimeout: o.ConnectTimeout,
+		Logger:         newLogger(o.Stderr, o.Verbose),
+		LogLevel:       levelFor(o.Verbose).String(),
+	})
+	if err != nil {
+		return err
+	}
+	sum, err := c.Run(ctx)
+	if sum != nil && !o.Quiet {
+		sum.Print(o.Stderr)
+	}
+	return err
+}

@@ -1,0 +1,90 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/worker"
+)
+
+// collectBatch is how many results are written between two flushes of the
+// output; acknowledgements follow each flush.
+const collectBatch = 256
+
+// collector moves results from the queue to the output. It acknowledges a
+// result only after the output holding it is flushed, so a result is never
+// both gone from the queue and missing from the file.
+type collector struct {
+	cons     jetstream.Consumer
+	frontier *frontier
+	sink     *sink
+	log      *slog.Logger
+}
+
+func (c *collector) run(ctx context.Context) error {
+	for {
+		select {
+		case <-c.frontier.done:
+			return nil
+		case <-ctx.Done():
+			return nil
+		default:
+		}
+		if _, err := c.batch(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// drain takes what workers stored after the run was cut short.
+func (c *collector) drain() error {
+	for range 10_000 {
+		n, err := c.batch(context.Background(), 200*time.Millisecond)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+// batch writes one pull's worth of results and returns how many arrived.
+func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	b, err := c.cons.Fetch(collectBatch, jetstream.FetchContext(fctx))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, err
+	}
+	var acks []jetstream.Msg
+	for msg := range b.Messages() {
+		acks = append(acks, msg)
+		meta, err := worker.DecodeResultMeta(msg.Headers())
+		if err != nil {
+			c.log.Error("dropping unreadable result", "err", err)
+			continue
+		}
+		if !c.frontier.complete(meta.Task) {
+			continue // a redelivered task answered twice: first one wins
+		}
+		if err := c.sink.write(msg.Data(), meta); err != nil {
+			return len(acks), err
+		}
+	}
+	if err := c.sink.flush(); err != nil {
+		return len(acks), err
+	}
+	for _, m := range acks {
+		_ = m.Ack()
+	}
+	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) {
+		return len(acks), err
+	}
+	return len(acks), nil
+}

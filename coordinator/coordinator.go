@@ -1,0 +1,475 @@
+// Package coordinator runs a scrape across a cluster: it starts the run's
+// embedded NATS JetStream queue, launches one worker per machinefile host,
+// feeds URL tasks through its frontier, writes every result to the output
+// exactly once and stops every worker it started.
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/output"
+	"github.com/scrape-cluster/scrape/scrape"
+	"github.com/scrape-cluster/scrape/worker"
+)
+
+// Defaults for Config; a zero field means its default.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultAckWait is how long a task may go without a heartbeat before
+	// it is handed to another worker. Workers beat every third of it, so it
+	// bounds how long a dead node's tasks wait.
+	DefaultAckWait    = 15 * time.Second
+	DefaultMaxDeliver = 5
+	// stopGrace is how long a worker gets to hand back its tasks and exit
+	// before it is killed; the whole stop stays within 5 s.
+	stopGrace = 3 * time.Second
+	// readyTimeout is how long a started worker gets, beyond the SSH
+	// connect timeout, to connect back and say hello.
+	readyTimeout = 20 * time.Second
+)
+
+// Config is one run.
+type Config struct {
+	// Hosts are the machinefile's nodes; none means this machine alone
+	// with one slot per CPU.
+	Hosts []machinefile.Host
+	// Input is the urls file, one URL per line.
+	Input io.Reader
+	// Output is a file path, or "-" (or "") for stdout; Format overrides
+	// the format its extension implies.
+	Output string
+	Format string
+	Stdout io.Writer
+	// Stderr receives worker log lines, prefixed with their node.
+	Stderr io.Writer
+
+	Fetch scrape.Config
+
+	// Listen is where the embedded NATS listens (default all interfaces,
+	// a free port). Advertise, when set, is the address every worker
+	// dials; otherwise each worker dials our address on its route.
+	Listen    string
+	Advertise string
+	// SSH is the ssh command and its own arguments (default "ssh").
+	SSH []string
+	// RemoteBin is the scrape binary's path on remote nodes (default:
+	// LocalBin, as on a cluster sharing its file system).
+	RemoteBin string
+	// LocalBin is the binary started for local workers (default: this
+	// program).
+	LocalBin string
+	// StateDir holds the queue's store. Empty means a new directory under
+	// .scrape/, removed again after a successful run.
+	StateDir string
+
+	ConnectTimeout time.Duration
+	AckWait        time.Duration
+	MaxDeliver     int
+	// Window bounds the tasks released and not yet answered (default:
+	// four per slot, at least 64).
+	Window int
+
+	Logger *slog.Logger
+	// LogLevel is passed on to the workers ("DEBUG", "INFO", "WARN").
+	LogLevel string
+}
+
+// ErrNoWorkers is returned when no node could start a worker, or every
+// worker was lost before the work was done.
+var ErrNoWorkers = errors.New("no worker")
+
+// Coordinator is one run.
+type Coordinator struct {
+	cfg       Config
+	log       *slog.Logger
+	run       worker.Run
+	ownsState bool
+	relay     *syncWriter
+	stopOnce  sync.Once
+}
+
+// New validates cfg and fills in defaults.
+func New(cfg Config) (*Coordinator, error) {
+	if cfg.Input == nil {
+		return nil, errors.New("no input")
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Hosts) == 0 {
+		cfg.Hosts = []machinefile.Host{{Name: "localhost", Slots: runtime.NumCPU(), Line: 0}}
+	}
+	if len(cfg.SSH) == 0 {
+		cfg.SSH = []string{"ssh"}
+	}
+	if cfg.LocalBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own binary: %w", err)
+		}
+		cfg.LocalBin = exe
+	}
+	if cfg.RemoteBin == "" {
+		cfg.RemoteBin = cfg.LocalBin
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = DefaultAckWait
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = DefaultMaxDeliver
+	}
+	if cfg.Window <= 0 {
+		slots := 0
+		for _, h := range cfg.Hosts {
+			slots += h.Slots
+		}
+		cfg.Window = max(64, 4*slots)
+	}
+	if _, _, err := splitListen(cfg.Listen); err != nil {
+		return nil, err
+	}
+	id, err := randomHex(6)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{
+		cfg:   cfg,
+		run:   worker.Run{ID: strings.ToUpper(id)},
+		relay: &syncWriter{w: cfg.Stderr},
+	}
+	c.log = cfg.Logger.With("component", "coordinator", "run", c.run.ID)
+	return c, nil
+}
+
+// Run does the whole run. It returns the summary of what was written even
+// when it fails or is interrupted: what was scraped is in the output.
+func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
+	start := time.Now()
+	stats := newSummary()
+	defer func() { stats.Elapsed = time.Since(start) }()
+
+	format, err := output.FormatFor(c.cfg.Output, c.cfg.Format)
+	if err != nil {
+		return stats, err
+	}
+	out, err := output.Create(c.cfg.Output, format, c.cfg.Stdout)
+	if err != nil {
+		return stats, err
+	}
+	defer out.Close()
+
+	storeDir, err := c.stateDir()
+	if err != nil {
+		return stats, err
+	}
+	srv, err := startServer(c.cfg.Listen, storeDir)
+	if err != nil {
+		return stats, err
+	}
+	defer srv.shutdown()
+
+	nc, err := nats.Connect("", nats.InProcessServer(srv.srv), nats.UserInfo(queueUser, srv.password), nats.Name("scrape coordinator"))
+	if err != nil {
+		return stats, fmt.Errorf("connect to queue: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return stats, fmt.Errorf("connect to queue: %w", err)
+	}
+	results, err := c.setupQueue(ctx, js)
+	if err != nil {
+		return stats, err
+	}
+
+	nodes, err := c.launchAll(ctx, nc, srv)
+	defer c.stopAll(nc, nodes)
+	if err != nil {
+		return stats, err
+	}
+	stats.Nodes = len(nodes)
+
+	snk := &sink{w: out, stats: stats}
+	f := newFrontier(js, c.run, c.cfg.Window)
+	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return f.feed(gctx, c.cfg.Input, snk) })
+	g.Go(func() error { return col.run(gctx) })
+	g.Go(func() error { return c.watch(gctx, nodes, f) })
+	runErr := g.Wait()
+
+	// Whatever ended the run, stop the workers first and then keep what
+	// they managed to store: an interrupted run's output holds everything
+	// scraped so far.
+	c.stopAll(nc, nodes)
+	if runErr != nil {
+		if err := col.drain(); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	stats.Outstanding = f.outstanding()
+	if err := out.Close(); err != nil {
+		return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
+	}
+	if runErr == nil && c.ownsState {
+		nc.Close()
+		srv.shutdown()
+		_ = os.RemoveAll(filepath.Dir(storeDir))
+	}
+	if runErr != nil && ctx.Err() != nil {
+		return stats, ctx.Err()
+	}
+	return stats, runErr
+}
+
+// stateDir makes the directory the queue stores into.
+func (c *Coordinator) stateDir() (string, error) {
+	dir := c.cfg.StateDir
+	if dir == "" {
+		dir = filepath.Join(".scrape", time.Now().Format("20060102-150405")+"-"+strings.ToLower(c.run.ID))
+		c.ownsState = true
+	}
+	store := filepath.Join(dir, "jetstream")
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		return "", fmt.Errorf("create state directory: %w", err)
+	}
+	return store, nil
+}
+
+// setupQueue creates the run's streams, consumers and config bucket, and
+// returns the consumer the coordinator reads results from.
+func (c *Coordinator) setupQueue(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	for _, s := range []jetstream.StreamConfig{
+		{Name: c.run.TaskStream(), Subjects: []string{c.run.TaskSubject()}},
+		{Name: c.run.ResultStream(), Subjects: []string{c.run.ResultSubject()}},
+	} {
+		s.Retention = jetstream.WorkQueuePolicy
+		s.Storage = jetstream.FileStorage
+		s.MaxMsgSize = maxPayload
+		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", s.Name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, c.run.TaskStream(), jetstream.ConsumerConfig{
+		Durable:       worker.WorkerConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    -1, // workers give up on a task themselves, with a record
+		MaxAckPending: -1,
+	}); err != nil {
+		return nil, fmt.Errorf("create task consumer: %w", err)
+	}
+	results, err := js.CreateOrUpdateConsumer(ctx, c.run.ResultStream(), jetstream.ConsumerConfig{
+		Durable:       worker.CoordinatorConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create result consumer: %w", err)
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.run.ConfigBucket(), Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("create run config: %w", err)
+	}
+	job, _ := json.Marshal(worker.Job{
+		Version:    worker.ProtocolVersion,
+		Fetch:      c.cfg.Fetch,
+		AckWait:    c.cfg.AckWait,
+		MaxDeliver: c.cfg.MaxDeliver,
+		MaxRecord:  maxPayload - 64<<10, // room for headers
+	})
+	if _, err := kv.Put(ctx, worker.ConfigKey, job); err != nil {
+		return nil, fmt.Errorf("store run config: %w", err)
+	}
+	return results, nil
+}
+
+// launchAll starts a worker on every host and waits until each is ready or
+// has failed. Failed hosts are reported and left out; the run fails only
+// when no host could start.
+func (c *Coordinator) launchAll(ctx context.Context, nc *nats.Conn, srv *embeddedServer) ([]*node, error) {
+	nodes := make([]*node, 0, len(c.cfg.Hosts))
+	ready := make(map[string]chan worker.Hello, len(c.cfg.Hosts))
+	seen := map[string]int{}
+	for _, h := range c.cfg.Hosts {
+		name := h.Name
+		if seen[name]++; seen[name] > 1 {
+			name += "#" + strconv.Itoa(seen[name])
+		}
+		nodes = append(nodes, &node{host: h, name: name, local: isLocal(h)})
+		ready[name] = make(chan worker.Hello, 1)
+	}
+	sub, err := nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
+		var h worker.Hello
+		if json.Unmarshal(m.Data, &h) != nil {
+			return
+		}
+		if ch, ok := ready[h.Node]; ok {
+			select {
+			case ch <- h:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to workers: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		return nil, fmt.Errorf("subscribe to workers: %w", err)
+	}
+
+	var (
+		mu      sync.Mutex
+		started []*node
+		failed  []string
+		wg      sync.WaitGroup
+	)
+	for _, n := range nodes {
+		wg.Go(func() {
+			err := c.launch(ctx, n, srv, ready[n.name])
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				c.log.Warn("node left out", "node", n.name, "err", err)
+				fmt.Fprintf(c.cfg.Stderr, "scrape: warning: %v\n", err)
+				failed = append(failed, err.Error())
+				return
+			}
+			started = append(started, n)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return started, ctx.Err()
+	}
+	if len(started) == 0 {
+		return nil, fmt.Errorf("%w could start on any node:\n  %s", ErrNoWorkers, strings.Join(failed, "\n  "))
+	}
+	return started, nil
+}
+
+func (c *Coordinator) launch(ctx context.Context, n *node, srv *embeddedServer, ready <-chan worker.Hello) error {
+	addr, err := c.advertise(ctx, n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.name, err)
+	}
+	boot := worker.Bootstrap{
+		Version:  worker.ProtocolVersion,
+		Servers:  []string{"nats://" + net.JoinHostPort(addr, strconv.Itoa(srv.port()))},
+		User:     queueUser,
+		Password: srv.password,
+		Run:      c.run.ID,
+		Node:     n.name,
+		Slots:    n.host.Slots,
+		LogLevel: c.cfg.LogLevel,
+	}
+	if err := n.start(ctx, &c.cfg, boot, c.relay); err != nil {
+		return err
+	}
+	h, err := n.awaitReady(ctx, ready, c.cfg.ConnectTimeout+readyTimeout)
+	if err != nil {
+		return err
+	}
+	c.log.Info("worker ready", "node", n.name, "worker", h.Worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
+	return nil
+}
+
+// advertise picks the address n's worker dials to reach the queue.
+func (c *Coordinator) advertise(ctx context.Context, n *node) (string, error) {
+	if c.cfg.Advertise != "" {
+		return c.cfg.Advertise, nil
+	}
+	host, _, _ := splitListen(c.cfg.Listen)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return host, nil // listening on one address: that is the one
+	}
+	if n.local {
+		return "127.0.0.1", nil
+	}
+	target := sshHostName(ctx, c.cfg.SSH, n.host.Destination(), n.host.Port)
+	addr, err := routeAddr(ctx, target)
+	if err != nil {
+		return "", fmt.Errorf("find our address on the route to %s (set --advertise): %w", target, err)
+	}
+	return addr, nil
+}
+
+// watch reports nodes that are lost mid-run, and fails the run when no
+// worker is left to finish it.
+func (c *Coordinator) watch(ctx context.Context, nodes []*node, f *frontier) error {
+	lost := make(chan *node, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			select {
+			case <-n.exited:
+				lost <- n
+			case <-ctx.Done():
+			}
+		}()
+	}
+	alive := len(nodes)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.done:
+			return nil
+		case n := <-lost:
+			alive--
+			msg := fmt.Sprintf("lost node %s: %s", n.name, n.exitReason())
+			if alive > 0 {
+				msg += fmt.Sprintf("; its tasks go to the other %d node(s)", alive)
+			}
+			fmt.Fprintf(c.cfg.Stderr, "scrape: warning: %s\n", msg)
+			if alive == 0 {
+				return fmt.Errorf("%w left: every node was lost with %d URLs outstanding", ErrNoWorkers, f.outstanding())
+			}
+		}
+	}
+}
+
+// stopAll stops every worker the run started, in parallel. Only the first
+// call does anything.
+func (c *Coordinator) stopAll(nc *nats.Conn, nodes []*node) {
+	c.stopOnce.Do(func() {
+		if nc.IsConnected() {
+			_ = nc.Publish(c.run.ControlSubject(), []byte(worker.ControlStop))
+			_ = nc.FlushTimeout(time.Second)
+		}
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() { n.stop(stopGrace) })
+		}
+		wg.Wait()
+	})
+}

@@ -1,0 +1,108 @@
+package coordinator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// maxPayload is the largest message the embedded server accepts. A result
+// with thousands of links can pass the NATS default of 1 MiB.
+const maxPayload = 8 << 20
+
+// queueUser is the one account of the embedded server. Its password is made
+// per run and travels only inside the bootstrap written to a worker's stdin.
+const queueUser = "scrape"
+
+// embeddedServer is the run's own NATS server with JetStream, stored in the
+// run's state directory.
+type embeddedServer struct {
+	srv      *server.Server
+	password string
+	once     sync.Once
+}
+
+func startServer(listen, storeDir string) (*embeddedServer, error) {
+	host, port, err := splitListen(listen)
+	if err != nil {
+		return nil, err
+	}
+	password, err := randomHex(24)
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // to nats-server, 0 means its default 4222
+	}
+	opts := &server.Options{
+		ServerName: "scrape-coordinator",
+		Host:       host,
+		Port:       port,
+		NoSigs:     true, // the coordinator owns signal handling
+		NoLog:      true,
+		MaxPayload: maxPayload,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		Users:      []*server.User{{Username: queueUser, Password: password}},
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start queue server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("start queue server: not ready on %s after 10s", net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return &embeddedServer{srv: srv, password: password}, nil
+}
+
+// port is the port the server actually listens on (listen may ask for 0).
+func (s *embeddedServer) port() int {
+	if a, ok := s.srv.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+func (s *embeddedServer) shutdown() {
+	s.once.Do(func() {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	})
+}
+
+// splitListen reads --listen: "HOST:PORT", ":PORT" or "HOST". An empty host
+// means every interface.
+func splitListen(listen string) (string, int, error) {
+	if listen == "" {
+		return "0.0.0.0", 0, nil
+	}
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		// No port: the whole value is a host.
+		host, portStr = listen, "0"
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("--listen %q: invalid port", listen)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("make run secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

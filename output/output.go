@@ -1,0 +1,159 @@
+// Package output writes result records as they arrive. Records reach it
+// already encoded as JSON by the worker that made them, so writing one is a
+// copy, never a second encoding.
+package output
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Format is an output encoding.
+type Format string
+
+const (
+	JSON  Format = "json"  // one JSON array
+	JSONL Format = "jsonl" // one JSON object per line
+)
+
+// Stdout is the path that means standard output.
+const Stdout = "-"
+
+// FormatFor picks the format: the override when given, else the path's
+// extension, else JSON lines (the only format that streams cleanly to a pipe).
+func FormatFor(path, override string) (Format, error) {
+	if override != "" {
+		switch f := Format(strings.ToLower(override)); f {
+		case JSON, JSONL:
+			return f, nil
+		}
+		return "", fmt.Errorf("unknown format %q (want json or jsonl)", override)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		return JSON, nil
+	case ".jsonl", ".ndjson":
+		return JSONL, nil
+	}
+	return JSONL, nil
+}
+
+// Writer receives encoded records. Flush makes what was written so far
+// durable and complete on disk: after a Flush the file is valid in its format
+// even if the process is killed before the next one.
+type Writer interface {
+	Write(rec []byte) error
+	Flush() error
+	Close() error
+}
+
+// Create opens path for writing in format f; path Stdout writes to stdout.
+// It refuses nothing: callers decide about overwriting before calling it.
+func Create(path string, f Format, stdout io.Writer) (Writer, error) {
+	if path == "" || path == Stdout {
+		return newWriter(f, nopCloser{stdout}, nil), nil
+	}
+	file, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create output: %w", err)
+	}
+	return newWriter(f, file, file), nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func newWriter(f Format, w io.WriteCloser, file *os.File) Writer {
+	base := writer{dst: w, file: file, bw: bufio.NewWriterSize(w, 256<<10)}
+	if f == JSON {
+		return &arrayWriter{writer: base}
+	}
+	return &linesWriter{writer: base}
+}
+
+type writer struct {
+	dst    io.WriteCloser
+	file   *os.File // nil when the destination cannot seek or sync
+	bw     *bufio.Writer
+	closed bool
+}
+
+func (w *writer) close(tail []byte) error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	_, err := w.bw.Write(tail)
+	err = errors.Join(err, w.bw.Flush())
+	if w.file != nil {
+		err = errors.Join(err, w.file.Sync())
+	}
+	return errors.Join(err, w.dst.Close())
+}
+
+type linesWriter struct{ writer }
+
+func (w *linesWriter) Write(rec []byte) error {
+	w.bw.Write(rec)
+	return w.bw.WriteByte('\n')
+}
+
+func (w *linesWriter) Flush() error { return w.bw.Flush() }
+func (w *linesWriter) Close() error { return w.close(nil) }
+
+// arrayWriter keeps a file a complete JSON array at every Flush: it writes the
+// closing bracket after the last record and steps back over it, so the next
+// record overwrites it. An interrupted run therefore leaves valid JSON.
+type arrayWriter struct {
+	writer
+	started bool
+	n       int
+}
+
+var (
+	arrayHead = []byte("[\n")
+	arrayTail = []byte("\n]\n")
+)
+
+func (w *arrayWriter) begin() {
+	if !w.started {
+		w.bw.Write(arrayHead)
+		w.started = true
+	}
+}
+
+func (w *arrayWriter) Write(rec []byte) error {
+	w.begin()
+	if w.n > 0 {
+		w.bw.WriteString(",\n")
+	}
+	w.n++
+	_, err := w.bw.Write(rec)
+	return err
+}
+
+func (w *arrayWriter) Flush() error {
+	w.begin()
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	if w.file == nil {
+		return nil
+	}
+	if _, err := w.file.Write(arrayTail); err != nil {
+		return err
+	}
+	_, err := w.file.Seek(-int64(len(arrayTail)), io.SeekCurrent)
+	return err
+}
+
+func (w *arrayWriter) Close() error {
+	w.begin()
+	return w.close(arrayTail)
+}

@@ -1,0 +1,71 @@
+// Package scrape fetches one page and turns it into a Result. It knows nothing
+// about queues or clusters: the worker calls it, the coordinator only stores
+// what it returns.
+package scrape
+
+import (
+	"fmt"
+	"time"
+)
+
+// Error kinds. They are part of the output format: users filter on them, so a
+// kind is never renamed once released.
+const (
+	KindInvalidURL       = "invalid_url"
+	KindDNS              = "dns"
+	KindConnect          = "connect"
+	KindTimeout          = "timeout"
+	KindTLS              = "tls"
+	KindHTTPStatus       = "http_status"
+	KindTooLarge         = "too_large"
+	KindTooManyRedirects = "too_many_redirects"
+	KindNotHTML          = "not_html"
+	KindBadBody          = "bad_body"
+	KindFetch            = "fetch"
+	// KindWorkerLost marks a task whose deliveries kept dying with their
+	// worker: it is given up rather than allowed to take down every node.
+	KindWorkerLost = "worker_lost"
+)
+
+// Error is why a record has no (complete) page.
+type Error struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Kind + ": " + e.Message }
+
+// Errorf builds an Error of the given kind.
+func Errorf(kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Result is the record one input URL becomes: the unit of the output file.
+type Result struct {
+	URL         string    `json:"url"`
+	Line        int       `json:"line,omitempty"`
+	FinalURL    string    `json:"final_url,omitempty"`
+	Status      int       `json:"status,omitempty"`
+	ContentType string    `json:"content_type,omitempty"`
+	Title       string    `json:"title,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Headings    []string  `json:"headings,omitempty"`
+	Links       []string  `json:"links,omitempty"`
+	Bytes       int64     `json:"bytes"`
+	DurationMS  int64     `json:"duration_ms"`
+	FetchedAt   time.Time `json:"fetched_at,omitzero"`
+	Node        string    `json:"node,omitempty"`
+	Worker      string    `json:"worker,omitempty"`
+	Attempts    int       `json:"attempts"`
+	Error       *Error    `json:"error,omitempty"`
+}
+
+// Task is one URL to fetch, as the coordinator's frontier hands it out.
+// ID is unique within a run and is what makes exactly-once output possible:
+// the coordinator writes the first result for an ID and drops the rest.
+type Task struct {
+	ID      uint64 `json:"id"`
+	URL     string `json:"url"`
+	Line    int    `json:"line,omitempty"`
+	Attempt int    `json:"attempt"`
+}

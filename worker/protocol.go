@@ -1,0 +1,210 @@
+package worker
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// ProtocolVersion changes whenever a coordinator and a worker of different
+// builds could misread each other. Mixed clusters run mixed binaries, so a
+// mismatch is refused at start-up with a clear message instead of producing
+// records nobody can decode.
+const ProtocolVersion = 1
+
+// Consumer names. Both are durable so that a worker or a coordinator that
+// reconnects picks up where its predecessor left.
+const (
+	WorkerConsumer      = "workers"
+	CoordinatorConsumer = "coordinator"
+)
+
+// Message headers. Results carry their bookkeeping in headers so that the
+// coordinator can account for a record and write it out without decoding
+// the JSON body.
+const (
+	HeaderTask  = "Scrape-Task"  // task ID, decimal
+	HeaderKind  = "Scrape-Kind"  // error kind, absent on success
+	HeaderNode  = "Scrape-Node"  // machinefile host that produced the result
+	HeaderBytes = "Scrape-Bytes" // body bytes read
+)
+
+// Run names every stream, subject and bucket of one run. They all carry the
+// run ID so that several runs can share one NATS cluster (--nats).
+type Run struct {
+	ID string
+}
+
+func (r Run) TaskStream() string     { return "SCRAPE_" + r.ID + "_TASKS" }
+func (r Run) ResultStream() string   { return "SCRAPE_" + r.ID + "_RESULTS" }
+func (r Run) TaskSubject() string    { return "scrape." + r.ID + ".task" }
+func (r Run) ResultSubject() string  { return "scrape." + r.ID + ".result" }
+func (r Run) HelloSubject() string   { return "scrape." + r.ID + ".hello" }
+func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
+func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
+
+// ConfigKey is the key of the Job in the run's config bucket.
+const ConfigKey = "job"
+
+// Job is what every worker of a run must agree on. It lives in the run's
+// key-value bucket rather than on the worker's command line, so a worker that
+// joins later finds it and nothing about the run is visible in ps.
+type Job struct {
+	Version int           `json:"version"`
+	Fetch   scrape.Config `json:"fetch"`
+	// AckWait is how long a task may go without a sign of life before
+	// JetStream hands it to another worker.
+	AckWait time.Duration `json:"ack_wait"`
+	// MaxDeliver is how many deliveries a task gets before a worker records
+	// it as lost instead of fetching it again.
+	MaxDeliver int `json:"max_deliver"`
+	// MaxRecord is the largest encoded result the queue accepts.
+	MaxRecord int `json:"max_record"`
+}
+
+// Bootstrap is everything a worker needs to join a run. The coordinator
+// writes it as one JSON line on the worker's standard input (through the SSH
+// session for a remote node), which is how the run's secret stays off every
+// command line.
+type Bootstrap struct {
+	Version  int      `json:"version"`
+	Servers  []string `json:"servers"`
+	User     string   `json:"user"`
+	Password string   `json:"password"`
+	Run      string   `json:"run"`
+	Node     string   `json:"node"`
+	Slots    int      `json:"slots"`
+	// LogLevel is the coordinator's verbosity, so that -v on scrape run
+	// also makes the workers talk.
+	LogLevel string `json:"log_level,omitempty"`
+}
+
+// maxBootstrap bounds what ReadBootstrap accepts, so a worker started by
+// hand with a file on stdin fails fast instead of reading it all.
+const maxBootstrap = 64 << 10
+
+// ReadBootstrap reads the bootstrap line from r. It reads no further than the
+// line, so the caller can go on watching r for end of file.
+func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
+	var b Bootstrap
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxBootstrap {
+		return b, errors.New("read bootstrap: line too long")
+	}
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		return b, fmt.Errorf("read bootstrap from stdin: %w (scrape worker is started by scrape run, or with --nats)", err)
+	}
+	if err := json.Unmarshal(line, &b); err != nil {
+		return b, fmt.Errorf("decode bootstrap: %w", err)
+	}
+	if b.Version != ProtocolVersion {
+		return b, fmt.Errorf("coordinator speaks protocol %d, this worker %d: run the same scrape version on every node (or use --push)", b.Version, ProtocolVersion)
+	}
+	if len(b.Servers) == 0 || b.Run == "" {
+		return b, errors.New("bootstrap names no server or run")
+	}
+	return b, nil
+}
+
+// Hello is what a worker announces once it is connected and ready, so the
+// coordinator knows the launch worked and on what kind of machine.
+type Hello struct {
+	Node    string `json:"node"`
+	Worker  string `json:"worker"`
+	Slots   int    `json:"slots"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	Version string `json:"version"`
+}
+
+// Control messages the coordinator sends on ControlSubject.
+const ControlStop = "stop"
+
+// EncodeTask builds the message that releases t to the task stream.
+func EncodeTask(run Run, t scrape.Task) (*nats.Msg, error) {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("encode task %d: %w", t.ID, err)
+	}
+	m := nats.NewMsg(run.TaskSubject())
+	m.Data = data
+	// The message ID lets JetStream drop a task published twice (a
+	// coordinator retrying a publish whose ack was lost).
+	m.Header.Set(nats.MsgIdHdr, msgID(t.ID, t.Attempt))
+	return m, nil
+}
+
+// DecodeTask reads a task message.
+func DecodeTask(data []byte) (scrape.Task, error) {
+	var t scrape.Task
+	if err := json.Unmarshal(data, &t); err != nil {
+		return t, fmt.Errorf("decode task: %w", err)
+	}
+	if t.ID == 0 || t.URL == "" {
+		return t, errors.New("decode task: no id or url")
+	}
+	return t, nil
+}
+
+// EncodeResult builds the message that carries r, the answer to task t.
+// A result larger than maxRecord loses its links (then headings) and says so,
+// rather than being refused by the server and retried forever.
+func EncodeResult(run Run, t scrape.Task, r *scrape.Result, maxRecord int) (*nats.Msg, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode result of task %d: %w", t.ID, err)
+	}
+	if maxRecord > 0 && len(data) > maxRecord {
+		trimmed := *r
+		trimmed.Links, trimmed.Headings = nil, nil
+		if trimmed.Error == nil {
+			trimmed.Error = scrape.Errorf(scrape.KindTooLarge, "record of %d bytes exceeds the queue's %d: links and headings dropped", len(data), maxRecord)
+		}
+		if data, err = json.Marshal(&trimmed); err != nil {
+			return nil, fmt.Errorf("encode result of task %d: %w", t.ID, err)
+		}
+		r = &trimmed
+	}
+	m := nats.NewMsg(run.ResultSubject())
+	m.Data = data
+	m.Header.Set(nats.MsgIdHdr, msgID(t.ID, t.Attempt))
+	m.Header.Set(HeaderTask, strconv.FormatUint(t.ID, 10))
+	m.Header.Set(HeaderBytes, strconv.FormatInt(r.Bytes, 10))
+	if r.Node != "" {
+		m.Header.Set(HeaderNode, r.Node)
+	}
+	if r.Error != nil {
+		m.Header.Set(HeaderKind, r.Error.Kind)
+	}
+	return m, nil
+}
+
+// ResultMeta is what the coordinator reads from a result's headers.
+type ResultMeta struct {
+	Task  uint64
+	Kind  string
+	Node  string
+	Bytes int64
+}
+
+// DecodeResultMeta reads a result's headers.
+func DecodeResultMeta(h nats.Header) (ResultMeta, error) {
+	id, err := strconv.ParseUint(h.Get(HeaderTask), 10, 64)
+	if err != nil {
+		return ResultMeta{}, fmt.Errorf("result has no valid %s header: %w", HeaderTask, err)
+	}
+	n, _ := strconv.ParseInt(h.Get(HeaderBytes), 10, 64)
+	return ResultMeta{Task: id, Kind: h.Get(HeaderKind), Node: h.Get(HeaderNode), Bytes: n}, nil
+}
+
+func msgID(id uint64, attempt int) string {
+	return strconv.FormatUint(id, 10) + "." + strconv.Itoa(attempt)
+}

@@ -1,0 +1,179 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// publishTimeout bounds the wait for JetStream to store one result. A result
+// that cannot be stored in that time is handed back (nak) so that another
+// delivery can try again.
+const publishTimeout = 10 * time.Second
+
+type puller struct {
+	w       *Worker
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	job     Job
+	fetcher *scrape.Fetcher
+}
+
+// loop keeps every slot busy. It asks the queue only for as many tasks as it
+// has free slots, so a slow node never sits on work a fast one could do.
+func (p *puller) loop(ctx context.Context) {
+	slots := p.w.cfg.Slots
+	free := make(chan struct{}, slots)
+	for range slots {
+		free <- struct{}{}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < slots {
+			select {
+			case <-free:
+				n++
+			default:
+				break more
+			}
+		}
+		got, err := p.pull(ctx, n, func(msg jetstream.Msg) {
+			wg.Go(func() {
+				defer func() { free <- struct{}{} }()
+				p.handle(ctx, msg)
+			})
+		})
+		for range n - got {
+			free <- struct{}{}
+		}
+		if err != nil && ctx.Err() == nil {
+			p.w.log.Warn("pull tasks", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// pull asks for up to n tasks and dispatches each as it arrives.
+func (p *puller) pull(ctx context.Context, n int, dispatch func(jetstream.Msg)) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, pullWait)
+	defer cancel()
+	batch, err := p.cons.Fetch(n, jetstream.FetchContext(fctx))
+	if err != nil {
+		return 0, err
+	}
+	got := 0
+	for msg := range batch.Messages() {
+		got++
+		dispatch(msg)
+	}
+	err = batch.Error()
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, jetstream.ErrNoMessages) {
+		err = nil
+	}
+	return got, err
+}
+
+// handle turns one task into one stored result, then acknowledges the task.
+// The order matters: a worker that dies between the two leaves the task to
+// be redelivered, and the coordinator drops the duplicate result.
+func (p *puller) handle(ctx context.Context, msg jetstream.Msg) {
+	task, err := DecodeTask(msg.Data())
+	if err != nil {
+		// Nothing can ever make this message readable; redelivering it
+		// would only loop. The coordinator's frontier still waits for the
+		// task, so say loudly what happened.
+		p.w.log.Error("dropping unreadable task", "err", err)
+		_ = msg.TermWithReason("unreadable task")
+		return
+	}
+
+	var res scrape.Result
+	if d := deliveries(msg); p.job.MaxDeliver > 0 && d > p.job.MaxDeliver {
+		res = scrape.Result{
+			URL:   task.URL,
+			Error: scrape.Errorf(scrape.KindWorkerLost, "gave up after %d deliveries: each worker that took this URL died or lost its connection", d-1),
+		}
+	} else {
+		stop := p.heartbeat(msg)
+		res = p.fetcher.Fetch(ctx, task.URL)
+		stop()
+		if ctx.Err() != nil {
+			// Stopping mid-fetch: the result is an artefact of our own
+			// cancellation, not of the site. Hand the task back.
+			_ = msg.Nak()
+			return
+		}
+	}
+	res.Line = task.Line
+	res.Node = p.w.cfg.Node
+	res.Worker = p.w.id
+	res.Attempts = task.Attempt
+
+	out, err := EncodeResult(p.w.run, task, &res, p.job.MaxRecord)
+	if err != nil {
+		p.w.log.Error("encode result", "url", task.URL, "err", err)
+		_ = msg.Nak()
+		return
+	}
+	// A finished result is worth storing even while stopping: the
+	// coordinator drains stored results before it exits.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if _, err := p.js.PublishMsg(pctx, out); err != nil {
+		p.w.log.Warn("publish result", "url", task.URL, "err", err)
+		_ = msg.Nak()
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		// The result is stored; a lost ack only costs a redelivery whose
+		// duplicate result the coordinator drops.
+		p.w.log.Debug("ack task", "url", task.URL, "err", err)
+	}
+}
+
+// heartbeat tells JetStream the task is still being worked on, so a slow but
+// healthy fetch is not handed to a second worker.
+func (p *puller) heartbeat(msg jetstream.Msg) (stop func()) {
+	every := p.job.AckWait / 3
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func deliveries(msg jetstream.Msg) int {
+	md, err := msg.Metadata()
+	if err != nil {
+		return 1
+	}
+	return int(md.NumDelivered)
+}

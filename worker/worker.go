@@ -1,0 +1,245 @@
+// Package worker is the process that runs on every node: it pulls URL tasks
+// from the run's JetStream work queue, fetches them with the node's slots in
+// parallel and publishes one result per task. A task is acknowledged only
+// after its result is stored, so a worker that dies loses nothing: JetStream
+// hands its unacknowledged tasks to another worker.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// Defaults for Config.
+const (
+	// DefaultGrace is how long a worker survives without its coordinator
+	// before it exits by itself.
+	DefaultGrace = 30 * time.Second
+	// pullWait bounds one pull request, so a stop is noticed promptly.
+	pullWait = 2 * time.Second
+)
+
+// Config is how a worker joins a run.
+type Config struct {
+	Bootstrap
+	// Lifeline, when set, is read until end of file; its end means the
+	// coordinator (or the SSH session to it) is gone and the worker stops.
+	Lifeline io.Reader
+	// Grace is how long the worker waits for a lost NATS connection to come
+	// back before it gives up. Zero means DefaultGrace.
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Worker pulls and fetches tasks until its context ends, the coordinator
+// says stop, or the coordinator is lost.
+type Worker struct {
+	cfg  Config
+	run  Run
+	id   string
+	log  *slog.Logger
+	stop chan struct{}
+	once sync.Once
+}
+
+// New validates cfg.
+func New(cfg Config) (*Worker, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("worker: no NATS server given")
+	}
+	if cfg.Run == "" {
+		return nil, errors.New("worker: no run ID given")
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = runtime.NumCPU()
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	host, _ := os.Hostname()
+	if cfg.Node == "" {
+		cfg.Node = host
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	id := host + ":" + strconv.Itoa(os.Getpid())
+	return &Worker{
+		cfg:  cfg,
+		run:  Run{ID: cfg.Run},
+		id:   id,
+		log:  cfg.Logger.With("component", "worker", "node", cfg.Node),
+		stop: make(chan struct{}),
+	}, nil
+}
+
+// Run blocks until the worker is told to stop or loses its coordinator. A
+// stop by the coordinator or by ctx is not an error.
+func (w *Worker) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	if w.cfg.Lifeline != nil {
+		go func() {
+			_, _ = io.Copy(io.Discard, w.cfg.Lifeline)
+			cancel(errLifeline)
+		}()
+	}
+
+	nc, err := w.connect(ctx, cancel)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("worker: jetstream: %w", err)
+	}
+	job, err := loadJob(ctx, js, w.run)
+	if err != nil {
+		return err
+	}
+	cons, err := js.Consumer(ctx, w.run.TaskStream(), WorkerConsumer)
+	if err != nil {
+		return fmt.Errorf("worker: open task consumer: %w", err)
+	}
+	ctl, err := nc.Subscribe(w.run.ControlSubject(), func(m *nats.Msg) {
+		if string(m.Data) == ControlStop {
+			cancel(errStopped)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("worker: subscribe control: %w", err)
+	}
+	defer ctl.Unsubscribe()
+
+	fetcher := scrape.NewFetcher(withParallelism(job.Fetch, w.cfg.Slots))
+	defer fetcher.Close()
+
+	if err := w.hello(nc); err != nil {
+		return err
+	}
+	w.log.Info("worker ready", "worker", w.id, "slots", w.cfg.Slots)
+
+	p := &puller{w: w, js: js, cons: cons, job: job, fetcher: fetcher}
+	p.loop(ctx)
+
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errLost):
+		return cause
+	default:
+		w.log.Debug("worker stopped", "why", cause)
+		return nil
+	}
+}
+
+var (
+	errLifeline = errors.New("coordinator closed the session")
+	errStopped  = errors.New("coordinator said stop")
+	errLost     = errors.New("lost the coordinator")
+)
+
+// connect dials NATS. Reconnects are unlimited, but a disconnection that lasts
+// longer than the grace period cancels the run: a worker must never outlive
+// its coordinator by more than that.
+func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*nats.Conn, error) {
+	var mu sync.Mutex
+	var timer *time.Timer
+	opts := []nats.Option{
+		nats.Name("scrape worker " + w.cfg.Node),
+		nats.UserInfo(w.cfg.User, w.cfg.Password),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.Timeout(10 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			w.log.Warn("lost connection to the coordinator", "err", err)
+			mu.Lock()
+			defer mu.Unlock()
+			if timer == nil {
+				timer = time.AfterFunc(w.cfg.Grace, func() {
+					cancel(fmt.Errorf("%w: disconnected for %s", errLost, w.cfg.Grace))
+				})
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			w.log.Info("reconnected to the coordinator")
+			mu.Lock()
+			defer mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+				timer = nil
+			}
+		}),
+	}
+	url := strings.Join(w.cfg.Servers, ",")
+	deadline := time.Now().Add(w.cfg.Grace)
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		// Authorization failures will not heal; a coordinator that is still
+		// starting or briefly unreachable may.
+		if errors.Is(err, nats.ErrAuthorization) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("worker: connect to %s: %w", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("worker: connect to %s: %w", url, context.Cause(ctx))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (w *Worker) hello(nc *nats.Conn) error {
+	data, _ := json.Marshal(Hello{
+		Node: w.cfg.Node, Worker: w.id, Slots: w.cfg.Slots,
+		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
+	})
+	if err := nc.Publish(w.run.HelloSubject(), data); err != nil {
+		return fmt.Errorf("worker: announce: %w", err)
+	}
+	return nc.Flush()
+}
+
+func loadJob(ctx context.Context, js jetstream.JetStream, run Run) (Job, error) {
+	var job Job
+	kv, err := js.KeyValue(ctx, run.ConfigBucket())
+	if err != nil {
+		return job, fmt.Errorf("worker: open run %s: %w", run.ID, err)
+	}
+	e, err := kv.Get(ctx, ConfigKey)
+	if err != nil {
+		return job, fmt.Errorf("worker: read run %s config: %w", run.ID, err)
+	}
+	if err := json.Unmarshal(e.Value(), &job); err != nil {
+		return job, fmt.Errorf("worker: decode run config: %w", err)
+	}
+	if job.Version != ProtocolVersion {
+		return job, fmt.Errorf("worker: run uses protocol %d, this worker %d: run the same scrape version on every node", job.Version, ProtocolVersion)
+	}
+	return job, nil
+}
+
+func withParallelism(c scrape.Config, slots int) scrape.Config {
+	c.Parallelism = slots
+	return c
+}
