@@ -169,7 +169,10 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 		nats.PingInterval(5 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.Timeout(10 * time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // our own Close at the end of the run
+			}
 			w.log.Warn("lost connection to the coordinator", "err", err)
 			mu.Lock()
 			defer mu.Unlock()

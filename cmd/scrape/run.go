@@ -33,6 +33,7 @@ type runOptions struct {
 	RemoteBin      string
 	State          string
 	ConnectTimeout time.Duration
+	AckWait        time.Duration
 
 	Verbose int
 	Quiet   bool
@@ -83,8 +84,12 @@ ssh session's stdin, never on a command line.`,
 	f.StringVar(&o.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
 	f.StringVar(&o.State, "state", "", "`dir` for the run's queue store (default: a new directory under .scrape/, removed after success)")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
+	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
 	f.CountVarP(&o.Verbose, "verbose", "v", "log more (-v progress, -vv debug)")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print no summary")
+	// Tuning for tests and unusual clusters; the default suits both LANs and
+	// slow sites because workers send heartbeats.
+	_ = f.MarkHidden("ack-wait")
 	return cmd
 }
 
@@ -132,6 +137,7 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		RemoteBin:      o.RemoteBin,
 		StateDir:       o.State,
 		ConnectTimeout: o.ConnectTimeout,
+		AckWait:        o.AckWait,
 		Logger:         newLogger(o.Stderr, o.Verbose),
 		LogLevel:       levelFor(o.Verbose).String(),
 	})
