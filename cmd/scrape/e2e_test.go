@@ -142,13 +142,13 @@ func TestRunLocalClusterExactlyOnce(t *testing.T) {
 	}
 	add("")
 	bad := map[string]string{ // url → error kind
-		base + "/status/404": scrape.KindHTTPStatus,
-		base + "/status/503": scrape.KindHTTPStatus,
-		base + "/hang":       scrape.KindTimeout,
-		base + "/stall":      scrape.KindTimeout,
-		base + "/huge":       scrape.KindTooLarge,
-		base + "/loop/a":     scrape.KindTooManyRedirects,
-		base + "/binary":     scrape.KindNotHTML,
+		base + "/status/404":            scrape.KindHTTPStatus,
+		base + "/status/503":            scrape.KindHTTPStatus,
+		base + "/hang":                  scrape.KindTimeout,
+		base + "/stall":                 scrape.KindTimeout,
+		base + "/huge":                  scrape.KindTooLarge,
+		base + "/loop/a":                scrape.KindTooManyRedirects,
+		base + "/binary":                scrape.KindNotHTML,
 		"http://" + closedPort(t) + "/": scrape.KindConnect,
 		"not a url":                     scrape.KindInvalidURL,
 		"ftp://example.com/file":        scrape.KindInvalidURL,
