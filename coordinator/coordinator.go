@@ -204,7 +204,12 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return stats, fmt.Errorf("connect to queue: %w", err)
 	}
-	results, err := c.setupQueue(ctx, js)
+	results, err := worker.CreateRun(ctx, js, c.run, worker.Job{
+		Fetch:      c.cfg.Fetch,
+		AckWait:    c.cfg.AckWait,
+		MaxDeliver: c.cfg.MaxDeliver,
+		MaxRecord:  maxPayload - 64<<10, // room for headers
+	}, maxPayload)
 	if err != nil {
 		return stats, err
 	}
@@ -262,55 +267,6 @@ func (c *Coordinator) stateDir() (string, error) {
 		return "", fmt.Errorf("create state directory: %w", err)
 	}
 	return store, nil
-}
-
-// setupQueue creates the run's streams, consumers and config bucket, and
-// returns the consumer the coordinator reads results from.
-func (c *Coordinator) setupQueue(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	for _, s := range []jetstream.StreamConfig{
-		{Name: c.run.TaskStream(), Subjects: []string{c.run.TaskSubject()}},
-		{Name: c.run.ResultStream(), Subjects: []string{c.run.ResultSubject()}},
-	} {
-		s.Retention = jetstream.WorkQueuePolicy
-		s.Storage = jetstream.FileStorage
-		s.MaxMsgSize = maxPayload
-		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", s.Name, err)
-		}
-	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, c.run.TaskStream(), jetstream.ConsumerConfig{
-		Durable:       worker.WorkerConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.cfg.AckWait,
-		MaxDeliver:    -1, // workers give up on a task themselves, with a record
-		MaxAckPending: -1,
-	}); err != nil {
-		return nil, fmt.Errorf("create task consumer: %w", err)
-	}
-	results, err := js.CreateOrUpdateConsumer(ctx, c.run.ResultStream(), jetstream.ConsumerConfig{
-		Durable:       worker.CoordinatorConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: -1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create result consumer: %w", err)
-	}
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: c.run.ConfigBucket(), Storage: jetstream.FileStorage})
-	if err != nil {
-		return nil, fmt.Errorf("create run config: %w", err)
-	}
-	job, _ := json.Marshal(worker.Job{
-		Version:    worker.ProtocolVersion,
-		Fetch:      c.cfg.Fetch,
-		AckWait:    c.cfg.AckWait,
-		MaxDeliver: c.cfg.MaxDeliver,
-		MaxRecord:  maxPayload - 64<<10, // room for headers
-	})
-	if _, err := kv.Put(ctx, worker.ConfigKey, job); err != nil {
-		return nil, fmt.Errorf("store run config: %w", err)
-	}
-	return results, nil
 }
 
 // launchAll starts a worker on every host and waits until each is ready or

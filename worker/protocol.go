@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,9 @@ func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
 	}
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
 		return b, fmt.Errorf("read bootstrap from stdin: %w (scrape worker is started by scrape run, or with --nats)", err)
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return b, errors.New("read bootstrap from stdin: empty line (scrape worker is started by scrape run, or with --nats)")
 	}
 	if err := json.Unmarshal(line, &b); err != nil {
 		return b, fmt.Errorf("decode bootstrap: %w", err)

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// parse runs the command line through cobra and returns the options the
+// run command would have been called with.
+func parse(t *testing.T, args ...string) (*runOptions, error) {
+	t.Helper()
+	var got *runOptions
+	root := newRootCmd(runners{
+		run:    func(_ context.Context, o *runOptions) error { got = o; return nil },
+		worker: func(context.Context, *workerOptions) error { return nil },
+	})
+	root.SetArgs(args)
+	err := root.Execute()
+	return got, err
+}
+
+func TestRunFlags(t *testing.T) {
+	tests := []struct {
+		args  []string
+		check func(*runOptions) bool
+	}{
+		{[]string{"run"}, func(o *runOptions) bool {
+			return o.URLs == "-" && o.Output == "-" && o.Machinefile == "" && o.Timeout == scrape.DefaultTimeout &&
+				o.MaxBody == scrape.DefaultMaxBody && o.MaxRedirects == scrape.DefaultMaxRedirects &&
+				o.Listen == ":0" && o.SSH == "ssh" && o.ConnectTimeout == coordinator.DefaultConnectTimeout &&
+				o.UserAgent == scrape.DefaultUserAgent() && o.AckWait == coordinator.DefaultAckWait
+		}},
+		{[]string{"run", "-f", "hosts", "urls.txt", "-o", "out.json"}, func(o *runOptions) bool {
+			return o.Machinefile == "hosts" && o.URLs == "urls.txt" && o.Output == "out.json"
+		}},
+		{[]string{"run", "-", "--format", "json", "--timeout", "5s", "--max-body", "2MiB", "--max-redirects", "3"}, func(o *runOptions) bool {
+			return o.URLs == "-" && o.Format == "json" && o.Timeout == 5*time.Second && o.MaxBody == 2<<20 && o.MaxRedirects == 3
+		}},
+		{[]string{"run", "--listen", "0.0.0.0:4222", "--advertise", "10.0.0.1", "--ssh", "ssh -F cfg", "--remote-bin", "/opt/scrape"}, func(o *runOptions) bool {
+			return o.Listen == "0.0.0.0:4222" && o.Advertise == "10.0.0.1" && o.SSH == "ssh -F cfg" && o.RemoteBin == "/opt/scrape"
+		}},
+		{[]string{"run", "-vv", "-q", "--state", "st", "--user-agent", "bot/1", "--connect-timeout", "3s"}, func(o *runOptions) bool {
+			return o.Verbose == 2 && o.Quiet && o.State == "st" && o.UserAgent == "bot/1" && o.ConnectTimeout == 3*time.Second
+		}},
+		{[]string{"run", "--max-body", "512KB"}, func(o *runOptions) bool { return o.MaxBody == 512000 }},
+		{[]string{"run", "--max-body", "1048576"}, func(o *runOptions) bool { return o.MaxBody == 1<<20 }},
+	}
+	for _, tt := range tests {
+		o, err := parse(t, tt.args...)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if o == nil || !tt.check(o) {
+			t.Errorf("%q: options %+v", tt.args, o)
+		}
+	}
+}
+
+func TestRunFlagErrorsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--max-body", "lots"},
+		{"run", "--max-body", "-1"},
+		{"run", "--timeout", "soon"},
+		{"run", "a.txt", "b.txt"},
+		{"run", "--bogus"},
+	} {
+		_, err := parse(t, args...)
+		if !errors.As(err, new(*usageError)) {
+			t.Errorf("%q: error %v is not a usage error", args, err)
+		}
+	}
+}
+
+func TestByteSizeString(t *testing.T) {
+	for v, want := range map[byteSize]string{10 << 20: "10MiB", 512 << 10: "512KiB", 1000: "1000"} {
+		if got := v.String(); got != want {
+			t.Errorf("%d: %q, want %q", int64(v), got, want)
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// resultAckWait is how long the coordinator may hold a result between
+// reading it and acknowledging it once it is written.
+const resultAckWait = 30 * time.Second
+
+// CreateRun makes a run's streams, consumers and config bucket on js and
+// returns the consumer results are read from. Both work-queue streams are
+// file-backed, so neither tasks nor results are lost with a process.
+func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, maxMsg int32) (jetstream.Consumer, error) {
+	for _, s := range []jetstream.StreamConfig{
+		{Name: run.TaskStream(), Subjects: []string{run.TaskSubject()}},
+		{Name: run.ResultStream(), Subjects: []string{run.ResultSubject()}},
+	} {
+		s.Retention = jetstream.WorkQueuePolicy
+		s.Storage = jetstream.FileStorage
+		s.MaxMsgSize = maxMsg
+		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", s.Name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, run.TaskStream(), jetstream.ConsumerConfig{
+		Durable:       WorkerConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       job.AckWait,
+		MaxDeliver:    -1, // workers give up on a task themselves, with a record
+		MaxAckPending: -1,
+	}); err != nil {
+		return nil, fmt.Errorf("create task consumer: %w", err)
+	}
+	results, err := js.CreateOrUpdateConsumer(ctx, run.ResultStream(), jetstream.ConsumerConfig{
+		Durable:       CoordinatorConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       resultAckWait,
+		MaxAckPending: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create result consumer: %w", err)
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("create run config: %w", err)
+	}
+	job.Version = ProtocolVersion
+	data, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("encode run config: %w", err)
+	}
+	if _, err := kv.Put(ctx, ConfigKey, data); err != nil {
+		return nil, fmt.Errorf("store run config: %w", err)
+	}
+	return results, nil
+}

@@ -1,0 +1,278 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// queue is a real JetStream server on a free port with one run set up on it.
+type queue struct {
+	url     string
+	js      jetstream.JetStream
+	run     Run
+	results jetstream.Consumer
+}
+
+func startQueue(t *testing.T, job Job) *queue {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		JetStream: true, StoreDir: t.TempDir(),
+		Users: []*server.User{{Username: "w", Password: "secret"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("w", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &queue{url: srv.ClientURL(), js: js, run: Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
+	q.results, err = CreateRun(t.Context(), js, q.run, job, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func (q *queue) publish(t *testing.T, tasks ...scrape.Task) {
+	t.Helper()
+	for _, task := range tasks {
+		m, err := EncodeTask(q.run, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.js.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// collect reads n results, failing the test if they do not come in time.
+func (q *queue) collect(t *testing.T, n int) map[uint64]scrape.Result {
+	t.Helper()
+	out := map[uint64]scrape.Result{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(out) < n && time.Now().Before(deadline) {
+		b, err := q.results.Fetch(n-len(out), jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range b.Messages() {
+			meta, err := DecodeResultMeta(m.Headers())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r scrape.Result
+			if err := json.Unmarshal(m.Data(), &r); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := out[meta.Task]; dup {
+				t.Errorf("task %d answered twice", meta.Task)
+			}
+			out[meta.Task] = r
+			m.Ack()
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("%d of %d results arrived", len(out), n)
+	}
+	return out
+}
+
+func (q *queue) pendingTasks(t *testing.T) uint64 {
+	t.Helper()
+	s, err := q.js.Stream(t.Context(), q.run.TaskStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startWorker runs a worker until the test ends; the returned channel
+// yields Run's error.
+func startWorker(t *testing.T, q *queue, slots int, lifeline io.Reader) (context.CancelFunc, <-chan error) {
+	t.Helper()
+	w, err := New(Config{
+		Bootstrap: Bootstrap{Servers: []string{q.url}, User: "w", Password: "secret", Run: q.run.ID, Node: "n1", Slots: slots},
+		Lifeline:  lifeline,
+		Grace:     2 * time.Second,
+		Logger:    testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- w.Run(ctx)
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Error("worker did not stop")
+		}
+	})
+	return cancel, done
+}
+
+func TestWorkerAnswersEveryTaskAndAcksIt(t *testing.T) {
+	site := testsite.New(50)
+	srv := httptest.NewServer(site)
+	t.Cleanup(func() { site.Close(); srv.Close() })
+	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 5 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
+
+	var tasks []scrape.Task
+	for i := range 50 {
+		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: srv.URL + "/page/" + itoa(i), Line: i + 1, Attempt: 1})
+	}
+	q.publish(t, tasks...)
+	startWorker(t, q, 4, nil)
+
+	got := q.collect(t, len(tasks))
+	for _, task := range tasks {
+		r := got[task.ID]
+		if r.URL != task.URL || r.Line != task.Line || r.Node != "n1" || r.Attempts != 1 || r.Status != 200 || r.Error != nil {
+			t.Errorf("task %d: %+v", task.ID, r)
+		}
+	}
+	// Every task was acknowledged once its result was stored.
+	deadline := time.Now().Add(5 * time.Second)
+	for q.pendingTasks(t) != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := q.pendingTasks(t); n != 0 {
+		t.Errorf("%d tasks still in the queue", n)
+	}
+}
+
+// A task whose deliveries keep dying with their worker is answered with a
+// worker_lost record instead of being fetched again.
+func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {
+	site := testsite.New(5)
+	srv := httptest.NewServer(site)
+	t.Cleanup(func() { site.Close(); srv.Close() })
+	q := startQueue(t, Job{AckWait: 500 * time.Millisecond, MaxDeliver: 1})
+	q.publish(t, scrape.Task{ID: 1, URL: srv.URL + "/page/1", Attempt: 1})
+
+	// Take the task as a worker that then dies: never ack it.
+	cons, err := q.js.Consumer(t.Context(), q.run.TaskStream(), WorkerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range b.Messages() {
+	}
+
+	startWorker(t, q, 1, nil)
+	r := q.collect(t, 1)[1]
+	if r.Error == nil || r.Error.Kind != scrape.KindWorkerLost {
+		t.Fatalf("result %+v, want a worker_lost error", r)
+	}
+	if site.Hits("/page/1") != 0 {
+		t.Errorf("the given-up task was fetched")
+	}
+}
+
+func TestWorkerStops(t *testing.T) {
+	q := startQueue(t, Job{AckWait: time.Second})
+	t.Run("lifeline closed", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		_, done := startWorker(t, q, 1, pr)
+		time.Sleep(200 * time.Millisecond)
+		pw.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("worker ignored the end of its lifeline")
+		}
+	})
+	t.Run("coordinator says stop", func(t *testing.T) {
+		_, done := startWorker(t, q, 1, nil)
+		nc := q.js.Conn()
+		deadline := time.After(5 * time.Second)
+		for {
+			nc.Publish(q.run.ControlSubject(), []byte(ControlStop))
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+				return
+			case <-deadline:
+				t.Fatal("worker ignored stop")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func TestWorkerRefusesWrongCredentials(t *testing.T) {
+	q := startQueue(t, Job{})
+	w, err := New(Config{Bootstrap: Bootstrap{Servers: []string{q.url}, User: "w", Password: "guess", Run: q.run.ID}, Grace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = w.Run(t.Context())
+	if !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("Run with a wrong password: %v", err)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Errorf("refusal took %s: authorization errors must not be retried", time.Since(start))
+	}
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
