@@ -14,6 +14,10 @@ func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }
 
+// killProcessGroup kills the worker's group. A pid of 1 or less would turn
+// kill(-pid) into a signal to init or to every process: never send it.
 func killProcessGroup(cmd *exec.Cmd) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if pid := cmd.Process.Pid; pid > 1 {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
 }
