@@ -76,6 +76,9 @@ type Config struct {
 	// LocalBin is the binary started for local workers (default: this
 	// program).
 	LocalBin string
+	// Push copies LocalBin to every remote node that lacks an identical
+	// copy, into a per-user cache directory there, and runs it from there.
+	Push bool
 	// StateDir holds the queue's store. Empty means a new directory under
 	// .scrape/, removed again after a successful run.
 	StateDir string
@@ -104,6 +107,7 @@ type Coordinator struct {
 	ownsState bool
 	relay     *syncWriter
 	stopOnce  sync.Once
+	bin       binary // what --push sends
 }
 
 // New validates cfg and fills in defaults.
@@ -165,6 +169,7 @@ func New(cfg Config) (*Coordinator, error) {
 		relay: &syncWriter{w: cfg.Stderr},
 	}
 	c.log = cfg.Logger.With("component", "coordinator", "run", c.run.ID)
+	c.bin.path = cfg.LocalBin
 	return c, nil
 }
 
@@ -348,6 +353,12 @@ func (c *Coordinator) launch(ctx context.Context, n *node, srv *embeddedServer, 
 		Node:     n.name,
 		Slots:    n.host.Slots,
 		LogLevel: c.cfg.LogLevel,
+	}
+	n.remoteBin = c.cfg.RemoteBin
+	if c.cfg.Push && !n.local {
+		if n.remoteBin, err = c.push(ctx, n); err != nil {
+			return err
+		}
 	}
 	if err := n.start(ctx, &c.cfg, boot, c.relay); err != nil {
 		return err

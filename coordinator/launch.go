@@ -19,9 +19,10 @@ import (
 
 // node is one machinefile host and the worker process the run started there.
 type node struct {
-	host  machinefile.Host
-	name  string // what records call the node; unique within a run
-	local bool
+	host      machinefile.Host
+	name      string // what records call the node; unique within a run
+	local     bool
+	remoteBin string // the scrape binary on the node
 
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -36,6 +37,11 @@ func (n *node) argv(cfg *Config) []string {
 	if n.local {
 		return []string{cfg.LocalBin, "worker"}
 	}
+	return n.sshArgv(cfg, remoteCommand(n.remoteBin))
+}
+
+// sshArgv runs command on the node through the system ssh client.
+func (n *node) sshArgv(cfg *Config, command string) []string {
 	args := append([]string{}, cfg.SSH...)
 	args = append(args,
 		"-T", // no terminal: stdin must be a clean pipe for the bootstrap
@@ -49,7 +55,7 @@ func (n *node) argv(cfg *Config) []string {
 	if n.host.Port != 0 {
 		args = append(args, "-p", strconv.Itoa(n.host.Port))
 	}
-	return append(args, n.host.Destination(), remoteCommand(cfg.RemoteBin))
+	return append(args, n.host.Destination(), command)
 }
 
 // remoteCommand is the command line the node's shell runs. It stays free of

@@ -31,6 +31,7 @@ type runOptions struct {
 	Advertise      string
 	SSH            string
 	RemoteBin      string
+	Push           bool
 	State          string
 	ConnectTimeout time.Duration
 	AckWait        time.Duration
@@ -82,6 +83,7 @@ ssh session's stdin, never on a command line.`,
 	f.StringVar(&o.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
 	f.StringVar(&o.SSH, "ssh", "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
 	f.StringVar(&o.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
+	f.BoolVar(&o.Push, "push", false, "copy this binary to nodes that lack an identical copy (POSIX nodes of the same OS and CPU)")
 	f.StringVar(&o.State, "state", "", "`dir` for the run's queue store (default: a new directory under .scrape/, removed after success)")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
 	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
@@ -135,6 +137,7 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		Advertise:      o.Advertise,
 		SSH:            strings.Fields(o.SSH),
 		RemoteBin:      o.RemoteBin,
+		Push:           o.Push,
 		StateDir:       o.State,
 		ConnectTimeout: o.ConnectTimeout,
 		AckWait:        o.AckWait,

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -197,4 +199,77 @@ func hostCmdlines(c *testcluster.Cluster) []string {
 		out = append(out, h.Cmdlines(".")...)
 	}
 	return out
+}
+
+func TestRunPushesBinaryToNodes(t *testing.T) {
+	c := testcluster.New(t, 2)
+	bin := testbin.Path(t)
+	_, base := serveOn(t, c.BridgeAddr, 10)
+
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	home, err := os.UserHomeDir() // the hosts log in as this same user
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(home, ".cache", "scrape", hex.EncodeToString(sum[:])[:16])
+	os.RemoveAll(cache)
+	t.Cleanup(func() { os.RemoveAll(cache) })
+
+	var urls strings.Builder
+	want := map[int]string{}
+	for i := range 10 {
+		u := fmt.Sprintf("%s/page/%d", base, i)
+		urls.WriteString(u + "\n")
+		want[i+1] = u
+	}
+	urlsFile := writeFile(t, "urls.txt", urls.String())
+	mf := writeFile(t, "mf", "node1\nnode2\n")
+	ssh := strings.Join(c.SSHCommand(), " ")
+	run := func(t *testing.T, args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		out := filepath.Join(t.TempDir(), "out.json")
+		cmd := scrapeCmd(t, ctx, append([]string{"run", "-f", mf, urlsFile, "-o", out, "--ssh", ssh, "--remote-bin", "/nonexistent/scrape"}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err == nil {
+			byLine(t, readJSON(t, out), want)
+		}
+		return stderr.String(), err
+	}
+
+	stderr, err := run(t)
+	if err == nil || !strings.Contains(stderr, "worker binary not found") {
+		t.Fatalf("without --push a missing binary should fail the run: %v\n%s", err, stderr)
+	}
+	stderr, err = run(t, "--push")
+	if err != nil {
+		t.Fatalf("first run with --push: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "pushed") {
+		t.Errorf("first run did not push:\n%s", stderr)
+	}
+	fi, err := os.Stat(filepath.Join(cache, "scrape"))
+	if err != nil {
+		t.Fatalf("pushed binary not in the cache: %v", err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("pushed binary mode %v, want 0700", fi.Mode().Perm())
+	}
+	if di, err := os.Stat(cache); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("cache directory mode %v (%v), want 0700", di.Mode().Perm(), err)
+	}
+	stderr, err = run(t, "--push")
+	if err != nil {
+		t.Fatalf("second run with --push: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "pushed") {
+		t.Errorf("second run pushed again:\n%s", stderr)
+	}
 }
