@@ -1,0 +1,365 @@
+package scrape
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/PuerkitoBio/goquery"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// Limits on what one page may contribute to its record. A record travels as a
+// single queue message, so it has to stay bounded however hostile the page:
+// without these, a generated page could turn 10 MiB of HTML into a record many
+// times that size. Real pages stay far below every one of them.
+const (
+	maxLinks    = 10000
+	maxLinkLen  = 2048 // longer URLs are almost always tracking or session junk
+	maxHeadings = 1000
+	maxTextLen  = 1024 // bytes per title, description or heading
+)
+
+// Page is what Extract finds in one HTML document.
+type Page struct {
+	Title       string
+	Description string
+	Headings    []string
+	Links       []string
+}
+
+// Extract parses the UTF-8 HTML document in r and pulls out its title,
+// description, h1–h3 headings and outgoing http(s) links, resolved against
+// base (or the document's own <base href>). The caller decodes other
+// charsets and bounds the size of r; Fetch does both.
+//
+// Malformed markup is not an error: it is repaired the way a browser would,
+// which is why this builds the HTML5 tree instead of scanning tokens.
+func Extract(base *url.URL, r io.Reader) (Page, error) {
+	// Without scripting, <noscript> content is parsed as markup, which is what
+	// a crawler that runs no JavaScript actually sees, fallback links included.
+	root, err := html.ParseWithOptions(r, html.ParseOptionEnableScripting(false))
+	if err != nil {
+		return Page{}, fmt.Errorf("parse html: %w", err)
+	}
+	doc := goquery.NewDocumentFromNode(root)
+	var p Page
+	var ogTitle, ogDescription string
+	hasDescription := false
+
+	doc.Find("title").EachWithBreak(func(_ int, s *goquery.Selection) bool {
+		if n := s.Get(0); rendered(n) {
+			p.Title = cleanText(textOf(n))
+			return false
+		}
+		return true
+	})
+	doc.Find("meta[content]").Each(func(_ int, s *goquery.Selection) {
+		n := s.Get(0)
+		if !rendered(n) {
+			return
+		}
+		content, _ := attr(n, "content")
+		name, _ := attr(n, "name")
+		property, _ := attr(n, "property")
+		switch {
+		case strings.EqualFold(name, "description"):
+			if !hasDescription {
+				hasDescription = true
+				p.Description = cleanText(content)
+			}
+		// Open Graph says property=, but name= is a common mistake that every
+		// consumer of og: tags accepts.
+		case ogTitle == "" && (strings.EqualFold(property, "og:title") || strings.EqualFold(name, "og:title")):
+			ogTitle = cleanText(content)
+		case ogDescription == "" && (strings.EqualFold(property, "og:description") || strings.EqualFold(name, "og:description")):
+			ogDescription = cleanText(content)
+		}
+	})
+	if p.Title == "" {
+		p.Title = ogTitle
+	}
+	if p.Description == "" {
+		p.Description = ogDescription
+	}
+
+	doc.Find("h1, h2, h3").EachWithBreak(func(_ int, s *goquery.Selection) bool {
+		if n := s.Get(0); rendered(n) {
+			if t := cleanText(textOf(n)); t != "" {
+				p.Headings = append(p.Headings, t)
+			}
+		}
+		return len(p.Headings) < maxHeadings
+	})
+
+	baseHref, hasBase := "", false
+	doc.Find("base[href]").EachWithBreak(func(_ int, s *goquery.Selection) bool {
+		if n := s.Get(0); rendered(n) {
+			baseHref, hasBase = attr(n, "href")
+			return false
+		}
+		return true
+	})
+	// Links inside SVG count too: they are followed like any other.
+	var hrefs []string
+	doc.Find("a[href]").Each(func(_ int, s *goquery.Selection) {
+		n := s.Get(0)
+		if inTemplate(n) {
+			return
+		}
+		href, _ := attr(n, "href")
+		hrefs = append(hrefs, href)
+	})
+	p.Links = resolveLinks(documentBase(base, baseHref, hasBase), hrefs)
+	return p, nil
+}
+
+// rendered reports whether n is an HTML element that is part of the page as
+// shown: an <svg><title> is a tooltip, not the document's title, and what
+// sits in a <template> is not on the page at all.
+func rendered(n *html.Node) bool {
+	return n.Namespace == "" && !inTemplate(n)
+}
+
+func inTemplate(n *html.Node) bool {
+	for p := n.Parent; p != nil; p = p.Parent {
+		if p.Type == html.ElementNode && p.DataAtom == atom.Template {
+			return true
+		}
+	}
+	return false
+}
+
+// attr returns the first value of the plain (non-namespaced) attribute key.
+func attr(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key && a.Namespace == "" {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
+// textOf concatenates the text under n, like the DOM's textContent, except
+// that script and style content is skipped and block boundaries and <br>
+// count as spaces, so <h1><div>Foo</div><div>Bar</div></h1> reads "Foo Bar"
+// as it renders. It stops early once it has far more than maxTextLen, so an
+// unclosed <h1> that swallows the rest of a large page costs little.
+func textOf(root *html.Node) string {
+	const enough = 4 * maxTextLen
+	var b strings.Builder
+	n := root.FirstChild
+	for n != nil && b.Len() < enough {
+		descend := true
+		switch n.Type {
+		case html.TextNode:
+			b.WriteString(n.Data)
+		case html.ElementNode:
+			switch {
+			case n.DataAtom == atom.Script, n.DataAtom == atom.Style, n.DataAtom == atom.Template:
+				descend = false
+			case breaksText(n):
+				b.WriteByte(' ')
+			}
+		}
+		if descend && n.FirstChild != nil {
+			n = n.FirstChild
+			continue
+		}
+		for n != root && n.NextSibling == nil {
+			if breaksText(n) {
+				b.WriteByte(' ')
+			}
+			n = n.Parent
+		}
+		if n == root {
+			break
+		}
+		if breaksText(n) {
+			b.WriteByte(' ')
+		}
+		n = n.NextSibling
+	}
+	return b.String()
+}
+
+// breaksText reports whether n renders on its own line, which makes its
+// boundaries word boundaries.
+func breaksText(n *html.Node) bool {
+	if n.Type != html.ElementNode || n.Namespace != "" {
+		return false
+	}
+	switch n.DataAtom {
+	case atom.Address, atom.Article, atom.Aside, atom.Blockquote, atom.Br, atom.Caption,
+		atom.Dd, atom.Details, atom.Div, atom.Dl, atom.Dt, atom.Fieldset, atom.Figcaption,
+		atom.Figure, atom.Footer, atom.Form, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5,
+		atom.H6, atom.Header, atom.Hr, atom.Li, atom.Main, atom.Nav, atom.Noscript, atom.Ol,
+		atom.P, atom.Pre, atom.Section, atom.Summary, atom.Table, atom.Td, atom.Th, atom.Tr,
+		atom.Ul:
+		return true
+	}
+	return false
+}
+
+// cleanText makes s fit for a record: valid UTF-8, whitespace runs collapsed to
+// one space, trimmed, and at most maxTextLen bytes.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if !needsCollapse(s) {
+		return truncate(s, maxTextLen)
+	}
+	var b strings.Builder
+	b.Grow(min(len(s), maxTextLen+utf8.UTFMax))
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		if b.Len() > maxTextLen {
+			break
+		}
+	}
+	return truncate(b.String(), maxTextLen)
+}
+
+// needsCollapse reports whether s has leading, trailing, repeated or non-' '
+// whitespace. Most titles and headings have none, and skipping the rewrite
+// for them saves an allocation per string.
+func needsCollapse(s string) bool {
+	prevSpace := true // a leading space counts as "after a space"
+	for _, r := range s {
+		switch {
+		case r == ' ':
+			if prevSpace {
+				return true
+			}
+			prevSpace = true
+		case unicode.IsSpace(r):
+			return true
+		default:
+			prevSpace = false
+		}
+	}
+	return prevSpace && s != ""
+}
+
+// truncate cuts s to at most n bytes without splitting a rune.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// documentBase is the URL relative links resolve against: the first
+// <base href>, itself resolved against the page URL, as browsers do. A base
+// that does not parse or is not http(s) (browsers refuse javascript: and
+// data:) is ignored rather than losing every relative link.
+func documentBase(page *url.URL, href string, ok bool) *url.URL {
+	if page == nil {
+		page = &url.URL{}
+	}
+	if !ok {
+		return page
+	}
+	u, err := page.Parse(cleanHref(href))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return page
+	}
+	return u
+}
+
+// resolveLinks turns raw hrefs into absolute, fragment-free http(s) URLs,
+// deduplicated in first-seen order and capped at maxLinks.
+func resolveLinks(base *url.URL, hrefs []string) []string {
+	if len(hrefs) == 0 {
+		return nil
+	}
+	links := make([]string, 0, min(len(hrefs), maxLinks))
+	seen := make(map[string]struct{}, min(len(hrefs), maxLinks))
+	for _, href := range hrefs {
+		link, ok := resolveLink(base, href)
+		if !ok {
+			continue
+		}
+		if _, dup := seen[link]; dup {
+			continue
+		}
+		seen[link] = struct{}{}
+		links = append(links, link)
+		if len(links) == maxLinks {
+			break
+		}
+	}
+	if len(links) == 0 {
+		return nil
+	}
+	return links
+}
+
+func resolveLink(base *url.URL, href string) (string, bool) {
+	href = cleanHref(href)
+	// An empty or fragment-only href points back into this same document, so
+	// it is not an outgoing link.
+	if href == "" || href[0] == '#' {
+		return "", false
+	}
+	// Checking the scheme first spares parsing javascript: and data: URLs,
+	// which can be very long.
+	if s, ok := scheme(href); ok && !strings.EqualFold(s, "http") && !strings.EqualFold(s, "https") {
+		return "", false
+	}
+	u, err := base.Parse(href)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", false
+	}
+	u.Fragment, u.RawFragment = "", ""
+	link := u.String()
+	if len(link) > maxLinkLen || !utf8.ValidString(link) {
+		return "", false
+	}
+	return link, true
+}
+
+// cleanHref strips what browsers strip before parsing a URL: surrounding
+// whitespace and control characters, and tabs and newlines anywhere (markup
+// often wraps long hrefs). Go's URL parser rejects these outright.
+func cleanHref(href string) string {
+	href = strings.TrimFunc(href, func(r rune) bool { return r <= ' ' })
+	if strings.ContainsAny(href, "\t\n\r") {
+		href = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(href)
+	}
+	return href
+}
+
+// scheme returns the scheme of href if it has one by RFC 3986 syntax.
+func scheme(href string) (string, bool) {
+	for i := 0; i < len(href); i++ {
+		c := href[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9', c == '+', c == '-', c == '.':
+			if i == 0 {
+				return "", false
+			}
+		case c == ':':
+			return href[:i], i > 0
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}

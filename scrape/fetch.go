@@ -1,0 +1,326 @@
+package scrape
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/html/charset"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultTimeout      = 30 * time.Second
+	DefaultMaxBody      = 10 << 20
+	DefaultMaxRedirects = 10
+	defaultParallelism  = 8
+)
+
+// acceptHeader prefers HTML but accepts anything: some servers answer 406 to
+// a strict Accept, and we would rather see what they have and classify it.
+const acceptHeader = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+// Config tunes a Fetcher. The zero value is ready to use.
+type Config struct {
+	Timeout      time.Duration // whole request incl. body; 0 = DefaultTimeout
+	UserAgent    string        // "" = DefaultUserAgent()
+	MaxBody      int64         // bytes of (decompressed) body; 0 = DefaultMaxBody
+	MaxRedirects int           // 0 = DefaultMaxRedirects; negative = do not follow redirects
+	Parallelism  int           // expected concurrent fetches, used to size the connection pool; 0 = 8
+}
+
+func (c Config) withDefaults() Config {
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent()
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxRedirects == 0 {
+		c.MaxRedirects = DefaultMaxRedirects
+	}
+	if c.Parallelism <= 0 {
+		c.Parallelism = defaultParallelism
+	}
+	return c
+}
+
+// Fetcher fetches pages and extracts them into Results. It is safe for
+// concurrent use; one Fetcher per process lets all fetches share a pool of
+// connections.
+type Fetcher struct {
+	cfg       Config
+	transport *http.Transport
+	client    *http.Client
+}
+
+// NewFetcher returns a Fetcher configured by cfg.
+func NewFetcher(cfg Config) *Fetcher {
+	cfg = cfg.withDefaults()
+	// Connecting and handshaking are bounded separately from the whole
+	// request so a dead host fails fast even when Timeout is generous.
+	stepTimeout := min(cfg.Timeout, 10*time.Second)
+	dialer := &net.Dialer{Timeout: stepTimeout, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   stepTimeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+		ExpectContinueTimeout: time.Second,
+		// A crawl touches many hosts a few times each, so the total idle pool
+		// is what bounds open file descriptors; per host we only need enough
+		// for the fetches that can run at once.
+		MaxIdleConns:        max(100, 4*cfg.Parallelism),
+		MaxIdleConnsPerHost: cfg.Parallelism,
+		IdleConnTimeout:     60 * time.Second,
+		// Default is 10 MiB; no honest page needs more than this in headers.
+		MaxResponseHeaderBytes: 1 << 20,
+		// Accept-Encoding is deliberately left to the transport: it then asks
+		// for gzip and decompresses transparently, so MaxBody limits the
+		// decompressed size and a gzip bomb is cut off like any large body.
+	}
+	f := &Fetcher{cfg: cfg, transport: t}
+	f.client = &http.Client{Transport: t, CheckRedirect: f.checkRedirect}
+	return f
+}
+
+// Close closes idle connections. In-flight fetches are not interrupted; cancel
+// their contexts for that. Close may be called more than once.
+func (f *Fetcher) Close() {
+	f.transport.CloseIdleConnections()
+}
+
+// redirectError is returned from CheckRedirect; the client wraps it in a
+// *url.Error, and classify unwraps it to pick the kind.
+type redirectError struct {
+	kind, msg string
+}
+
+func (e *redirectError) Error() string { return e.msg }
+
+func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
+	if f.cfg.MaxRedirects < 0 {
+		return http.ErrUseLastResponse
+	}
+	// via holds every request made so far, so len(via) is the number of the
+	// redirect about to be followed.
+	if len(via) > f.cfg.MaxRedirects {
+		return &redirectError{KindTooManyRedirects, fmt.Sprintf("stopped after %d redirects", f.cfg.MaxRedirects)}
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return &redirectError{KindFetch, fmt.Sprintf("redirect to unsupported scheme %q", s)}
+	}
+	return nil
+}
+
+// bufPool recycles body buffers: at thousands of pages a second, allocating a
+// fresh buffer grown by doubling to each page's size would dominate garbage.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf keeps the occasional huge page from pinning its buffer in the
+// pool for every later, ordinary page.
+const maxPooledBuf = 4 << 20
+
+// maxPreallocBody bounds how much a Content-Length alone can make us allocate.
+const maxPreallocBody = 1 << 20
+
+// Fetch fetches rawURL and extracts its page. It never returns an error: every
+// failure is a Result whose Error says what went wrong. It leaves Node, Worker,
+// Line and Attempts for the caller. DurationMS covers the whole call, fetch
+// and extraction.
+func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
+	start := time.Now()
+	res = Result{URL: rawURL, FetchedAt: start.UTC()}
+	defer func() {
+		// One page must not be able to take down a worker and every fetch
+		// running beside it; a panic here is a bug, reported on its record.
+		if p := recover(); p != nil {
+			res.Error = Errorf(KindFetch, "internal error: %v", p)
+		}
+		res.DurationMS = time.Since(start).Milliseconds()
+	}()
+
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		res.Error = Errorf(KindInvalidURL, "%s", err)
+		return res
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
+	// The caller's deadline may be the nearer one; messages should name the
+	// time this fetch really had.
+	limit := f.cfg.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		limit = max(0, min(limit, time.Until(d).Round(time.Millisecond)))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		res.Error = Errorf(KindInvalidURL, "%s", err)
+		return res
+	}
+	req.Header.Set("User-Agent", f.cfg.UserAgent)
+	req.Header.Set("Accept", acceptHeader)
+
+	resp, err := f.client.Do(req)
+	if resp != nil {
+		// On a redirect error the client returns the last response too (body
+		// already closed), which is worth recording.
+		defer resp.Body.Close()
+		res.Status = resp.StatusCode
+		res.FinalURL = resp.Request.URL.String()
+		res.ContentType = strings.ToValidUTF8(resp.Header.Get("Content-Type"), "\uFFFD")
+	}
+	if err != nil {
+		res.Error = classify(ctx, limit, err)
+		return res
+	}
+
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if n := resp.ContentLength; n > 0 && n <= f.cfg.MaxBody {
+		// Sizing up front saves the copies of growing by doubling. The
+		// length is the server's word, so trust it only so far.
+		// +MinRead: ReadFrom wants that much free space before it sees EOF.
+		buf.Grow(int(min(n, maxPreallocBody)) + bytes.MinRead)
+	}
+	// One byte past the cap tells "exactly MaxBody" apart from "more".
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, f.cfg.MaxBody+1))
+	res.Bytes = n
+	if err != nil {
+		res.Error = classifyBody(ctx, limit, err)
+		return res
+	}
+	body := buf.Bytes()
+	tooLarge := n > f.cfg.MaxBody
+	if tooLarge {
+		body = body[:f.cfg.MaxBody]
+	}
+
+	header := resp.Header.Get("Content-Type")
+	mediaType, isHTML := htmlType(header, body)
+	if header == "" {
+		mediaType += " (sniffed)"
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	switch {
+	case !ok:
+		// The body of an error page is still read and, if it is HTML,
+		// extracted: its title often says more than the status ("Account
+		// suspended", "Rate limited") and it costs little.
+		res.Error = Errorf(KindHTTPStatus, "%s", statusText(resp.StatusCode))
+	case !isHTML:
+		// The type decides first: a large PDF is rejected for being a PDF.
+		res.Error = Errorf(KindNotHTML, "content type %s", mediaType)
+	case tooLarge:
+		res.Error = Errorf(KindTooLarge, "body exceeds %d bytes", f.cfg.MaxBody)
+	}
+	if !isHTML || tooLarge {
+		return res
+	}
+
+	page, err := Extract(resp.Request.URL, utf8Reader(body, header))
+	if err != nil {
+		if res.Error == nil {
+			res.Error = Errorf(KindBadBody, "%s", err)
+		}
+		return res
+	}
+	res.Title, res.Description = page.Title, page.Description
+	res.Headings, res.Links = page.Headings, page.Links
+	return res
+}
+
+// htmlType reports the media type of a response and whether it is HTML. With
+// no Content-Type header it sniffs the body, as a browser would.
+func htmlType(contentType string, body []byte) (mediaType string, isHTML bool) {
+	if contentType == "" {
+		contentType = http.DetectContentType(body[:min(len(body), 512)])
+		if contentType == "" {
+			return "unknown", false
+		}
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		// Malformed parameters are common; the type before them is usually fine.
+		mediaType, _, _ = strings.Cut(contentType, ";")
+		mediaType = strings.ToLower(strings.TrimSpace(mediaType))
+	}
+	mediaType = strings.ToValidUTF8(mediaType, "\uFFFD")
+	return mediaType, mediaType == "text/html" || mediaType == "application/xhtml+xml"
+}
+
+// utf8Reader decodes body to UTF-8 using, in order, a byte order mark, the
+// Content-Type charset and a <meta> charset in the first 1024 bytes.
+//
+// When neither BOM nor header is certain and the body is valid UTF-8, it is
+// read as UTF-8 even against a <meta> label: legacy-encoded text with non-ASCII
+// bytes is almost never valid UTF-8 by accident, while mislabelled UTF-8 pages
+// are common. It also skips the decoder for the many ASCII-only pages.
+func utf8Reader(body []byte, contentType string) io.Reader {
+	enc, name, certain := charset.DetermineEncoding(body, contentType)
+	if name == "utf-8" || (!certain && utf8.Valid(body)) {
+		return bytes.NewReader(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
+	}
+	return enc.NewDecoder().Reader(bytes.NewReader(body))
+}
+
+func statusText(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return strconv.Itoa(code) + " " + text
+	}
+	return strconv.Itoa(code)
+}
+
+// ParseURL parses raw as a URL that can be fetched: absolute, http or https,
+// with a host. Surrounding spaces, common when URLs come from files, are
+// trimmed. The error names the URL and what is wrong with it.
+func ParseURL(raw string) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return nil, errors.New("empty URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("%q: %w", s, err)
+	}
+	switch {
+	case u.Scheme == "":
+		return nil, fmt.Errorf("%q: missing scheme, want http:// or https://", s)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%q: scheme must be http or https", s)
+	case u.Opaque != "" || u.Hostname() == "":
+		return nil, fmt.Errorf("%q: missing host", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q: invalid port %q", s, p)
+		}
+	}
+	return u, nil
+}
