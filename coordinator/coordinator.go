@@ -6,7 +6,6 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -106,7 +103,6 @@ type Coordinator struct {
 	run       worker.Run
 	ownsState bool
 	relay     *syncWriter
-	stopOnce  sync.Once
 	bin       binary // what --push sends
 }
 
@@ -219,12 +215,18 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, err
 	}
 
-	nodes, err := c.launchAll(ctx, nc, srv)
-	defer c.stopAll(nc, nodes)
+	// Work flows as soon as the first worker is up: one slow or dead node
+	// does not hold up the others.
+	lctx, cancelLaunches := context.WithCancel(ctx)
+	defer cancelLaunches()
+	fl, err := c.launch(lctx, nc, srv)
 	if err != nil {
 		return stats, err
 	}
-	stats.Nodes = len(nodes)
+	defer func() {
+		cancelLaunches()
+		fl.stop(nc)
+	}()
 
 	snk := &sink{w: out, stats: stats}
 	f := newFrontier(js, c.run, c.cfg.Window)
@@ -233,13 +235,15 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.feed(gctx, c.cfg.Input, snk) })
 	g.Go(func() error { return col.run(gctx) })
-	g.Go(func() error { return c.watch(gctx, nodes, f) })
+	g.Go(func() error { return fl.watch(gctx, f) })
 	runErr := g.Wait()
 
 	// Whatever ended the run, stop the workers first and then keep what
 	// they managed to store: an interrupted run's output holds everything
 	// scraped so far.
-	c.stopAll(nc, nodes)
+	cancelLaunches()
+	fl.stop(nc)
+	stats.Nodes = fl.readyCount()
 	if runErr != nil {
 		if err := col.drain(); err != nil {
 			runErr = errors.Join(runErr, err)
@@ -274,103 +278,6 @@ func (c *Coordinator) stateDir() (string, error) {
 	return store, nil
 }
 
-// launchAll starts a worker on every host and waits until each is ready or
-// has failed. Failed hosts are reported and left out; the run fails only
-// when no host could start.
-func (c *Coordinator) launchAll(ctx context.Context, nc *nats.Conn, srv *embeddedServer) ([]*node, error) {
-	nodes := make([]*node, 0, len(c.cfg.Hosts))
-	ready := make(map[string]chan worker.Hello, len(c.cfg.Hosts))
-	seen := map[string]int{}
-	for _, h := range c.cfg.Hosts {
-		name := h.Name
-		if seen[name]++; seen[name] > 1 {
-			name += "#" + strconv.Itoa(seen[name])
-		}
-		nodes = append(nodes, &node{host: h, name: name, local: isLocal(h)})
-		ready[name] = make(chan worker.Hello, 1)
-	}
-	sub, err := nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
-		var h worker.Hello
-		if json.Unmarshal(m.Data, &h) != nil {
-			return
-		}
-		if ch, ok := ready[h.Node]; ok {
-			select {
-			case ch <- h:
-			default:
-			}
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to workers: %w", err)
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		return nil, fmt.Errorf("subscribe to workers: %w", err)
-	}
-
-	var (
-		mu      sync.Mutex
-		started []*node
-		failed  []string
-		wg      sync.WaitGroup
-	)
-	for _, n := range nodes {
-		wg.Go(func() {
-			err := c.launch(ctx, n, srv, ready[n.name])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				c.log.Warn("node left out", "node", n.name, "err", err)
-				fmt.Fprintf(c.cfg.Stderr, "scrape: warning: %v\n", err)
-				failed = append(failed, err.Error())
-				return
-			}
-			started = append(started, n)
-		})
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return started, ctx.Err()
-	}
-	if len(started) == 0 {
-		return nil, fmt.Errorf("%w could start on any node:\n  %s", ErrNoWorkers, strings.Join(failed, "\n  "))
-	}
-	return started, nil
-}
-
-func (c *Coordinator) launch(ctx context.Context, n *node, srv *embeddedServer, ready <-chan worker.Hello) error {
-	addr, err := c.advertise(ctx, n)
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.name, err)
-	}
-	boot := worker.Bootstrap{
-		Version:  worker.ProtocolVersion,
-		Servers:  []string{"nats://" + net.JoinHostPort(addr, strconv.Itoa(srv.port()))},
-		User:     queueUser,
-		Password: srv.password,
-		Run:      c.run.ID,
-		Node:     n.name,
-		Slots:    n.host.Slots,
-		LogLevel: c.cfg.LogLevel,
-	}
-	n.remoteBin = c.cfg.RemoteBin
-	if c.cfg.Push && !n.local {
-		if n.remoteBin, err = c.push(ctx, n); err != nil {
-			return err
-		}
-	}
-	if err := n.start(ctx, &c.cfg, boot, c.relay); err != nil {
-		return err
-	}
-	h, err := n.awaitReady(ctx, ready, c.cfg.ConnectTimeout+readyTimeout)
-	if err != nil {
-		return err
-	}
-	c.log.Info("worker ready", "node", n.name, "worker", h.Worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
-	return nil
-}
-
 // advertise picks the address n's worker dials to reach the queue.
 func (c *Coordinator) advertise(ctx context.Context, n *node) (string, error) {
 	if c.cfg.Advertise != "" {
@@ -389,54 +296,4 @@ func (c *Coordinator) advertise(ctx context.Context, n *node) (string, error) {
 		return "", fmt.Errorf("find our address on the route to %s (set --advertise): %w", target, err)
 	}
 	return addr, nil
-}
-
-// watch reports nodes that are lost mid-run, and fails the run when no
-// worker is left to finish it.
-func (c *Coordinator) watch(ctx context.Context, nodes []*node, f *frontier) error {
-	lost := make(chan *node, len(nodes))
-	for _, n := range nodes {
-		go func() {
-			select {
-			case <-n.exited:
-				lost <- n
-			case <-ctx.Done():
-			}
-		}()
-	}
-	alive := len(nodes)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-f.done:
-			return nil
-		case n := <-lost:
-			alive--
-			msg := fmt.Sprintf("lost node %s: %s", n.name, n.exitReason())
-			if alive > 0 {
-				msg += fmt.Sprintf("; its tasks go to the other %d node(s)", alive)
-			}
-			fmt.Fprintf(c.cfg.Stderr, "scrape: warning: %s\n", msg)
-			if alive == 0 {
-				return fmt.Errorf("%w left: every node was lost with %d URLs outstanding", ErrNoWorkers, f.outstanding())
-			}
-		}
-	}
-}
-
-// stopAll stops every worker the run started, in parallel. Only the first
-// call does anything.
-func (c *Coordinator) stopAll(nc *nats.Conn, nodes []*node) {
-	c.stopOnce.Do(func() {
-		if nc.IsConnected() {
-			_ = nc.Publish(c.run.ControlSubject(), []byte(worker.ControlStop))
-			_ = nc.FlushTimeout(time.Second)
-		}
-		var wg sync.WaitGroup
-		for _, n := range nodes {
-			wg.Go(func() { n.stop(stopGrace) })
-		}
-		wg.Wait()
-	})
 }

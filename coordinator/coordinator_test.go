@@ -1,0 +1,140 @@
+package coordinator
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrape-cluster/scrape/machinefile"
+)
+
+func TestRemoteCommandQuotesOnlyWhenNeeded(t *testing.T) {
+	tests := map[string]string{
+		"/usr/local/bin/scrape":    "/usr/local/bin/scrape worker",
+		`C:\tools\scrape.exe`:      `C:\tools\scrape.exe worker`,
+		"/opt/my tools/scrape":     "'/opt/my tools/scrape' worker",
+		"/opt/it's/scrape":         `'/opt/it'\''s/scrape' worker`,
+		"/home/u/.cache/scrape/ab": "/home/u/.cache/scrape/ab worker",
+	}
+	for in, want := range tests {
+		if got := remoteCommand(in); got != want {
+			t.Errorf("remoteCommand(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWorkerArgvCarriesNoSecret(t *testing.T) {
+	cfg := &Config{SSH: []string{"ssh", "-F", "cfg"}, LocalBin: "/bin/scrape", ConnectTimeout: 7 * time.Second}
+	local := &node{host: machinefile.Host{Name: "localhost"}, local: true}
+	if got := local.argv(cfg); !slices.Equal(got, []string{"/bin/scrape", "worker"}) {
+		t.Errorf("local argv %q", got)
+	}
+	remote := &node{host: machinefile.Host{Name: "n1", User: "bob", Port: 2222}, remoteBin: "/opt/scrape"}
+	want := []string{"ssh", "-F", "cfg", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7",
+		"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-p", "2222", "bob@n1", "/opt/scrape worker"}
+	if got := remote.argv(cfg); !slices.Equal(got, want) {
+		t.Errorf("remote argv\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestIsLocal(t *testing.T) {
+	self, _ := os.Hostname()
+	tests := []struct {
+		h    machinefile.Host
+		want bool
+	}{
+		{machinefile.Host{Name: "localhost"}, true},
+		{machinefile.Host{Name: "LOCALHOST."}, true},
+		{machinefile.Host{Name: "127.0.0.1"}, true},
+		{machinefile.Host{Name: "127.0.0.2"}, true},
+		{machinefile.Host{Name: "::1"}, true},
+		{machinefile.Host{Name: self}, true},
+		{machinefile.Host{Name: "node1.invalid"}, false},
+		{machinefile.Host{Name: "192.0.2.1"}, false},
+		{machinefile.Host{Name: "localhost", User: "bob"}, false},
+		{machinefile.Host{Name: "localhost", Port: 22}, false},
+	}
+	for _, tt := range tests {
+		if got := isLocal(tt.h); got != tt.want {
+			t.Errorf("isLocal(%+v) = %v", tt.h, got)
+		}
+	}
+}
+
+func TestSplitListen(t *testing.T) {
+	tests := []struct {
+		in   string
+		host string
+		port int
+		err  bool
+	}{
+		{"", "0.0.0.0", 0, false},
+		{":0", "0.0.0.0", 0, false},
+		{":4222", "0.0.0.0", 4222, false},
+		{"10.0.0.1:4222", "10.0.0.1", 4222, false},
+		{"[::]:4222", "::", 4222, false},
+		{"10.0.0.1", "10.0.0.1", 0, false},
+		{":x", "", 0, true},
+		{":70000", "", 0, true},
+	}
+	for _, tt := range tests {
+		h, p, err := splitListen(tt.in)
+		if (err != nil) != tt.err || h != tt.host || p != tt.port {
+			t.Errorf("splitListen(%q) = %q, %d, %v", tt.in, h, p, err)
+		}
+	}
+}
+
+func TestPlatform(t *testing.T) {
+	tests := map[string][2]string{
+		"Linux x86_64":  {"linux", "amd64"},
+		"Linux aarch64": {"linux", "arm64"},
+		"Linux armv7l":  {"linux", "arm"},
+		"Darwin arm64":  {"darwin", "arm64"},
+		"FreeBSD amd64": {"freebsd", "amd64"},
+		"Linux riscv64": {"linux", "riscv64"},
+		"garbage":       {"unknown", "unknown"},
+	}
+	for in, want := range tests {
+		if os, arch := platform(in); os != want[0] || arch != want[1] {
+			t.Errorf("platform(%q) = %s/%s, want %s/%s", in, os, arch, want[0], want[1])
+		}
+	}
+}
+
+func TestReadLine(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	r := bufio.NewReaderSize(strings.NewReader("a\r\nb\n"+long+"\nlast"), 16)
+	var got []string
+	var cut []bool
+	for {
+		line, tooLong, err := readLine(r)
+		if err != nil {
+			break
+		}
+		got = append(got, strings.TrimRight(string(line), "\r"))
+		cut = append(cut, tooLong)
+	}
+	if len(got) != 4 || got[0] != "a" || got[1] != "b" || got[3] != "last" || !cut[2] || cut[0] || cut[3] {
+		t.Errorf("lines %q, cut %v", got, cut)
+	}
+}
+
+func TestLineRelayPrefixesWholeLines(t *testing.T) {
+	var buf bytes.Buffer
+	r := &lineRelay{prefix: "[n1] ", dst: &syncWriter{w: &buf}}
+	r.Write([]byte("first li"))
+	r.Write([]byte("ne\r\nsecond\n\nthird"))
+	r.flush()
+	want := "[n1] first line\n[n1] second\n[n1] third\n"
+	if buf.String() != want {
+		t.Errorf("relayed %q, want %q", buf.String(), want)
+	}
+	if got := r.last(); got != "first line; second; third" {
+		t.Errorf("last() = %q", got)
+	}
+}
