@@ -25,6 +25,9 @@ const (
 	// KindWorkerLost marks a task whose deliveries kept dying with their
 	// worker: it is given up rather than allowed to take down every node.
 	KindWorkerLost = "worker_lost"
+	// KindRobotsDisallowed marks a URL the site's robots.txt forbids to our
+	// user agent; it is never requested.
+	KindRobotsDisallowed = "robots_disallowed"
 )
 
 // Error is why a record has no (complete) page.
@@ -51,6 +54,14 @@ type Result struct {
 	Description string    `json:"description,omitempty"`
 	Headings    []string  `json:"headings,omitempty"`
 	Links       []string  `json:"links,omitempty"`
+	// Fields holds the values of the run's --select expressions, by name.
+	Fields map[string][]string `json:"fields,omitempty"`
+	// Text is the page's visible text, with --text.
+	Text string `json:"text,omitempty"`
+	// Depth and Parent place a crawled page: how many links away from the
+	// input it is, and the page it was found on.
+	Depth  int    `json:"depth,omitempty"`
+	Parent string `json:"parent,omitempty"`
 	Bytes       int64     `json:"bytes"`
 	DurationMS  int64     `json:"duration_ms"`
 	FetchedAt   time.Time `json:"fetched_at,omitzero"`
@@ -68,4 +79,6 @@ type Task struct {
 	URL     string `json:"url"`
 	Line    int    `json:"line,omitempty"`
 	Attempt int    `json:"attempt"`
+	Depth   int    `json:"depth,omitempty"`
+	Parent  string `json:"parent,omitempty"`
 }
