@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -70,11 +71,20 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 			c.log.Error("dropping unreadable result", "err", err)
 			continue
 		}
-		if !c.frontier.complete(meta.Task) {
-			continue // a redelivered task answered twice: first one wins
+		v, task := c.frontier.answer(meta, time.Now())
+		if v != write {
+			continue
 		}
 		if err := c.sink.write(msg.Data(), meta); err != nil {
 			return len(acks), err
+		}
+		if meta.Kind == "" && c.frontier.cfg.Crawl != nil && task.Depth < c.frontier.cfg.Crawl.depth {
+			var page struct {
+				Links []string `json:"links"`
+			}
+			if err := json.Unmarshal(msg.Data(), &page); err == nil {
+				c.frontier.discover(task, page.Links)
+			}
 		}
 	}
 	if err := c.sink.flush(); err != nil {
@@ -83,6 +93,7 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	for _, m := range acks {
 		_ = m.Ack()
 	}
+	c.frontier.settle()
 	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) {
 		return len(acks), err
 	}

@@ -35,6 +35,10 @@ const (
 	// bounds how long a dead node's tasks wait.
 	DefaultAckWait    = 15 * time.Second
 	DefaultMaxDeliver = 5
+	// DefaultPerHost is Scrapy's per-domain default, here for the cluster.
+	DefaultPerHost      = 8
+	DefaultRetries      = 2
+	DefaultRetryBackoff = time.Second
 	// stopGrace is how long a worker gets to hand back its tasks and exit
 	// before it is killed; the whole stop stays within 5 s.
 	stopGrace = 3 * time.Second
@@ -86,6 +90,28 @@ type Config struct {
 	// Window bounds the tasks released and not yet answered (default:
 	// four per slot, at least 64).
 	Window int
+
+	// Politeness, enforced for the whole cluster. PerHost bounds requests
+	// in flight to one host (default DefaultPerHost); Delay spaces the
+	// starts of requests to one host; robots.txt is obeyed unless
+	// IgnoreRobots.
+	PerHost      int
+	Delay        time.Duration
+	IgnoreRobots bool
+	// Retries is how many further attempts a timeout, connection error,
+	// 408, 429 or 5xx gets (used as given: the command's default is 2).
+	// RetryBackoff is the first wait (default DefaultRetryBackoff); each
+	// later one doubles, and a site's Retry-After is honoured.
+	Retries      int
+	RetryBackoff time.Duration
+
+	// Crawling: Depth > 0 follows links that many levels from the input,
+	// within SameHost (the input's hosts) or AllowDomains when given, up to
+	// MaxPages tasks in all (0: no cap).
+	Depth        int
+	SameHost     bool
+	AllowDomains []string
+	MaxPages     int
 
 	Logger *slog.Logger
 	// LogLevel is passed on to the workers ("DEBUG", "INFO", "WARN").
@@ -144,6 +170,15 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = DefaultMaxDeliver
+	}
+	if cfg.PerHost <= 0 {
+		cfg.PerHost = DefaultPerHost
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.Retries < 0 {
+		cfg.Retries = 0
 	}
 	if cfg.Window <= 0 {
 		slots := 0
@@ -210,6 +245,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		AckWait:    c.cfg.AckWait,
 		MaxDeliver: c.cfg.MaxDeliver,
 		MaxRecord:  maxPayload - 64<<10, // room for headers
+		Delay:      c.cfg.Delay,
 	}, maxPayload)
 	if err != nil {
 		return stats, err
@@ -228,15 +264,28 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		fl.stop(nc)
 	}()
 
+	if c.cfg.Delay > 0 {
+		l := &leases{delay: c.cfg.Delay, next: map[string]time.Time{}}
+		sub, err := l.serve(nc, c.run.LeaseSubject())
+		if err != nil {
+			return stats, fmt.Errorf("serve start leases: %w", err)
+		}
+		defer sub.Unsubscribe()
+	}
+
 	snk := &sink{w: out, stats: stats}
-	f := newFrontier(js, c.run, c.cfg.Window)
+	f := newFrontier(c.frontierConfig(), js, c.run, snk, c.log)
 	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return f.feed(gctx, c.cfg.Input, snk) })
+	g.Go(func() error { return f.feed(gctx, c.cfg.Input) })
+	g.Go(func() error { return f.dispatch(gctx) })
 	g.Go(func() error { return col.run(gctx) })
 	g.Go(func() error { return fl.watch(gctx, f) })
 	runErr := g.Wait()
+	if runErr == nil && ctx.Err() != nil {
+		runErr = ctx.Err() // interrupted: every part stopped cleanly, but the run is not done
+	}
 
 	// Whatever ended the run, stop the workers first and then keep what
 	// they managed to store: an interrupted run's output holds everything
@@ -250,6 +299,12 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	stats.Outstanding = f.outstanding()
+	held, retried := f.politeness()
+	stats.Retries = retried
+	stats.PerHost = c.cfg.PerHost
+	if secs := time.Since(start); secs > 0 && held > secs/5 {
+		stats.PerHostHeld = held
+	}
 	if err := out.Close(); err != nil {
 		return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
 	}
@@ -262,6 +317,31 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, ctx.Err()
 	}
 	return stats, runErr
+}
+
+func (c *Coordinator) frontierConfig() frontierConfig {
+	slots := 0
+	for _, h := range c.cfg.Hosts {
+		slots += h.Slots
+	}
+	fc := frontierConfig{
+		Window:  c.cfg.Window,
+		Slots:   slots,
+		PerHost: c.cfg.PerHost,
+		Retries: c.cfg.Retries,
+		Backoff: c.cfg.RetryBackoff,
+	}
+	if !c.cfg.IgnoreRobots {
+		agent := c.cfg.Fetch.UserAgent
+		if agent == "" {
+			agent = scrape.DefaultUserAgent()
+		}
+		fc.Robots = newRobotsFetcher(agent, c.log)
+	}
+	if c.cfg.Depth > 0 {
+		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
+	}
+	return fc
 }
 
 // stateDir makes the directory the queue stores into.

@@ -100,9 +100,15 @@ func (n *node) start(ctx context.Context, cfg *Config, boot worker.Bootstrap, re
 	}()
 	line, _ := json.Marshal(boot)
 	if _, err := stdin.Write(append(line, '\n')); err != nil {
-		n.kill()
-		<-n.exited
-		return fmt.Errorf("launch worker on %s: write bootstrap: %w (%s)", n.name, err, n.tail.last())
+		// Most often ssh gave up before reading anything: its own reason
+		// says more than the broken pipe.
+		select {
+		case <-n.exited:
+		case <-time.After(stopGrace):
+			n.kill()
+			<-n.exited
+		}
+		return fmt.Errorf("%s: %s", n.name, n.exitReason())
 	}
 	return nil
 }

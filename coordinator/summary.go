@@ -23,6 +23,12 @@ type Summary struct {
 	// Outstanding is how many released tasks had no record when the run
 	// ended: non-zero only for a run that was interrupted or failed.
 	Outstanding int `json:"outstanding"`
+	// Retries is how many attempts were made again after a passing failure.
+	Retries int `json:"retries"`
+	// PerHostHeld is how long the --per-host limit kept work back while
+	// slots were idle, when that was a fifth of the run or more.
+	PerHostHeld time.Duration `json:"per_host_held_ns,omitempty"`
+	PerHost     int           `json:"per_host"`
 }
 
 func newSummary() *Summary {
@@ -61,8 +67,15 @@ func (s *Summary) Print(w io.Writer) {
 	for _, n := range slices.Sorted(maps.Keys(s.PerNode)) {
 		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%)\n", n, s.PerNode[n], 100*float64(s.PerNode[n])/float64(max(s.Records, 1)))
 	}
+	if s.Retries > 0 {
+		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
+	}
+	if s.PerHostHeld > 0 {
+		fmt.Fprintf(w, "  the per-host limit held the run back for %s of %s: at most %d requests per host were in flight while slots were idle; raise --per-host if the site allows\n",
+			s.PerHostHeld.Round(100*time.Millisecond), s.Elapsed.Round(100*time.Millisecond), s.PerHost)
+	}
 	if s.Outstanding > 0 {
-		fmt.Fprintf(w, "  %d URLs were in flight and have no record yet\n", s.Outstanding)
+		fmt.Fprintf(w, "  %d URLs have no record yet\n", s.Outstanding)
 	}
 }
 

@@ -69,6 +69,10 @@ type Result struct {
 	Worker      string    `json:"worker,omitempty"`
 	Attempts    int       `json:"attempts"`
 	Error       *Error    `json:"error,omitempty"`
+
+	// RetryAfter is the site's Retry-After on a 429 or 503. It steers the
+	// frontier's next attempt and is not part of the record.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // Task is one URL to fetch, as the coordinator's frontier hands it out.

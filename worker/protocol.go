@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +39,12 @@ const (
 	HeaderKind  = "Scrape-Kind"  // error kind, absent on success
 	HeaderNode  = "Scrape-Node"  // machinefile host that produced the result
 	HeaderBytes = "Scrape-Bytes" // body bytes read
+	// HeaderAttempt tells which attempt a result answers, so a late result
+	// of an attempt that was already retried is recognised and dropped.
+	HeaderAttempt = "Scrape-Attempt"
+	HeaderStatus  = "Scrape-Status"
+	// HeaderRetryAfter carries the site's Retry-After, in milliseconds.
+	HeaderRetryAfter = "Scrape-Retry-After"
 )
 
 // Run names every stream, subject and bucket of one run. They all carry the
@@ -51,6 +60,7 @@ func (r Run) ResultSubject() string  { return "scrape." + r.ID + ".result" }
 func (r Run) HelloSubject() string   { return "scrape." + r.ID + ".hello" }
 func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
 func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
+func (r Run) LeaseSubject() string   { return "scrape." + r.ID + ".lease" }
 
 // ConfigKey is the key of the Job in the run's config bucket.
 const ConfigKey = "job"
@@ -69,6 +79,21 @@ type Job struct {
 	MaxDeliver int `json:"max_deliver"`
 	// MaxRecord is the largest encoded result the queue accepts.
 	MaxRecord int `json:"max_record"`
+	// Delay, when set, makes a worker ask the coordinator for a start time
+	// (a lease on LeaseSubject) before each request, so that requests to
+	// one host start at least Delay apart across the whole cluster.
+	Delay time.Duration `json:"delay,omitempty"`
+}
+
+// HostKey is what politeness limits count by: the URL's host and port, as
+// the coordinator and every worker must compute it alike.
+func HostKey(u *url.URL) string {
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if port == "" || (port == "80" && u.Scheme == "http") || (port == "443" && u.Scheme == "https") {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Bootstrap is everything a worker needs to join a run. The coordinator
@@ -182,6 +207,13 @@ func EncodeResult(run Run, t scrape.Task, r *scrape.Result, maxRecord int) (*nat
 	m.Header.Set(nats.MsgIdHdr, msgID(t.ID, t.Attempt))
 	m.Header.Set(HeaderTask, strconv.FormatUint(t.ID, 10))
 	m.Header.Set(HeaderBytes, strconv.FormatInt(r.Bytes, 10))
+	m.Header.Set(HeaderAttempt, strconv.Itoa(t.Attempt))
+	if r.Status != 0 {
+		m.Header.Set(HeaderStatus, strconv.Itoa(r.Status))
+	}
+	if r.RetryAfter > 0 {
+		m.Header.Set(HeaderRetryAfter, strconv.FormatInt(r.RetryAfter.Milliseconds(), 10))
+	}
 	if r.Node != "" {
 		m.Header.Set(HeaderNode, r.Node)
 	}
@@ -193,10 +225,13 @@ func EncodeResult(run Run, t scrape.Task, r *scrape.Result, maxRecord int) (*nat
 
 // ResultMeta is what the coordinator reads from a result's headers.
 type ResultMeta struct {
-	Task  uint64
-	Kind  string
-	Node  string
-	Bytes int64
+	Task       uint64
+	Attempt    int
+	Kind       string
+	Node       string
+	Bytes      int64
+	Status     int
+	RetryAfter time.Duration
 }
 
 // DecodeResultMeta reads a result's headers.
@@ -206,7 +241,13 @@ func DecodeResultMeta(h nats.Header) (ResultMeta, error) {
 		return ResultMeta{}, fmt.Errorf("result has no valid %s header: %w", HeaderTask, err)
 	}
 	n, _ := strconv.ParseInt(h.Get(HeaderBytes), 10, 64)
-	return ResultMeta{Task: id, Kind: h.Get(HeaderKind), Node: h.Get(HeaderNode), Bytes: n}, nil
+	attempt, _ := strconv.Atoi(h.Get(HeaderAttempt))
+	status, _ := strconv.Atoi(h.Get(HeaderStatus))
+	ra, _ := strconv.ParseInt(h.Get(HeaderRetryAfter), 10, 64)
+	return ResultMeta{
+		Task: id, Attempt: attempt, Kind: h.Get(HeaderKind), Node: h.Get(HeaderNode),
+		Bytes: n, Status: status, RetryAfter: time.Duration(ra) * time.Millisecond,
+	}, nil
 }
 
 func msgID(id uint64, attempt int) string {

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"time"
 
@@ -111,6 +112,11 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	} else {
 		stop := p.heartbeat(msg)
+		if err := p.lease(ctx, task.URL); err != nil {
+			stop()
+			_ = msg.Nak()
+			return
+		}
 		res = p.fetcher.Fetch(ctx, task.URL)
 		stop()
 		if ctx.Err() != nil {
@@ -124,6 +130,8 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg) {
 	res.Node = p.w.cfg.Node
 	res.Worker = p.w.id
 	res.Attempts = task.Attempt
+	res.Depth = task.Depth
+	res.Parent = task.Parent
 
 	out, err := EncodeResult(p.w.run, task, &res, p.job.MaxRecord)
 	if err != nil {
@@ -176,4 +184,34 @@ func deliveries(msg jetstream.Msg) int {
 		return 1
 	}
 	return int(md.NumDelivered)
+}
+
+// leaseWait bounds one wait for a start time. The coordinator answers when
+// the slot comes, which with --per-host N is at most N gaps away.
+const leaseWait = 2 * time.Minute
+
+// lease waits for the coordinator's go-ahead to start a request to the URL's
+// host, when the run spaces requests with --delay.
+func (p *puller) lease(ctx context.Context, rawURL string) error {
+	if p.job.Delay <= 0 {
+		return nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil // the fetch reports the bad URL
+	}
+	for {
+		lctx, cancel := context.WithTimeout(ctx, leaseWait)
+		_, err := p.js.Conn().RequestWithContext(lctx, p.w.run.LeaseSubject(), []byte(HostKey(u)))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.w.log.Warn("waiting for a start time", "url", rawURL, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -439,3 +439,8 @@ func TestKilledWorkersTasksAreRedelivered(t *testing.T) {
 		t.Errorf("the lost node was not reported:\n%s", stderr.String())
 	}
 }
+
+func readFileT(t *testing.T, path string) ([]byte, error) {
+	t.Helper()
+	return os.ReadFile(path)
+}

@@ -36,6 +36,17 @@ type runOptions struct {
 	ConnectTimeout time.Duration
 	AckWait        time.Duration
 
+	PerHost      int
+	Delay        time.Duration
+	IgnoreRobots bool
+	Retries      int
+	RetryBackoff time.Duration
+
+	Depth        int
+	SameHost     bool
+	AllowDomains []string
+	MaxPages     int
+
 	Verbose int
 	Quiet   bool
 
@@ -79,6 +90,15 @@ ssh session's stdin, never on a command line.`,
 	f.StringVar(&o.UserAgent, "user-agent", scrape.DefaultUserAgent(), "User-Agent header sent with every request")
 	f.Var(&o.MaxBody, "max-body", "largest page body read, e.g. 10MiB, 512KiB")
 	f.IntVar(&o.MaxRedirects, "max-redirects", scrape.DefaultMaxRedirects, "redirects followed before giving up")
+	f.IntVar(&o.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
+	f.DurationVar(&o.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
+	f.BoolVar(&o.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
+	f.IntVar(&o.Retries, "retries", coordinator.DefaultRetries, "further attempts after a timeout, connection error, 408, 429 or 5xx")
+	f.DurationVar(&o.RetryBackoff, "retry-backoff", coordinator.DefaultRetryBackoff, "wait before the first retry; doubles each time, Retry-After honoured")
+	f.IntVar(&o.Depth, "depth", 0, "follow links this many levels from the input (0: only the given URLs)")
+	f.BoolVar(&o.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
+	f.StringSliceVar(&o.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
+	f.IntVar(&o.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
 	f.StringVar(&o.Listen, "listen", ":0", "`host:port` the run's queue listens on (default: all interfaces, a free port)")
 	f.StringVar(&o.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
 	f.StringVar(&o.SSH, "ssh", "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
@@ -113,6 +133,12 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		defer f.Close()
 		in = f
 	}
+	if o.PerHost < 1 {
+		return &usageError{errors.New("--per-host must be 1 or more")}
+	}
+	if o.Retries < 0 || o.Depth < 0 || o.MaxPages < 0 || o.Delay < 0 {
+		return &usageError{errors.New("--retries, --depth, --max-pages and --delay cannot be negative")}
+	}
 	if o.MaxRedirects < 0 {
 		return &usageError{errors.New("--max-redirects must be 0 or more")}
 	}
@@ -141,6 +167,15 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		StateDir:       o.State,
 		ConnectTimeout: o.ConnectTimeout,
 		AckWait:        o.AckWait,
+		PerHost:        o.PerHost,
+		Delay:          o.Delay,
+		IgnoreRobots:   o.IgnoreRobots,
+		Retries:        o.Retries,
+		RetryBackoff:   o.RetryBackoff,
+		Depth:          o.Depth,
+		SameHost:       o.SameHost,
+		AllowDomains:   o.AllowDomains,
+		MaxPages:       o.MaxPages,
 		Logger:         newLogger(o.Stderr, o.Verbose),
 		LogLevel:       levelFor(o.Verbose).String(),
 	})

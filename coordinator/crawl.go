@@ -1,0 +1,111 @@
+package coordinator
+
+import (
+	"hash/fnv"
+	"net/url"
+	"strings"
+
+	"github.com/scrape-cluster/scrape/worker"
+)
+
+// crawlScope decides which discovered links become tasks. It is used under
+// the frontier's lock.
+type crawlScope struct {
+	depth    int
+	sameHost bool
+	allow    []string // domains allowed, with their subdomains
+	maxPages int
+	seeds    map[string]bool
+	// seen holds a 64-bit hash of every normalised URL admitted: about 10
+	// bytes a URL in a Go map, so ten million URLs take ~100 MB. Two URLs
+	// whose hashes collide (odds ~1 in 3·10^6 at ten million) are taken as
+	// one, and the second is not fetched.
+	seen map[uint64]struct{}
+}
+
+func newCrawlScope(depth int, sameHost bool, allow []string, maxPages int) *crawlScope {
+	c := &crawlScope{depth: depth, sameHost: sameHost, maxPages: maxPages, seeds: map[string]bool{}, seen: map[uint64]struct{}{}}
+	for _, d := range allow {
+		if d = strings.ToLower(strings.Trim(strings.TrimSpace(d), ".")); d != "" {
+			c.allow = append(c.allow, strings.TrimPrefix(d, "*."))
+		}
+	}
+	return c
+}
+
+// seed records an input URL: its host is in scope for --same-host, and the
+// URL itself is not fetched again when a page links to it.
+func (c *crawlScope) seed(u *url.URL) {
+	c.seeds[worker.HostKey(u)] = true
+	if n, err := normalize(u); err == nil {
+		c.seen[hash(n)] = struct{}{}
+	}
+}
+
+// admit reports whether link should be crawled, and its normalised form.
+func (c *crawlScope) admit(link string) (*url.URL, string, bool) {
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, "", false
+	}
+	n, err := normalize(u)
+	if err != nil {
+		return nil, "", false
+	}
+	if c.sameHost && !c.seeds[worker.HostKey(u)] {
+		return nil, "", false
+	}
+	if len(c.allow) > 0 && !c.allowed(strings.ToLower(u.Hostname())) {
+		return nil, "", false
+	}
+	h := hash(n)
+	if _, dup := c.seen[h]; dup {
+		return nil, "", false
+	}
+	c.seen[h] = struct{}{}
+	return u, n, true
+}
+
+func (c *crawlScope) allowed(host string) bool {
+	for _, d := range c.allow {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// normalize makes the forms of one URL into one: scheme and host lower case,
+// default ports dropped, dot segments resolved, an empty path made "/", the
+// fragment removed. The query is kept as it is: it can name another page.
+// It rewrites u in place.
+func normalize(u *url.URL) (string, error) {
+	u.Scheme = strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	u.Fragment, u.RawFragment = "", ""
+	u.User = nil
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	// Resolving against the URL itself removes "." and ".." segments.
+	r := u.ResolveReference(&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery})
+	*u = *r
+	return u.String(), nil
+}
+
+func hash(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}

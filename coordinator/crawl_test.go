@@ -1,0 +1,97 @@
+package coordinator
+
+import (
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestNormalize(t *testing.T) {
+	tests := map[string]string{
+		"HTTP://Example.COM":                "http://example.com/",
+		"http://example.com:80/a":           "http://example.com/a",
+		"https://example.com:443/a":         "https://example.com/a",
+		"https://example.com:8443/a":        "https://example.com:8443/a",
+		"http://example.com/a/./b/../c":     "http://example.com/a/c",
+		"http://example.com/a?q=1&r=2#frag": "http://example.com/a?q=1&r=2",
+		"http://user:pw@example.com/":       "http://example.com/",
+		"http://[::1]:80/x":                 "http://[::1]/x",
+		"http://example.com/a%20b":          "http://example.com/a%20b",
+	}
+	for in, want := range tests {
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := normalize(u)
+		if err != nil || got != want {
+			t.Errorf("normalize(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestCrawlScopeAdmit(t *testing.T) {
+	seed, _ := url.Parse("http://a.example/start")
+	tests := []struct {
+		name     string
+		sameHost bool
+		allow    []string
+		links    []string
+		want     []bool
+	}{
+		{"anything new", false, nil,
+			[]string{"http://a.example/1", "http://b.example/1", "http://a.example/1#x", "HTTP://A.EXAMPLE/1", "mailto:x@y", "http://a.example/start"},
+			[]bool{true, true, false, false, false, false}},
+		{"same host", true, nil,
+			[]string{"http://a.example/2", "http://b.example/2", "http://a.example:8080/2"},
+			[]bool{true, false, false}},
+		{"allowed domains", false, []string{"example.org", "*.example.net"},
+			[]string{"http://example.org/", "http://www.example.org/", "http://notexample.org/", "http://x.example.net/", "http://a.example/"},
+			[]bool{true, true, false, true, false}},
+	}
+	for _, tt := range tests {
+		c := newCrawlScope(3, tt.sameHost, tt.allow, 0)
+		c.seed(seed)
+		for i, l := range tt.links {
+			if _, _, ok := c.admit(l); ok != tt.want[i] {
+				t.Errorf("%s: admit(%q) = %v", tt.name, l, ok)
+			}
+		}
+	}
+}
+
+func TestLeasesSpaceStartsPerHost(t *testing.T) {
+	l := &leases{delay: 100 * time.Millisecond, next: map[string]time.Time{}}
+	now := time.Now()
+	var prev time.Time
+	for i := range 20 {
+		s := l.reserve("a", now)
+		if i > 0 {
+			gap := s.Sub(prev)
+			if gap < 100*time.Millisecond || gap > 150*time.Millisecond {
+				t.Fatalf("gap %s, want between the delay and 1.5 times it", gap)
+			}
+		}
+		prev = s
+	}
+	if s := l.reserve("b", now); !s.Equal(now) {
+		t.Errorf("another host waited for the first: %s", s.Sub(now))
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	f := &frontier{cfg: frontierConfig{Backoff: time.Second}}
+	for n, want := range map[int]time.Duration{2: time.Second, 3: 2 * time.Second, 4: 4 * time.Second} {
+		for range 50 {
+			if d := f.backoff(n, 0); d < want/2 || d > want*3/2 {
+				t.Fatalf("attempt %d waits %s, want %s ± half", n, d, want)
+			}
+		}
+	}
+	if d := f.backoff(2, 30*time.Second); d != 30*time.Second {
+		t.Errorf("Retry-After 30s gave %s", d)
+	}
+	if d := f.backoff(2, time.Hour); d != maxBackoff {
+		t.Errorf("Retry-After of an hour gave %s, want the cap %s", d, maxBackoff)
+	}
+}

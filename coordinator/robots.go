@@ -1,0 +1,80 @@
+package coordinator
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/temoto/robotstxt"
+)
+
+// Bounds on fetching one robots.txt. RFC 9309 asks crawlers to read at least
+// 500 KiB of it; more is not a robots.txt anyone meant.
+const (
+	robotsTimeout  = 10 * time.Second
+	robotsMaxBytes = 512 << 10
+	robotsParallel = 8
+)
+
+// robotsFetcher gets each host's robots.txt for the frontier, which asks
+// once per host per run and applies the answer to every worker's tasks.
+type robotsFetcher struct {
+	client *http.Client
+	agent  string
+	sem    chan struct{}
+	log    *slog.Logger
+}
+
+func newRobotsFetcher(agent string, log *slog.Logger) *robotsFetcher {
+	return &robotsFetcher{
+		client: &http.Client{
+			Timeout: robotsTimeout,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= 5 {
+					return http.ErrUseLastResponse
+				}
+				return nil
+			},
+		},
+		agent: agent,
+		sem:   make(chan struct{}, robotsParallel),
+		log:   log,
+	}
+}
+
+var allowAll, _ = robotstxt.FromStatusAndBytes(http.StatusNotFound, nil)
+
+// fetch returns what host's robots.txt allows. A robots.txt that cannot be
+// fetched at all (no such host, refused, timed out) allows everything: the
+// pages' own fetches will then fail with the error that really happened,
+// instead of every record blaming robots.txt. A 5xx answer disallows all,
+// as RFC 9309 says.
+func (r *robotsFetcher) fetch(scheme, host string) *robotstxt.RobotsData {
+	r.sem <- struct{}{}
+	defer func() { <-r.sem }()
+	ctx, cancel := context.WithTimeout(context.Background(), robotsTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/robots.txt", nil)
+	if err != nil {
+		return allowAll
+	}
+	req.Header.Set("User-Agent", r.agent)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		r.log.Info("robots.txt unavailable, allowing all", "host", host, "err", err)
+		return allowAll
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, robotsMaxBytes))
+	if err != nil {
+		return allowAll
+	}
+	data, err := robotstxt.FromStatusAndBytes(resp.StatusCode, body)
+	if err != nil {
+		r.log.Info("robots.txt unreadable, allowing all", "host", host, "status", resp.StatusCode, "err", err)
+		return allowAll
+	}
+	return data
+}
