@@ -190,6 +190,9 @@ func New(cfg Config) (*Coordinator, error) {
 	if _, _, err := splitListen(cfg.Listen); err != nil {
 		return nil, err
 	}
+	if err := cfg.Fetch.Validate(); err != nil {
+		return nil, err
+	}
 	id, err := randomHex(6)
 	if err != nil {
 		return nil, err
@@ -215,7 +218,11 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return stats, err
 	}
-	out, err := output.Create(c.cfg.Output, format, c.cfg.Stdout)
+	var fields []string
+	for _, sel := range c.cfg.Fetch.Select {
+		fields = append(fields, sel.Name)
+	}
+	out, err := output.Create(c.cfg.Output, format, c.cfg.Stdout, output.Options{Fields: fields})
 	if err != nil {
 		return stats, err
 	}

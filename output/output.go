@@ -1,6 +1,7 @@
 // Package output writes result records as they arrive. Records reach it
-// already encoded as JSON by the worker that made them, so writing one is a
-// copy, never a second encoding.
+// already encoded as JSON by the worker that made them, so writing one as JSON
+// is a copy, never a second encoding; only CSV decodes them, to lay them out
+// in columns.
 package output
 
 import (
@@ -19,6 +20,7 @@ type Format string
 const (
 	JSON  Format = "json"  // one JSON array
 	JSONL Format = "jsonl" // one JSON object per line
+	CSV   Format = "csv"   // a header, then one row per record; see csv.go
 )
 
 // Stdout is the path that means standard output.
@@ -29,16 +31,18 @@ const Stdout = "-"
 func FormatFor(path, override string) (Format, error) {
 	if override != "" {
 		switch f := Format(strings.ToLower(override)); f {
-		case JSON, JSONL:
+		case JSON, JSONL, CSV:
 			return f, nil
 		}
-		return "", fmt.Errorf("unknown format %q (want json or jsonl)", override)
+		return "", fmt.Errorf("unknown format %q (want json, jsonl or csv)", override)
 	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".json":
 		return JSON, nil
 	case ".jsonl", ".ndjson":
 		return JSONL, nil
+	case ".csv":
+		return CSV, nil
 	}
 	return JSONL, nil
 }
@@ -52,27 +56,37 @@ type Writer interface {
 	Close() error
 }
 
+// Options says what a format needs to know beyond the records.
+type Options struct {
+	// Fields are the run's --select names, in order: CSV gives each a
+	// fields.NAME column. The JSON formats carry fields in the records.
+	Fields []string
+}
+
 // Create opens path for writing in format f; path Stdout writes to stdout.
 // It refuses nothing: callers decide about overwriting before calling it.
-func Create(path string, f Format, stdout io.Writer) (Writer, error) {
+func Create(path string, f Format, stdout io.Writer, opt Options) (Writer, error) {
 	if path == "" || path == Stdout {
-		return newWriter(f, nopCloser{stdout}, nil), nil
+		return newWriter(f, nopCloser{stdout}, nil, opt), nil
 	}
 	file, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
-	return newWriter(f, file, file), nil
+	return newWriter(f, file, file, opt), nil
 }
 
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-func newWriter(f Format, w io.WriteCloser, file *os.File) Writer {
+func newWriter(f Format, w io.WriteCloser, file *os.File, opt Options) Writer {
 	base := writer{dst: w, file: file, bw: bufio.NewWriterSize(w, 256<<10)}
-	if f == JSON {
+	switch f {
+	case JSON:
 		return &arrayWriter{writer: base}
+	case CSV:
+		return newCSVWriter(base, opt.Fields)
 	}
 	return &linesWriter{writer: base}
 }

@@ -25,6 +25,11 @@ func TestFormatFor(t *testing.T) {
 		{"out.jsonl", "json", JSON, false},
 		{"-", "JSON", JSON, false},
 		{"out.json", "xml", "", true},
+		{"out.csv", "", CSV, false},
+		{"OUT.CSV", "", CSV, false},
+		{"out.json", "csv", CSV, false},
+		{"-", "CSV", CSV, false},
+		{"out.csv", "jsonl", JSONL, false},
 	}
 	for _, tt := range tests {
 		got, err := FormatFor(tt.path, tt.override)
@@ -40,7 +45,7 @@ var recs = []string{`{"url":"a"}`, `{"url":"b"}`, `{"url":"c"}`}
 // leave a readable file: after each Flush the file on disk is a complete array.
 func TestJSONArrayValidAtEveryFlush(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
-	w, err := Create(path, JSON, nil)
+	w, err := Create(path, JSON, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +98,7 @@ func TestWritersOutput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		w, err := Create(Stdout, tt.f, &buf)
+		w, err := Create(Stdout, tt.f, &buf, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +121,7 @@ func TestWritersOutput(t *testing.T) {
 }
 
 func TestCreateFailsOnUnwritablePath(t *testing.T) {
-	_, err := Create(filepath.Join(t.TempDir(), "missing", "out.json"), JSON, nil)
+	_, err := Create(filepath.Join(t.TempDir(), "missing", "out.json"), JSON, nil, Options{})
 	if err == nil || !strings.Contains(err.Error(), "create output") {
 		t.Errorf("error %v", err)
 	}

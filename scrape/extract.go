@@ -30,16 +30,48 @@ type Page struct {
 	Description string
 	Headings    []string
 	Links       []string
+	// Fields has one key per ExtractOptions.Select name, with an empty list
+	// when nothing matched; it is nil without selectors.
+	Fields map[string][]string
+	// Text is the page's visible text, with ExtractOptions.Text.
+	Text string
+}
+
+// ExtractOptions asks Extract for more than it always finds.
+type ExtractOptions struct {
+	Select []Selector // values for Page.Fields
+	Text   bool       // fill Page.Text
+}
+
+// extractor is ExtractOptions compiled, ready for any number of pages.
+type extractor struct {
+	fields []field
+	text   bool
+}
+
+func newExtractor(opt ExtractOptions) (extractor, error) {
+	fields, err := compileSelectors(opt.Select)
+	return extractor{fields: fields, text: opt.Text}, err
 }
 
 // Extract parses the UTF-8 HTML document in r and pulls out its title,
 // description, h1–h3 headings and outgoing http(s) links, resolved against
-// base (or the document's own <base href>). The caller decodes other
-// charsets and bounds the size of r; Fetch does both.
+// base (or the document's own <base href>), and what opt asks for: the values
+// of selectors and the page's text. The caller decodes other charsets and
+// bounds the size of r; Fetch does both. The only errors are invalid
+// selectors in opt and a failing r.
 //
 // Malformed markup is not an error: it is repaired the way a browser would,
 // which is why this builds the HTML5 tree instead of scanning tokens.
-func Extract(base *url.URL, r io.Reader) (Page, error) {
+func Extract(base *url.URL, r io.Reader, opt ExtractOptions) (Page, error) {
+	x, err := newExtractor(opt)
+	if err != nil {
+		return Page{}, err
+	}
+	return x.extract(base, r)
+}
+
+func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 	// Without scripting, <noscript> content is parsed as markup, which is what
 	// a crawler that runs no JavaScript actually sees, fallback links included.
 	root, err := html.ParseWithOptions(r, html.ParseOptionEnableScripting(false))
@@ -114,7 +146,14 @@ func Extract(base *url.URL, r io.Reader) (Page, error) {
 		href, _ := attr(n, "href")
 		hrefs = append(hrefs, href)
 	})
-	p.Links = resolveLinks(documentBase(base, baseHref, hasBase), hrefs)
+	docBase := documentBase(base, baseHref, hasBase)
+	p.Links = resolveLinks(docBase, hrefs)
+	if len(x.fields) > 0 {
+		p.Fields = extractFields(x.fields, root, docBase)
+	}
+	if x.text {
+		p.Text = pageText(root)
+	}
 	return p, nil
 }
 

@@ -179,7 +179,7 @@ func TestExtract(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file+tt.contentType, func(t *testing.T) {
 			body := readFixture(t, tt.file)
-			got, err := Extract(mustParseURL(t, testPageURL), utf8Reader(body, tt.contentType))
+			got, err := Extract(mustParseURL(t, testPageURL), utf8Reader(body, tt.contentType), ExtractOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +201,7 @@ func TestExtractLimits(t *testing.T) {
 		page.WriteString("<h2>h</h2>")
 	}
 
-	got, err := Extract(mustParseURL(t, testPageURL), &page)
+	got, err := Extract(mustParseURL(t, testPageURL), &page, ExtractOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +253,13 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte(`<base href="//x"><a href="/a">`), "http://h:8080/p?q#f")
 	f.Add([]byte(`<a href="http://[fe80::1%25en0]/">`), "https://[::1]/")
 
+	// Selectors of every kind: text, URL and plain attributes, a group, and
+	// one that matches everything.
+	opt := ExtractOptions{
+		Select: mustSelectors(f, "text=p, li, h1, title", "href=a, link, base@href", "src=img, script@src",
+			"alt=[alt]@alt", "all=*"),
+		Text: true,
+	}
 	f.Fuzz(func(t *testing.T, page []byte, rawBase string) {
 		base, err := ParseURL(rawBase)
 		if err != nil {
@@ -261,12 +268,48 @@ func FuzzExtract(f *testing.F) {
 		// Raw bytes reach Extract unchecked when a page lies about its
 		// charset, so both paths must hold up.
 		for _, r := range []func() Page{
-			func() Page { p, _ := Extract(base, bytes.NewReader(page)); return p },
-			func() Page { p, _ := Extract(base, utf8Reader(page, "")); return p },
+			func() Page { p, _ := Extract(base, bytes.NewReader(page), opt); return p },
+			func() Page { p, _ := Extract(base, utf8Reader(page, ""), opt); return p },
 		} {
-			checkPage(t, r())
+			p := r()
+			checkPage(t, p)
+			checkExtras(t, p, opt)
 		}
 	})
+}
+
+// checkExtras checks what opt adds to a page: every field present and within
+// its bounds, and the text trimmed, collapsed and within its cap.
+func checkExtras(t *testing.T, p Page, opt ExtractOptions) {
+	t.Helper()
+	if len(p.Fields) != len(opt.Select) {
+		t.Errorf("%d fields for %d selectors", len(p.Fields), len(opt.Select))
+	}
+	total := 0
+	for _, s := range opt.Select {
+		values, ok := p.Fields[s.Name]
+		if !ok || values == nil {
+			t.Errorf("field %s missing or nil", s.Name)
+		}
+		if len(values) > maxFieldValues {
+			t.Errorf("field %s has %d values", s.Name, len(values))
+		}
+		for _, v := range values {
+			total += len(v)
+			if !utf8.ValidString(v) || len(v) > maxFieldLen {
+				t.Errorf("field %s: bad value of %d bytes %.40q", s.Name, len(v), v)
+			}
+			if s.Attr == "" && v != strings.TrimSpace(v) {
+				t.Errorf("field %s: text %q not trimmed", s.Name, v)
+			}
+		}
+	}
+	if total > maxFieldsBytes {
+		t.Errorf("fields hold %d bytes", total)
+	}
+	if !utf8.ValidString(p.Text) || len(p.Text) > maxPageText || p.Text != strings.TrimSpace(p.Text) || strings.Contains(p.Text, "  ") {
+		t.Errorf("bad text of %d bytes %.60q", len(p.Text), p.Text)
+	}
 }
 
 func checkPage(t *testing.T, p Page) {
@@ -307,7 +350,7 @@ func BenchmarkExtract(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(page)))
 	for b.Loop() {
-		p, err := Extract(base, bytes.NewReader(page))
+		p, err := Extract(base, bytes.NewReader(page), ExtractOptions{})
 		if err != nil || len(p.Links) != 20 {
 			b.Fatalf("got %d links, err %v", len(p.Links), err)
 		}

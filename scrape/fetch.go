@@ -31,13 +31,29 @@ const (
 // a strict Accept, and we would rather see what they have and classify it.
 const acceptHeader = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 
-// Config tunes a Fetcher. The zero value is ready to use.
+// Config tunes a Fetcher. The zero value is ready to use. It travels as JSON
+// inside the run's job to every worker.
 type Config struct {
 	Timeout      time.Duration // whole request incl. body; 0 = DefaultTimeout
 	UserAgent    string        // "" = DefaultUserAgent()
 	MaxBody      int64         // bytes of (decompressed) body; 0 = DefaultMaxBody
 	MaxRedirects int           // 0 = DefaultMaxRedirects; negative = do not follow redirects
 	Parallelism  int           // expected concurrent fetches, used to size the connection pool; 0 = 8
+	Select       []Selector    // --select: values for Result.Fields, from ParseSelector
+	Text         bool          // --text: fill Result.Text
+}
+
+// Validate reports what would make every Fetch of a Fetcher made from c
+// fail: an invalid selector, or two with the same name. Selectors from
+// ParseSelector are valid one by one; call it before starting a run, and on a
+// Config decoded from elsewhere.
+func (c Config) Validate() error {
+	_, err := newExtractor(c.extractOptions())
+	return err
+}
+
+func (c Config) extractOptions() ExtractOptions {
+	return ExtractOptions{Select: c.Select, Text: c.Text}
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +82,11 @@ type Fetcher struct {
 	cfg       Config
 	transport *http.Transport
 	client    *http.Client
+	extract   extractor
+	// badConfig is why cfg does not validate. It fails every Fetch rather
+	// than NewFetcher, so that a worker records it on each task instead of
+	// quietly writing records without the fields the run asked for.
+	badConfig error
 }
 
 // NewFetcher returns a Fetcher configured by cfg.
@@ -95,6 +116,7 @@ func NewFetcher(cfg Config) *Fetcher {
 		// decompressed size and a gzip bomb is cut off like any large body.
 	}
 	f := &Fetcher{cfg: cfg, transport: t}
+	f.extract, f.badConfig = newExtractor(cfg.extractOptions())
 	f.client = &http.Client{Transport: t, CheckRedirect: f.checkRedirect}
 	return f
 }
@@ -142,7 +164,8 @@ const maxPreallocBody = 1 << 20
 // Fetch fetches rawURL and extracts its page. It never returns an error: every
 // failure is a Result whose Error says what went wrong. It leaves Node, Worker,
 // Line and Attempts for the caller. DurationMS covers the whole call, fetch
-// and extraction.
+// and extraction. Fields and Text, as Config asks, come with the other
+// extracted fields: only from an HTML body that was read whole.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
 	start := time.Now()
 	res = Result{URL: rawURL, FetchedAt: start.UTC()}
@@ -158,6 +181,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
 		res.Error = Errorf(KindInvalidURL, "%s", err)
+		return res
+	}
+	if f.badConfig != nil {
+		res.Error = Errorf(KindFetch, "%s", f.badConfig)
 		return res
 	}
 
@@ -185,6 +212,9 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
 		res.Status = resp.StatusCode
 		res.FinalURL = resp.Request.URL.String()
 		res.ContentType = strings.ToValidUTF8(resp.Header.Get("Content-Type"), "\uFFFD")
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			res.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
 	}
 	if err != nil {
 		res.Error = classify(ctx, limit, err)
@@ -240,7 +270,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
 		return res
 	}
 
-	page, err := Extract(resp.Request.URL, utf8Reader(body, header))
+	page, err := f.extract.extract(resp.Request.URL, utf8Reader(body, header))
 	if err != nil {
 		if res.Error == nil {
 			res.Error = Errorf(KindBadBody, "%s", err)
@@ -249,6 +279,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
 	}
 	res.Title, res.Description = page.Title, page.Description
 	res.Headings, res.Links = page.Headings, page.Links
+	res.Fields, res.Text = page.Fields, page.Text
 	return res
 }
 
@@ -323,4 +354,19 @@ func ParseURL(raw string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

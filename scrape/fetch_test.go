@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -594,4 +595,105 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFetchSelect runs --select and --text through Fetch: URL values resolve
+// against the final URL after redirects, and only HTML pages are extracted.
+func TestFetchSelect(t *testing.T) {
+	page := readFixture(t, "select.html")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /shop/lamp.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+	mux.HandleFunc("GET /old-lamp", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/shop/lamp.html", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("GET /missing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`<h1 class="name">Gone</h1>`))
+	})
+	mux.HandleFunc("GET /lamp.pdf", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Write([]byte(`<h1 class="name">not html</h1>`))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	cfg := Config{Select: mustSelectors(t, "name=h1.name", "thumbs=img.thumb@src", "next=a[rel=next]@href", "none=.none"), Text: true}
+	f := NewFetcher(cfg)
+	t.Cleanup(f.Close)
+
+	for _, path := range []string{"/shop/lamp.html", "/old-lamp"} {
+		got := f.Fetch(t.Context(), srv.URL+path)
+		if got.Error != nil {
+			t.Fatalf("%s: %v", path, got.Error)
+		}
+		want := map[string][]string{
+			"name":   {"Desk lamp"},
+			"thumbs": {srv.URL + "/img/t1.jpg", "http://cdn.example.net/t2.jpg"}, // scheme-relative
+			"next":   {srv.URL + "/shop/lamp.html?page=2"},
+			"none":   {},
+		}
+		if !reflect.DeepEqual(got.Fields, want) {
+			t.Errorf("%s: fields\n got %q\nwant %q", path, got.Fields, want)
+		}
+		if !strings.HasPrefix(got.Text, "Desk lamp € 19.90 light desk office Next Mail Reviews Buy Great lamp really") ||
+			strings.Contains(got.Text, "Product") || strings.Contains(got.Text, "Shop") {
+			t.Errorf("%s: text %q, want the body's visible text", path, got.Text)
+		}
+	}
+
+	// An HTML error page is extracted like its title; a PDF is not.
+	if got := f.Fetch(t.Context(), srv.URL+"/missing"); got.Error == nil || got.Error.Kind != KindHTTPStatus ||
+		!reflect.DeepEqual(got.Fields["name"], []string{"Gone"}) || got.Text != "Gone" {
+		t.Errorf("404 page: error %v, fields %q, text %q", got.Error, got.Fields, got.Text)
+	}
+	if got := f.Fetch(t.Context(), srv.URL+"/lamp.pdf"); got.Error == nil || got.Error.Kind != KindNotHTML || got.Fields != nil || got.Text != "" {
+		t.Errorf("pdf: error %v, fields %q, text %q; want not_html without fields or text", got.Error, got.Fields, got.Text)
+	}
+
+	// Without the options, records have neither.
+	plain := NewFetcher(Config{})
+	t.Cleanup(plain.Close)
+	if got := plain.Fetch(t.Context(), srv.URL+"/shop/lamp.html"); got.Fields != nil || got.Text != "" {
+		t.Errorf("without options: fields %q, text %q", got.Fields, got.Text)
+	}
+}
+
+// TestFetchBadSelect: a Config whose selectors do not compile (one that did
+// not come from ParseSelector) fails every fetch, before any request, rather
+// than writing records without the fields the run asked for.
+func TestFetchBadSelect(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	t.Cleanup(srv.Close)
+	f := NewFetcher(Config{Select: []Selector{{Name: "x", CSS: "[["}}})
+	t.Cleanup(f.Close)
+
+	got := f.Fetch(t.Context(), srv.URL)
+	if got.Error == nil || got.Error.Kind != KindFetch || !strings.Contains(got.Error.Message, `--select "x=[[": invalid CSS selector`) {
+		t.Errorf("error %v, want kind %s naming the selector", got.Error, KindFetch)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests made", n)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := map[string]time.Duration{
+		"":                              0,
+		"3":                             3 * time.Second,
+		"-1":                            0,
+		"soon":                          0,
+		"Fri, 02 Jan 2026 03:04:35 GMT": 30 * time.Second,
+		"Fri, 02 Jan 2026 03:00:00 GMT": 0,
+	}
+	for in, want := range tests {
+		if got := retryAfter(in, now); got != want {
+			t.Errorf("retryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
 }

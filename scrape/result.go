@@ -45,30 +45,30 @@ func Errorf(kind, format string, args ...any) *Error {
 
 // Result is the record one input URL becomes: the unit of the output file.
 type Result struct {
-	URL         string    `json:"url"`
-	Line        int       `json:"line,omitempty"`
-	FinalURL    string    `json:"final_url,omitempty"`
-	Status      int       `json:"status,omitempty"`
-	ContentType string    `json:"content_type,omitempty"`
-	Title       string    `json:"title,omitempty"`
-	Description string    `json:"description,omitempty"`
-	Headings    []string  `json:"headings,omitempty"`
-	Links       []string  `json:"links,omitempty"`
+	URL         string   `json:"url"`
+	Line        int      `json:"line,omitempty"`
+	FinalURL    string   `json:"final_url,omitempty"`
+	Status      int      `json:"status,omitempty"`
+	ContentType string   `json:"content_type,omitempty"`
+	Title       string   `json:"title,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Headings    []string `json:"headings,omitempty"`
+	Links       []string `json:"links,omitempty"`
 	// Fields holds the values of the run's --select expressions, by name.
 	Fields map[string][]string `json:"fields,omitempty"`
 	// Text is the page's visible text, with --text.
 	Text string `json:"text,omitempty"`
 	// Depth and Parent place a crawled page: how many links away from the
 	// input it is, and the page it was found on.
-	Depth  int    `json:"depth,omitempty"`
-	Parent string `json:"parent,omitempty"`
-	Bytes       int64     `json:"bytes"`
-	DurationMS  int64     `json:"duration_ms"`
-	FetchedAt   time.Time `json:"fetched_at,omitzero"`
-	Node        string    `json:"node,omitempty"`
-	Worker      string    `json:"worker,omitempty"`
-	Attempts    int       `json:"attempts"`
-	Error       *Error    `json:"error,omitempty"`
+	Depth      int       `json:"depth,omitempty"`
+	Parent     string    `json:"parent,omitempty"`
+	Bytes      int64     `json:"bytes"`
+	DurationMS int64     `json:"duration_ms"`
+	FetchedAt  time.Time `json:"fetched_at,omitzero"`
+	Node       string    `json:"node,omitempty"`
+	Worker     string    `json:"worker,omitempty"`
+	Attempts   int       `json:"attempts"`
+	Error      *Error    `json:"error,omitempty"`
 
 	// RetryAfter is the site's Retry-After on a 429 or 503. It steers the
 	// frontier's next attempt and is not part of the record.

@@ -273,6 +273,8 @@ func TestRunRefusesBadSetup(t *testing.T) {
 		{"output not writable", []string{"-o", "/nonexistent/dir/out.json"}, exitFailed, "create output"},
 		{"unknown format", []string{"--format", "xml"}, exitFailed, `unknown format "xml"`},
 		{"unknown flag", []string{"--no-such-flag"}, exitUsage, "unknown flag"},
+		{"bad selector", []string{"--select", "x=[["}, exitUsage, `--select "x=[[": invalid CSS selector`},
+		{"zero per-host", []string{"--per-host", "0"}, exitUsage, "--per-host must be 1 or more"},
 		{"two url files", []string{urls, urls}, exitUsage, "at most 1 argument"},
 		{"no node reachable", []string{"-f", writeFile(t, "mf", "node.invalid\n"), "--ssh", "ssh -F /dev/null", "--connect-timeout", "3s"}, exitFailed, "node.invalid"},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,6 +49,15 @@ func TestRunFlags(t *testing.T) {
 			return o.Verbose == 2 && o.Quiet && o.State == "st" && o.UserAgent == "bot/1" && o.ConnectTimeout == 3*time.Second
 		}},
 		{[]string{"run", "--max-body", "512KB"}, func(o *runOptions) bool { return o.MaxBody == 512000 }},
+		{[]string{"run", "--select", "a=h1", "--select", "b=a[rel=next]@href", "--text"}, func(o *runOptions) bool {
+			return slices.Equal(o.Select, []string{"a=h1", "b=a[rel=next]@href"}) && o.Text
+		}},
+		{[]string{"run", "--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions) bool {
+			return o.PerHost == 2 && o.Delay == 50*time.Millisecond && o.IgnoreRobots && o.Retries == 0 && o.RetryBackoff == 2*time.Second
+		}},
+		{[]string{"run", "--depth", "3", "--same-host", "--allow-domain", "a.com,b.org", "--allow-domain", "c.net", "--max-pages", "100"}, func(o *runOptions) bool {
+			return o.Depth == 3 && o.SameHost && slices.Equal(o.AllowDomains, []string{"a.com", "b.org", "c.net"}) && o.MaxPages == 100
+		}},
 		{[]string{"run", "--max-body", "1048576"}, func(o *runOptions) bool { return o.MaxBody == 1<<20 }},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,8 @@ type runOptions struct {
 	UserAgent    string
 	MaxBody      byteSize
 	MaxRedirects int
+	Select       []string
+	Text         bool
 
 	Listen         string
 	Advertise      string
@@ -70,7 +72,9 @@ your ~/.ssh/config. The run's queue credentials go to each worker over its
 ssh session's stdin, never on a command line.`,
 		Example: `  scrape run urls.txt -o results.json
   scrape run -f machinefile urls.txt -o results.jsonl
-  cat urls.txt | scrape run -f hosts --timeout 10s > results.jsonl`,
+  cat urls.txt | scrape run -f hosts --timeout 10s > results.jsonl
+  scrape run urls.txt -o prices.csv --select price=.price --select img=img.hero@src
+  scrape run seeds.txt -o site.jsonl --depth 2 --same-host --per-host 4 --delay 250ms`,
 		Args: cobraArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.URLs = "-"
@@ -84,12 +88,14 @@ ssh session's stdin, never on a command line.`,
 	f := cmd.Flags()
 	f.SortFlags = false
 	f.StringVarP(&o.Machinefile, "machinefile", "f", "", "`file` of nodes: host, host:N, host slots=N, user@host, host port=P")
-	f.StringVarP(&o.Output, "output", "o", "-", "write records to `file` (.json array or .jsonl lines); - is stdout")
-	f.StringVar(&o.Format, "format", "", "output `format`: json or jsonl (default: from the -o extension, else jsonl)")
+	f.StringVarP(&o.Output, "output", "o", "-", "write records to `file` (.json array, .jsonl lines or .csv); - is stdout")
+	f.StringVar(&o.Format, "format", "", "output `format`: json, jsonl or csv (default: from the -o extension, else jsonl)")
 	f.DurationVar(&o.Timeout, "timeout", scrape.DefaultTimeout, "give up on one page after this long")
 	f.StringVar(&o.UserAgent, "user-agent", scrape.DefaultUserAgent(), "User-Agent header sent with every request")
 	f.Var(&o.MaxBody, "max-body", "largest page body read, e.g. 10MiB, 512KiB")
 	f.IntVar(&o.MaxRedirects, "max-redirects", scrape.DefaultMaxRedirects, "redirects followed before giving up")
+	f.StringArrayVar(&o.Select, "select", nil, "extract `NAME=CSS` (text) or NAME=CSS@ATTR (attribute) into fields.NAME; repeatable")
+	f.BoolVar(&o.Text, "text", false, "record the page's visible text")
 	f.IntVar(&o.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
 	f.DurationVar(&o.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
 	f.BoolVar(&o.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
@@ -142,6 +148,14 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	if o.MaxRedirects < 0 {
 		return &usageError{errors.New("--max-redirects must be 0 or more")}
 	}
+	var selectors []scrape.Selector
+	for _, expr := range o.Select {
+		sel, err := scrape.ParseSelector(expr)
+		if err != nil {
+			return &usageError{err}
+		}
+		selectors = append(selectors, sel)
+	}
 	maxRedirects := o.MaxRedirects
 	if maxRedirects == 0 {
 		maxRedirects = -1 // scrape.Config: negative means none followed
@@ -158,6 +172,8 @@ func runScrape(ctx context.Context, o *runOptions) error {
 			UserAgent:    o.UserAgent,
 			MaxBody:      int64(o.MaxBody),
 			MaxRedirects: maxRedirects,
+			Select:       selectors,
+			Text:         o.Text,
 		},
 		Listen:         o.Listen,
 		Advertise:      o.Advertise,
