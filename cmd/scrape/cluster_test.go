@@ -723,7 +723,8 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	defer cancel()
 	out, err := c.Hosts[0].Command(ctx, exe, "-test.run=^TestHelperNATSProbe$", "-test.v", "--", helperNATSProbe, queue).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestHelperNATSProbe") ||
-		strings.Count(string(out), "authorization violation") < 4 {
+		strings.Count(strings.ToLower(string(out)), "authorization violation") < 4 ||
+		!strings.Contains(string(out), "INFO says auth_required") {
 		t.Errorf("probe from node1: %v\n%s", err, out)
 	}
 

@@ -22,6 +22,8 @@ import (
 //	/redirect/K       K redirects, then /page/0
 //	/binary           application/octet-stream
 //	/slow/MS/N        /page/N after MS milliseconds
+//	/badbytes         an HTML page that says UTF-8 and holds invalid bytes
+//	/gzipbomb         gzip-encoded HTML that inflates to 1 GiB of zeros
 type Site struct {
 	Pages int
 
@@ -131,6 +133,10 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.page(w, n%max(s.Pages, 1))
+	case "badbytes":
+		s.badBytes(w)
+	case "gzipbomb":
+		s.gzipBomb(w)
 	default:
 		http.NotFound(w, r)
 	}
