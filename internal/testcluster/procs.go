@@ -118,12 +118,6 @@ func procStart(pid int) (start uint64, ok bool) {
 	return start, err == nil
 }
 
-// alive reports whether the process that had start time start still runs.
-func alive(pid int, start uint64) bool {
-	got, ok := procStart(pid)
-	return ok && got == start
-}
-
 // missingCaps lists the capabilities New needs that this process lacks
 // (root in an unprivileged container may have neither).
 func missingCaps() string {

@@ -12,8 +12,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +28,9 @@ const (
 
 // marker records who owns a cluster. It is written before anything is
 // created, so a bridge or namespace of ours without a marker is a leftover.
+// Its owner holds an flock on it for the cluster's life: a PID alone cannot
+// tell a live owner, since test processes may run in PID namespaces of their
+// own, where the same number names another process.
 type marker struct {
 	ID     string `json:"id"`
 	PID    int    `json:"pid"`
@@ -65,32 +68,61 @@ func (c *Cluster) reserve(ctx context.Context) error {
 		subnet := netip.PrefixFrom(netip.AddrFrom4(a), 24)
 		m.Subnet = subnet.String()
 		path := filepath.Join(MarkerDir, "net-"+subnet.Addr().String()+".json")
-		err := writeMarker(path, m)
+		lock, err := writeMarker(path, m)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		c.marker, c.Subnet = path, subnet
+		c.marker, c.Subnet, c.lock = path, subnet, lock
 		c.BridgeAddr = c.hostAddr(0).String()
 		return nil
 	}
 	return fmt.Errorf("no free /24 left in %s: %d clusters running?", rng, n)
 }
 
-// writeMarker creates path with m as its content, failing if it exists.
-func writeMarker(path string, m marker) error {
+// writeMarker creates path with m as its content, failing if it exists, and
+// returns it open and locked. The lock is taken before the marker gets its
+// name, so no Sweep ever sees it unlocked while its owner lives.
+func writeMarker(path string, m marker) (*os.File, error) {
 	data, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp := filepath.Join(MarkerDir, fmt.Sprintf(".tmp-%d-%s", os.Getpid(), m.ID))
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
 	}
 	defer os.Remove(tmp)
-	return os.Link(tmp, path)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock marker: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// locked reports whether a live process holds path's lock. If none does,
+// the lock is returned held, so that no other Sweep works on it meanwhile.
+func locked(path string) (held bool, release func()) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, func() {}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return errors.Is(err, syscall.EWOULDBLOCK), func() {}
+	}
+	return false, func() { f.Close() }
 }
 
 func readMarker(path string) (marker, error) {
@@ -126,12 +158,10 @@ func Sweep() error {
 	var errs []error
 	for _, e := range entries {
 		path := filepath.Join(MarkerDir, e.Name())
-		if rest, ok := strings.CutPrefix(e.Name(), ".tmp-"); ok {
-			pid, _, _ := strings.Cut(rest, "-")
-			if n, err := strconv.Atoi(pid); err == nil {
-				if _, alive := procStart(n); !alive {
-					_ = os.Remove(path)
-				}
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			if held, release := locked(path); !held {
+				_ = os.Remove(path)
+				release()
 			}
 			continue
 		}
@@ -144,12 +174,14 @@ func Sweep() error {
 			continue
 		}
 		delete(ids, m.ID)
-		if alive(m.PID, m.Start) {
+		held, release := locked(path)
+		if held {
 			continue
 		}
 		if err := destroy(ctx, m.ID, path); err != nil {
 			errs = append(errs, fmt.Errorf("sweep cluster %s of dead pid %d: %w", m.ID, m.PID, err))
 		}
+		release()
 	}
 	for id := range ids {
 		if err := destroy(ctx, id, ""); err != nil {

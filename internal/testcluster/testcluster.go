@@ -65,6 +65,7 @@ type Cluster struct {
 	clientKey  string
 	knownHosts string
 	marker     string
+	lock       *os.File // held on marker while the cluster lives
 	logf       func(format string, args ...any)
 
 	closeOnce sync.Once
@@ -208,6 +209,9 @@ func (c *Cluster) Close() error {
 		defer cancel()
 		if err := destroy(ctx, c.ID, c.marker); err != nil {
 			errs = append(errs, err)
+		}
+		if c.lock != nil {
+			c.lock.Close()
 		}
 		c.closeErr = errors.Join(errs...)
 	})
