@@ -116,6 +116,10 @@ type Config struct {
 	Logger *slog.Logger
 	// LogLevel is passed on to the workers ("DEBUG", "INFO", "WARN").
 	LogLevel string
+	// Progress shows the run as it goes on Stderr: a bar on a terminal,
+	// a status line every ProgressInterval elsewhere.
+	Progress         bool
+	ProgressInterval time.Duration
 }
 
 // ErrNoWorkers is returned when no node could start a worker, or every
@@ -129,7 +133,8 @@ type Coordinator struct {
 	run       worker.Run
 	ownsState bool
 	relay     *syncWriter
-	bin       binary // what --push sends
+	stderr    io.Writer // cfg.Stderr, or the progress bar's writer while it is drawn
+	bin       binary    // what --push sends
 }
 
 // New validates cfg and fills in defaults.
@@ -171,6 +176,9 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = DefaultMaxDeliver
 	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
 	if cfg.PerHost <= 0 {
 		cfg.PerHost = DefaultPerHost
 	}
@@ -198,9 +206,10 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{
-		cfg:   cfg,
-		run:   worker.Run{ID: strings.ToUpper(id)},
-		relay: &syncWriter{w: cfg.Stderr},
+		cfg:    cfg,
+		run:    worker.Run{ID: strings.ToUpper(id)},
+		relay:  &syncWriter{w: cfg.Stderr},
+		stderr: cfg.Stderr,
 	}
 	c.log = cfg.Logger.With("component", "coordinator", "run", c.run.ID)
 	c.bin.path = cfg.LocalBin
@@ -232,6 +241,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return stats, err
 	}
+	runDir := filepath.Dir(storeDir)
 	srv, err := startServer(c.cfg.Listen, storeDir)
 	if err != nil {
 		return stats, err
@@ -258,6 +268,19 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, err
 	}
 
+	snk := &sink{w: out, stats: stats}
+	f := newFrontier(c.frontierConfig(), js, c.run, snk, c.log)
+	status := func(running bool) Status {
+		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: running}
+		st.Total = st.Records + f.outstanding()
+		st.Summary.settle(st.Updated.Sub(start))
+		return st
+	}
+	prog, progOut := startProgress(c.cfg.Progress, c.cfg.Stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status(true) })
+	c.useStderr(progOut)
+	defer func() { prog.finish(status(false)) }()
+	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
+
 	// Work flows as soon as the first worker is up: one slow or dead node
 	// does not hold up the others.
 	lctx, cancelLaunches := context.WithCancel(ctx)
@@ -279,10 +302,6 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		}
 		defer sub.Unsubscribe()
 	}
-
-	snk := &sink{w: out, stats: stats}
-	f := newFrontier(c.frontierConfig(), js, c.run, snk, c.log)
-	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.feed(gctx, c.cfg.Input) })
@@ -306,6 +325,8 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	stats.Outstanding = f.outstanding()
+	prog.finish(status(false))
+	c.useStderr(c.cfg.Stderr)
 	held, retried := f.politeness()
 	stats.Retries = retried
 	stats.PerHost = c.cfg.PerHost
@@ -318,12 +339,27 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if runErr == nil && c.ownsState {
 		nc.Close()
 		srv.shutdown()
-		_ = os.RemoveAll(filepath.Dir(storeDir))
+		_ = os.RemoveAll(runDir)
 	}
 	if runErr != nil && ctx.Err() != nil {
 		return stats, ctx.Err()
 	}
 	return stats, runErr
+}
+
+// useStderr sends the run's own lines (worker logs, warnings, logging) to w.
+func (c *Coordinator) useStderr(w io.Writer) {
+	c.relay.mu.Lock()
+	c.relay.w = w
+	c.relay.mu.Unlock()
+	c.stderr = w
+	if w != c.cfg.Stderr {
+		var level slog.Level
+		if level.UnmarshalText([]byte(c.cfg.LogLevel)) != nil {
+			level = slog.LevelWarn
+		}
+		c.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("component", "coordinator", "run", c.run.ID)
+	}
 }
 
 func (c *Coordinator) frontierConfig() frontierConfig {

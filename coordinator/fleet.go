@@ -127,7 +127,7 @@ func (c *Coordinator) start(ctx context.Context, n *node, srv *embeddedServer, r
 // watch reports launches that fail and nodes lost mid-run. It fails the run
 // when no worker is left and none is still starting.
 func (fl *fleet) watch(ctx context.Context, f *frontier) error {
-	stderr := fl.c.cfg.Stderr
+	stderr := fl.c.stderr
 	starting, alive := len(fl.nodes), 0
 	var failed []string
 	for {

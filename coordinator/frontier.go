@@ -542,6 +542,13 @@ func (s *sink) robotsDenied(t scrape.Task, host string) error {
 	})
 }
 
+// snapshot copies the counts so far.
+func (s *sink) snapshot() Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.clone()
+}
+
 func (s *sink) flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

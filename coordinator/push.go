@@ -95,7 +95,7 @@ func (c *Coordinator) push(ctx context.Context, n *node) (string, error) {
 	if strings.TrimSpace(got) != bin.hash {
 		return "", fmt.Errorf("push to %s: copy arrived with hash %q, want %s", n.name, strings.TrimSpace(got), bin.hash)
 	}
-	fmt.Fprintf(c.cfg.Stderr, "scrape: pushed %s to %s:%s\n", humanBytes(bin.size), n.name, path)
+	fmt.Fprintf(c.stderr, "scrape: pushed %s to %s:%s\n", humanBytes(bin.size), n.name, path)
 	return path, nil
 }
 

@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -19,7 +21,12 @@ type Summary struct {
 	Bytes   int64          `json:"bytes"`
 	PerNode map[string]int `json:"per_node"`
 	Nodes   int            `json:"nodes"`
-	Elapsed time.Duration  `json:"elapsed_ns"`
+	Elapsed time.Duration  `json:"-"`
+	// ElapsedSeconds and PagesPerSecond restate Elapsed for readers of
+	// the JSON; NodeRates gives each node's share and pace.
+	ElapsedSeconds float64             `json:"elapsed_seconds"`
+	PagesPerSecond float64             `json:"pages_per_second"`
+	NodeRates      map[string]NodeRate `json:"node_rates,omitempty"`
 	// Outstanding is how many released tasks had no record when the run
 	// ended: non-zero only for a run that was interrupted or failed.
 	Outstanding int `json:"outstanding"`
@@ -29,6 +36,53 @@ type Summary struct {
 	// slots were idle, when that was a fifth of the run or more.
 	PerHostHeld time.Duration `json:"per_host_held_ns,omitempty"`
 	PerHost     int           `json:"per_host"`
+}
+
+// NodeRate is one node's part of a run.
+type NodeRate struct {
+	Pages          int     `json:"pages"`
+	Share          float64 `json:"share"`
+	PagesPerSecond float64 `json:"pages_per_second"`
+}
+
+// settle fills the figures derived from the counts, for elapsed.
+func (s *Summary) settle(elapsed time.Duration) {
+	s.Elapsed = elapsed
+	s.ElapsedSeconds = elapsed.Seconds()
+	s.PagesPerSecond = 0
+	if s.ElapsedSeconds > 0 {
+		s.PagesPerSecond = float64(s.Records) / s.ElapsedSeconds
+	}
+	s.NodeRates = map[string]NodeRate{}
+	for n, pages := range s.PerNode {
+		r := NodeRate{Pages: pages, Share: float64(pages) / float64(max(s.Records, 1))}
+		if s.ElapsedSeconds > 0 {
+			r.PagesPerSecond = float64(pages) / s.ElapsedSeconds
+		}
+		s.NodeRates[n] = r
+	}
+}
+
+// clone copies s, maps included.
+func (s *Summary) clone() Summary {
+	c := *s
+	c.Errors = maps.Clone(s.Errors)
+	c.PerNode = maps.Clone(s.PerNode)
+	c.NodeRates = maps.Clone(s.NodeRates)
+	return c
+}
+
+// WriteFile writes the summary as JSON (scrape run --stats).
+func (s *Summary) WriteFile(path string) error {
+	s.settle(s.Elapsed)
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write stats: %w", err)
+	}
+	return nil
 }
 
 func newSummary() *Summary {
@@ -50,13 +104,9 @@ func (s *Summary) add(m worker.ResultMeta) {
 
 // Print writes the end-of-run report a person reads on stderr.
 func (s *Summary) Print(w io.Writer) {
-	secs := s.Elapsed.Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(s.Records) / secs
-	}
+	s.settle(s.Elapsed)
 	fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors) in %s, %.1f pages/s, %s read\n",
-		s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), rate, humanBytes(s.Bytes))
+		s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, humanBytes(s.Bytes))
 	if len(s.Errors) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(s.Errors)) {
@@ -64,8 +114,9 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  errors: %s\n", strings.Join(parts, ", "))
 	}
-	for _, n := range slices.Sorted(maps.Keys(s.PerNode)) {
-		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%)\n", n, s.PerNode[n], 100*float64(s.PerNode[n])/float64(max(s.Records, 1)))
+	for _, n := range slices.Sorted(maps.Keys(s.NodeRates)) {
+		r := s.NodeRates[n]
+		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%), %.1f pages/s\n", n, r.Pages, 100*r.Share, r.PagesPerSecond)
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)

@@ -126,6 +126,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 	}
+	p.w.log.Debug("fetched", "url", task.URL, "status", res.Status, "ms", res.DurationMS, "attempt", task.Attempt)
 	res.Line = task.Line
 	res.Node = p.w.cfg.Node
 	res.Worker = p.w.id

@@ -16,10 +16,11 @@ import (
 type runners struct {
 	run    func(context.Context, *runOptions) error
 	worker func(context.Context, *workerOptions) error
+	status func(context.Context, *statusOptions) error
 }
 
 func defaultRunners() runners {
-	return runners{run: runScrape, worker: runWorker}
+	return runners{run: runScrape, worker: runWorker, status: runStatus}
 }
 
 func newRootCmd(r runners) *cobra.Command {
@@ -35,7 +36,7 @@ result into one output file: each input line exactly once.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker))
+	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status))
 	return root
 }
 

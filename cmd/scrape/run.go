@@ -49,8 +49,10 @@ type runOptions struct {
 	AllowDomains []string
 	MaxPages     int
 
-	Verbose int
-	Quiet   bool
+	Verbose          int
+	Quiet            bool
+	Stats            string
+	ProgressInterval time.Duration
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -114,7 +116,9 @@ ssh session's stdin, never on a command line.`,
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
 	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
 	f.CountVarP(&o.Verbose, "verbose", "v", "log more (-v progress, -vv debug)")
-	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print no summary")
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "show no progress and print no summary")
+	f.StringVar(&o.Stats, "stats", "", "write the end-of-run summary to `file` as JSON")
+	f.DurationVar(&o.ProgressInterval, "progress-interval", coordinator.DefaultProgressInterval, "how often to print a status line when stderr is not a terminal")
 	// Tuning for tests and unusual clusters; the default suits both LANs and
 	// slow sites because workers send heartbeats.
 	_ = f.MarkHidden("ack-wait")
@@ -175,25 +179,27 @@ func runScrape(ctx context.Context, o *runOptions) error {
 			Select:       selectors,
 			Text:         o.Text,
 		},
-		Listen:         o.Listen,
-		Advertise:      o.Advertise,
-		SSH:            strings.Fields(o.SSH),
-		RemoteBin:      o.RemoteBin,
-		Push:           o.Push,
-		StateDir:       o.State,
-		ConnectTimeout: o.ConnectTimeout,
-		AckWait:        o.AckWait,
-		PerHost:        o.PerHost,
-		Delay:          o.Delay,
-		IgnoreRobots:   o.IgnoreRobots,
-		Retries:        o.Retries,
-		RetryBackoff:   o.RetryBackoff,
-		Depth:          o.Depth,
-		SameHost:       o.SameHost,
-		AllowDomains:   o.AllowDomains,
-		MaxPages:       o.MaxPages,
-		Logger:         newLogger(o.Stderr, o.Verbose),
-		LogLevel:       levelFor(o.Verbose).String(),
+		Listen:           o.Listen,
+		Advertise:        o.Advertise,
+		SSH:              strings.Fields(o.SSH),
+		RemoteBin:        o.RemoteBin,
+		Push:             o.Push,
+		StateDir:         o.State,
+		ConnectTimeout:   o.ConnectTimeout,
+		AckWait:          o.AckWait,
+		PerHost:          o.PerHost,
+		Delay:            o.Delay,
+		IgnoreRobots:     o.IgnoreRobots,
+		Retries:          o.Retries,
+		RetryBackoff:     o.RetryBackoff,
+		Depth:            o.Depth,
+		SameHost:         o.SameHost,
+		AllowDomains:     o.AllowDomains,
+		MaxPages:         o.MaxPages,
+		Progress:         !o.Quiet,
+		ProgressInterval: o.ProgressInterval,
+		Logger:           newLogger(o.Stderr, o.Verbose),
+		LogLevel:         levelFor(o.Verbose).String(),
 	})
 	if err != nil {
 		return err
@@ -201,6 +207,11 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	sum, err := c.Run(ctx)
 	if sum != nil && !o.Quiet {
 		sum.Print(o.Stderr)
+	}
+	if sum != nil && o.Stats != "" {
+		if werr := sum.WriteFile(o.Stats); werr != nil {
+			return errors.Join(err, werr)
+		}
 	}
 	return err
 }
