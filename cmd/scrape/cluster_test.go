@@ -254,6 +254,16 @@ func startClusterRun(t *testing.T, c *testcluster.Cluster, mf string, urls []str
 		}
 		if t.Failed() {
 			t.Logf("stderr of scrape run:\n%s", r.stderr.String())
+			// Another test process's testcluster.Sweep can remove a live
+			// cluster; say so rather than blame the run.
+			for _, h := range c.Hosts {
+				if _, err := os.Stat("/run/netns/" + h.Netns); err != nil {
+					t.Logf("%s: its namespace is gone: %v", h.Name, err)
+				}
+				if _, err := net.InterfaceByName(h.Veth); err != nil {
+					t.Logf("%s: its veth %s is gone: %v", h.Name, h.Veth, err)
+				}
+			}
 		}
 	})
 	return r
@@ -330,6 +340,16 @@ func sshClients(c *testcluster.Cluster) []int {
 		}
 	}
 	return pids
+}
+
+// lostLine is the line of stderr that reports a lost node.
+func lostLine(stderr string) string {
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(line, "lost node") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return "no lost node reported"
 }
 
 // checkComplete checks that the run wrote every input line exactly once, as
@@ -435,7 +455,7 @@ func TestClusterWorkerKilled(t *testing.T) {
 	if !strings.Contains(r.stderr.String(), "lost node node1") {
 		t.Errorf("stderr does not report the lost node1:\n%s", r.stderr.String())
 	}
-	t.Logf("killed node1's worker at %d records; per node %v", before, perNode)
+	t.Logf("killed node1's worker at %d records; per node %v; %s", before, perNode, lostLine(r.stderr.String()))
 }
 
 func TestClusterHostCutOff(t *testing.T) {
@@ -496,9 +516,9 @@ func TestClusterHostCutOff(t *testing.T) {
 	waitFor(t, 40*time.Second, "node1's worker to exit after the run", func() bool {
 		return len(node1.Pids(workerPattern(r.bin))) == 0
 	})
-	t.Logf("node1 reported lost %s after the cut; run ended %s after it; node1's worker gone %s after link up (%s after the cut)",
+	t.Logf("node1 reported lost %s after the cut; run ended %s after it; node1's worker gone %s after link up (%s after the cut); %s",
 		reported.Round(100*time.Millisecond), ran.Round(100*time.Millisecond),
-		time.Since(up).Round(100*time.Millisecond), time.Since(cut).Round(100*time.Millisecond))
+		time.Since(up).Round(100*time.Millisecond), time.Since(cut).Round(100*time.Millisecond), lostLine(r.stderr.String()))
 }
 
 func TestClusterInterrupt(t *testing.T) {
