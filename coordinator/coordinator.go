@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scrape-cluster/scrape/machinefile"
@@ -80,9 +78,32 @@ type Config struct {
 	// Push copies LocalBin to every remote node that lacks an identical
 	// copy, into a per-user cache directory there, and runs it from there.
 	Push bool
-	// StateDir holds the queue's store. Empty means a new directory under
-	// .scrape/, removed again after a successful run.
+	// StateDir holds the queue's store, the journal and what a resume
+	// needs. Empty means a new directory under .scrape/, removed again after
+	// a successful run.
 	StateDir string
+	// InputPath is the urls file Input reads, or "-" for stdin; a resume
+	// reads it again.
+	InputPath string
+	// Resume continues the run kept in StateDir; Input is not read.
+	Resume bool
+	// Force lets a new run overwrite an existing output file and a state
+	// directory holding another run.
+	Force bool
+	// Saved is stored with the run for SavedOptions: the command's flags,
+	// so that a resume runs as the run did.
+	Saved []byte
+
+	// NATS, when set, are the URLs of an existing NATS server or cluster
+	// with JetStream to use instead of the embedded one; NATSAuth is how to
+	// log in to it (and is passed on to the workers). Replicas is the
+	// streams' replication factor there.
+	NATS     []string
+	NATSAuth worker.Auth
+	Replicas int
+	// TLS makes the embedded queue serve TLS with a certificate made for the
+	// run; workers get its pin with their credentials.
+	TLS bool
 
 	ConnectTimeout time.Duration
 	AckWait        time.Duration
@@ -139,8 +160,14 @@ type Coordinator struct {
 
 // New validates cfg and fills in defaults.
 func New(cfg Config) (*Coordinator, error) {
-	if cfg.Input == nil {
+	if cfg.Input == nil && !cfg.Resume {
 		return nil, errors.New("no input")
+	}
+	if cfg.TLS && len(cfg.NATS) > 0 {
+		return nil, errors.New("--tls is for the embedded queue; with --nats, use tls:// URLs and --tls-ca")
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
@@ -227,35 +254,47 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return stats, err
 	}
-	var fields []string
-	for _, sel := range c.cfg.Fetch.Select {
-		fields = append(fields, sel.Name)
+	if !c.cfg.Resume && !c.cfg.Force && c.cfg.Output != "" && c.cfg.Output != output.Stdout {
+		if _, err := os.Stat(c.cfg.Output); err == nil {
+			return stats, fmt.Errorf("%s exists: choose another -o, or overwrite it with --force", c.cfg.Output)
+		}
 	}
-	out, err := output.Create(c.cfg.Output, format, c.cfg.Stdout, output.Options{Fields: fields})
+	runDir, st, err := c.prepareState(format)
+	if err != nil {
+		return stats, err
+	}
+	rec := recovered{Done: map[uint64]bool{}}
+	if c.cfg.Resume {
+		if rec, err = readJournal(filepath.Join(runDir, journalFile)); err != nil {
+			return stats, err
+		}
+	}
+	out, err := c.openOutput(format, rec)
 	if err != nil {
 		return stats, err
 	}
 	defer out.Close()
-
-	storeDir, err := c.stateDir()
+	input, closeInput, err := c.openInput(runDir, st)
 	if err != nil {
 		return stats, err
 	}
-	runDir := filepath.Dir(storeDir)
-	srv, err := startServer(c.cfg.Listen, storeDir)
+	defer closeInput()
+	jr, err := openJournal(filepath.Join(runDir, journalFile), rec.Valid)
 	if err != nil {
 		return stats, err
 	}
-	defer srv.shutdown()
+	defer jr.close()
 
-	nc, err := nats.Connect("", nats.InProcessServer(srv.srv), nats.UserInfo(queueUser, srv.password), nats.Name("scrape coordinator"))
+	q, err := c.openQueue(ctx, runDir)
 	if err != nil {
-		return stats, fmt.Errorf("connect to queue: %w", err)
+		return stats, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return stats, fmt.Errorf("connect to queue: %w", err)
+	defer q.close()
+	nc, js := q.nc, q.js
+	if c.cfg.Resume {
+		if err := q.reset(ctx, c.run); err != nil {
+			return stats, err
+		}
 	}
 	results, err := worker.CreateRun(ctx, js, c.run, worker.Job{
 		Fetch:      c.cfg.Fetch,
@@ -263,13 +302,22 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		MaxDeliver: c.cfg.MaxDeliver,
 		MaxRecord:  maxPayload - 64<<10, // room for headers
 		Delay:      c.cfg.Delay,
-	}, maxPayload)
+	}, worker.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
 	if err != nil {
 		return stats, err
 	}
+	if q.srv != nil && c.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
+		c.log.Info("workers can join", "nats", fmt.Sprintf("nats://HOST:%d", q.srv.port()), "nkey", filepath.Join(runDir, JoinKeyFile))
+	}
 
-	snk := &sink{w: out, stats: stats}
+	snk := &sink{w: out, stats: stats, journal: jr}
 	f := newFrontier(c.frontierConfig(), js, c.run, snk, c.log)
+	if c.cfg.Resume {
+		if err := f.restore(rec); err != nil {
+			return stats, err
+		}
+		fmt.Fprintf(c.cfg.Stderr, "scrape: resuming run %s: %d records already in %s\n", c.run.ID, rec.Out.Records, c.cfg.Output)
+	}
 	status := func(running bool) Status {
 		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: running}
 		st.Total = st.Records + f.outstanding()
@@ -285,7 +333,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	// does not hold up the others.
 	lctx, cancelLaunches := context.WithCancel(ctx)
 	defer cancelLaunches()
-	fl, err := c.launch(lctx, nc, srv)
+	fl, err := c.launch(lctx, nc, q)
 	if err != nil {
 		return stats, err
 	}
@@ -304,7 +352,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return f.feed(gctx, c.cfg.Input) })
+	g.Go(func() error { return f.feed(gctx, input) })
 	g.Go(func() error { return f.dispatch(gctx) })
 	g.Go(func() error { return col.run(gctx) })
 	g.Go(func() error { return fl.watch(gctx, f) })
@@ -324,6 +372,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 			runErr = errors.Join(runErr, err)
 		}
 	}
+	if err := snk.flush(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	stats.Outstanding = f.outstanding()
 	prog.finish(status(false))
 	c.useStderr(c.cfg.Stderr)
@@ -336,15 +387,37 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err := out.Close(); err != nil {
 		return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
 	}
-	if runErr == nil && c.ownsState {
-		nc.Close()
-		srv.shutdown()
-		_ = os.RemoveAll(runDir)
+	if runErr == nil {
+		q.drop(context.Background(), c.run)
+		q.close()
+		jr.close()
+		if err := c.finishState(runDir, st); err != nil {
+			c.log.Warn("tidy state directory", "dir", runDir, "err", err)
+		}
+	} else if c.cfg.Output != "" && c.cfg.Output != output.Stdout {
+		fmt.Fprintf(c.cfg.Stderr, "scrape: the run's state is in %s; finish it with: scrape run --resume %s\n", runDir, runDir)
 	}
 	if runErr != nil && ctx.Err() != nil {
 		return stats, ctx.Err()
 	}
 	return stats, runErr
+}
+
+// openOutput creates the output, or on a resume takes it over where the
+// journal says its last commit left it.
+func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Writer, error) {
+	var fields []string
+	for _, sel := range c.cfg.Fetch.Select {
+		fields = append(fields, sel.Name)
+	}
+	opt := output.Options{Fields: fields}
+	if c.cfg.Resume {
+		if c.cfg.Output == "" || c.cfg.Output == output.Stdout {
+			return nil, errors.New("resume: the run wrote to stdout, which cannot be taken up again")
+		}
+		return output.Resume(c.cfg.Output, format, opt, rec.Out)
+	}
+	return output.Create(c.cfg.Output, format, c.cfg.Stdout, opt)
 }
 
 // useStderr sends the run's own lines (worker logs, warnings, logging) to w.
@@ -385,20 +458,6 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
 	}
 	return fc
-}
-
-// stateDir makes the directory the queue stores into.
-func (c *Coordinator) stateDir() (string, error) {
-	dir := c.cfg.StateDir
-	if dir == "" {
-		dir = filepath.Join(".scrape", time.Now().Format("20060102-150405")+"-"+strings.ToLower(c.run.ID))
-		c.ownsState = true
-	}
-	store := filepath.Join(dir, "jetstream")
-	if err := os.MkdirAll(store, 0o700); err != nil {
-		return "", fmt.Errorf("create state directory: %w", err)
-	}
-	return store, nil
 }
 
 // advertise picks the address n's worker dials to reach the queue.

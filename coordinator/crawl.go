@@ -42,6 +42,13 @@ func (c *crawlScope) seed(u *url.URL) {
 	}
 }
 
+// see marks u as found, as a resumed run does for the pages found before.
+func (c *crawlScope) see(u *url.URL) {
+	if n, err := normalize(u); err == nil {
+		c.seen[hash(n)] = struct{}{}
+	}
+}
+
 // admit reports whether link should be crawled, and its normalised form.
 func (c *crawlScope) admit(link string) (*url.URL, string, bool) {
 	u, err := url.Parse(link)

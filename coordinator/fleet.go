@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +40,7 @@ type fleetEvent struct {
 
 // launch starts a worker on every host, in the background, and returns at
 // once. Launches end when they succeed, fail or ctx is cancelled.
-func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, srv *embeddedServer) (*fleet, error) {
+func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, q *queue) (*fleet, error) {
 	fl := &fleet{c: c, events: make(chan fleetEvent, 2*len(c.cfg.Hosts))}
 	hello := make(map[string]chan worker.Hello, len(c.cfg.Hosts))
 	seen := map[string]int{}
@@ -74,7 +73,7 @@ func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, srv *embeddedSe
 	}
 	for _, n := range fl.nodes {
 		fl.launches.Go(func() {
-			err := c.start(ctx, n, srv, hello[n.name])
+			err := c.start(ctx, n, q, hello[n.name])
 			fl.events <- fleetEvent{n: n, err: err, ready: err == nil}
 			if err != nil {
 				return
@@ -92,16 +91,20 @@ func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, srv *embeddedSe
 }
 
 // start launches n's worker and waits for its hello.
-func (c *Coordinator) start(ctx context.Context, n *node, srv *embeddedServer, ready <-chan worker.Hello) error {
-	addr, err := c.advertise(ctx, n)
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.name, err)
+func (c *Coordinator) start(ctx context.Context, n *node, q *queue, ready <-chan worker.Hello) error {
+	servers, auth := c.cfg.NATS, c.cfg.NATSAuth
+	if q.srv != nil {
+		addr, err := c.advertise(ctx, n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+		servers, auth = q.forWorker(addr, auth)
 	}
+	var err error
 	boot := worker.Bootstrap{
 		Version:  worker.ProtocolVersion,
-		Servers:  []string{"nats://" + net.JoinHostPort(addr, strconv.Itoa(srv.port()))},
-		User:     queueUser,
-		Password: srv.password,
+		Servers:  servers,
+		Auth:     auth,
 		Run:      c.run.ID,
 		Node:     n.name,
 		Slots:    n.host.Slots,

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/temoto/robotstxt"
 
+	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/scrape"
 	"github.com/scrape-cluster/scrape/worker"
 )
@@ -93,6 +94,8 @@ type frontier struct {
 
 	inputDone bool
 	done      chan struct{} // closed when input is read and nothing is left
+	// skip are the input lines a resumed run has records for already.
+	skip map[uint64]bool
 
 	// heldSince is when the per-host limit last started holding back tasks
 	// while the cluster had idle slots; held sums those periods.
@@ -147,6 +150,18 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 		}
 		text := string(bytes.TrimSpace(line))
 		if text == "" || text[0] == '#' {
+			continue
+		}
+		if f.skip[uint64(lineNo)] {
+			// Done before a resume; a crawl still needs it as a seed.
+			if u, err := scrape.ParseURL(text); err == nil && !tooLong {
+				f.mu.Lock()
+				if f.cfg.Crawl != nil {
+					f.cfg.Crawl.seed(u)
+				}
+				f.admitted++
+				f.mu.Unlock()
+			}
 			continue
 		}
 		if tooLong {
@@ -433,12 +448,41 @@ func (f *frontier) discover(parent scrape.Task, links []string) {
 		}
 		f.admitted++
 		f.nextID++
-		f.enqueueLocked(scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL}, u)
+		t := scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL}
+		f.sink.found(t)
+		f.enqueueLocked(t, u)
 		added = true
 	}
 	if added {
 		f.poke()
 	}
+}
+
+// restore takes up a run where its journal left it: the input lines with
+// records are skipped as the input is read again, and the pages crawling had
+// found are known (so not found twice) and, if they have no record yet,
+// queued again.
+func (f *frontier) restore(rec recovered) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skip = rec.Done
+	for _, t := range rec.Found {
+		f.nextID = max(f.nextID, t.ID)
+		u, err := scrape.ParseURL(t.URL)
+		if err != nil {
+			return fmt.Errorf("resume: journal holds an unreadable URL %q: %w", t.URL, err)
+		}
+		if f.cfg.Crawl != nil {
+			f.cfg.Crawl.see(u)
+		}
+		f.admitted++
+		if rec.Done[t.ID] {
+			continue
+		}
+		t.Attempt = 1
+		f.enqueueLocked(t, u)
+	}
+	return nil
 }
 
 // settle ends the run when nothing is left to do.
@@ -498,15 +542,20 @@ func readLine(r *bufio.Reader) (line []byte, tooLong bool, err error) {
 
 // sink is the single writer of the output. The frontier (invalid lines,
 // robots.txt refusals) and the collector (results) both write through it.
+//
+// Every record it writes is for one task, and the journal hears of it: a
+// flush commits the records written so far with the output's position.
 type sink struct {
-	mu    sync.Mutex
-	w     writer
-	stats *Summary
+	mu      sync.Mutex
+	w       writer
+	stats   *Summary
+	journal *journal
 }
 
 type writer interface {
 	Write([]byte) error
 	Flush() error
+	Pos() output.Pos
 }
 
 func (s *sink) write(rec []byte, meta worker.ResultMeta) error {
@@ -515,20 +564,29 @@ func (s *sink) write(rec []byte, meta worker.ResultMeta) error {
 	if err := s.w.Write(rec); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
+	s.journal.markDone(meta.Task)
 	s.stats.add(meta)
 	return nil
 }
 
-func (s *sink) record(r scrape.Result) error {
+// found journals a page crawling discovered, with the next commit: the
+// result that links to it is acknowledged only after that.
+func (s *sink) found(t scrape.Task) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.journal.markFound(t)
+}
+
+func (s *sink) record(id uint64, r scrape.Result) error {
 	rec, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return s.write(rec, worker.ResultMeta{Kind: r.Error.Kind})
+	return s.write(rec, worker.ResultMeta{Task: id, Kind: r.Error.Kind})
 }
 
 func (s *sink) invalid(text string, line int, why string) error {
-	return s.record(scrape.Result{
+	return s.record(uint64(line), scrape.Result{
 		URL:   text,
 		Line:  line,
 		Error: &scrape.Error{Kind: scrape.KindInvalidURL, Message: why},
@@ -536,7 +594,7 @@ func (s *sink) invalid(text string, line int, why string) error {
 }
 
 func (s *sink) robotsDenied(t scrape.Task, host string) error {
-	return s.record(scrape.Result{
+	return s.record(t.ID, scrape.Result{
 		URL: t.URL, Line: t.Line, Depth: t.Depth, Parent: t.Parent,
 		Error: scrape.Errorf(scrape.KindRobotsDisallowed, "robots.txt of %s disallows it", host),
 	})
@@ -549,11 +607,16 @@ func (s *sink) snapshot() Summary {
 	return s.stats.clone()
 }
 
+// flush makes the records written so far durable in the output, then
+// commits them to the journal. Only then may their results be acknowledged.
 func (s *sink) flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.journal.changed(s.w.Pos()) {
+		return nil
+	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
-	return nil
+	return s.journal.commit(s.w.Pos())
 }

@@ -1,15 +1,24 @@
 package coordinator
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/scrape-cluster/scrape/worker"
 )
 
 // maxPayload is the largest message the embedded server accepts. A result
@@ -25,15 +34,26 @@ const queueUser = "scrape"
 type embeddedServer struct {
 	srv      *server.Server
 	password string
+	pin      string // of the server's certificate, with --tls
 	once     sync.Once
 }
 
-func startServer(listen, storeDir string) (*embeddedServer, error) {
+// JoinKeyFile is the file in a run's state directory holding the NKey seed
+// that lets a worker started by hand (scrape worker --nats --nkey) join the
+// run's embedded queue. It lives as long as the state directory, so such
+// workers can rejoin a resumed run.
+const JoinKeyFile = "worker.nk"
+
+func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedServer, error) {
 	host, port, err := splitListen(listen)
 	if err != nil {
 		return nil, err
 	}
 	password, err := randomHex(24)
+	if err != nil {
+		return nil, err
+	}
+	joiner, err := joinKey(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +68,20 @@ func startServer(listen, storeDir string) (*embeddedServer, error) {
 		NoLog:      true,
 		MaxPayload: maxPayload,
 		JetStream:  true,
-		StoreDir:   storeDir,
+		StoreDir:   filepath.Join(runDir, "jetstream"),
 		Users:      []*server.User{{Username: queueUser, Password: password}},
+		Nkeys:      []*server.NkeyUser{{Nkey: joiner}},
+	}
+	es := &embeddedServer{password: password}
+	if useTLS {
+		cert, err := runCertificate(runDir, names)
+		if err != nil {
+			return nil, err
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		opts.TLS = true
+		opts.TLSTimeout = 5 // seconds: a Raspberry Pi takes its time
+		es.pin = worker.CertPin(cert.Certificate[0])
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -60,7 +92,39 @@ func startServer(listen, storeDir string) (*embeddedServer, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("start queue server: not ready on %s after 10s", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
-	return &embeddedServer{srv: srv, password: password}, nil
+	es.srv = srv
+	return es, nil
+}
+
+// workerAuth is what a worker started by the run presents, and checks.
+func (s *embeddedServer) workerAuth() worker.Auth {
+	return worker.Auth{User: queueUser, Password: s.password, Pin: s.pin}
+}
+
+// joinKey returns the public key of the run's join NKey, making its seed
+// file on first use.
+func joinKey(runDir string) (string, error) {
+	path := filepath.Join(runDir, JoinKeyFile)
+	seed, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return "", fmt.Errorf("make join key: %w", err)
+		}
+		if seed, err = kp.Seed(); err != nil {
+			return "", fmt.Errorf("make join key: %w", err)
+		}
+		if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+			return "", fmt.Errorf("write join key: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("read join key: %w", err)
+	}
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+	if err != nil {
+		return "", fmt.Errorf("read join key %s: %w", path, err)
+	}
+	return kp.PublicKey()
 }
 
 // port is the port the server actually listens on (listen may ask for 0).

@@ -49,6 +49,11 @@ type csvWriter struct {
 	started bool
 }
 
+func (w *csvWriter) resume(pos Pos) {
+	w.writer.resume(pos)
+	w.started = pos.Offset > 0 // the header is in
+}
+
 func newCSVWriter(base writer, fields []string) *csvWriter {
 	return &csvWriter{
 		writer: base,
@@ -99,6 +104,7 @@ func (w *csvWriter) Write(rec []byte) error {
 	for _, name := range w.fields {
 		row = append(row, joinList(r.Fields[name]))
 	}
+	w.records++
 	return w.cw.Write(row)
 }
 
@@ -148,7 +154,11 @@ func (w *csvWriter) Flush() error {
 	if err := w.cw.Error(); err != nil {
 		return err
 	}
-	return w.bw.Flush()
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	w.mark()
+	return nil
 }
 
 func (w *csvWriter) Close() error {

@@ -54,6 +54,15 @@ type Writer interface {
 	Write(rec []byte) error
 	Flush() error
 	Close() error
+	// Pos is where the output stands after the last Flush: a run that
+	// records it can later Resume the file from there.
+	Pos() Pos
+}
+
+// Pos is a point in an output file between two records.
+type Pos struct {
+	Offset  int64 `json:"offset"`  // bytes of the file before the point
+	Records int   `json:"records"` // records before the point
 }
 
 // Options says what a format needs to know beyond the records.
@@ -76,12 +85,47 @@ func Create(path string, f Format, stdout io.Writer, opt Options) (Writer, error
 	return newWriter(f, file, file, opt), nil
 }
 
+// Resume reopens an output file written by an earlier run at pos, a Pos
+// that run's writer reported: whatever follows pos (a record cut short by a
+// crash, a closing bracket) is cut off, and writing carries on from there as
+// if the earlier writer had never stopped.
+func Resume(path string, f Format, opt Options, pos Pos) (Writer, error) {
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopen output: %w", err)
+	}
+	fi, err := file.Stat()
+	if err == nil && fi.Size() < pos.Offset {
+		err = fmt.Errorf("%s has %d bytes, the run had written %d: was it changed?", path, fi.Size(), pos.Offset)
+	}
+	if err == nil {
+		err = file.Truncate(pos.Offset)
+	}
+	if err == nil {
+		_, err = file.Seek(pos.Offset, io.SeekStart)
+	}
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("reopen output: %w", err)
+	}
+	w := newWriter(f, file, file, opt)
+	w.resume(pos)
+	return w, nil
+}
+
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-func newWriter(f Format, w io.WriteCloser, file *os.File, opt Options) Writer {
-	base := writer{dst: w, file: file, bw: bufio.NewWriterSize(w, 256<<10)}
+// resumable is a Writer that can take over a file at a Pos.
+type resumable interface {
+	Writer
+	resume(Pos)
+}
+
+func newWriter(f Format, w io.WriteCloser, file *os.File, opt Options) resumable {
+	cw := &countingWriter{w: w}
+	base := writer{dst: w, file: file, count: cw, bw: bufio.NewWriterSize(cw, 256<<10)}
 	switch f {
 	case JSON:
 		return &arrayWriter{writer: base}
@@ -92,10 +136,38 @@ func newWriter(f Format, w io.WriteCloser, file *os.File, opt Options) Writer {
 }
 
 type writer struct {
-	dst    io.WriteCloser
-	file   *os.File // nil when the destination cannot seek or sync
-	bw     *bufio.Writer
-	closed bool
+	dst     io.WriteCloser
+	file    *os.File // nil when the destination cannot seek or sync
+	count   *countingWriter
+	bw      *bufio.Writer
+	closed  bool
+	records int // written
+	flushed Pos // as of the last Flush
+}
+
+// countingWriter counts the bytes that reach the destination through bw.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (w *writer) Pos() Pos { return w.flushed }
+
+// mark records the position once bw is flushed.
+func (w *writer) mark() {
+	w.flushed = Pos{Offset: w.count.n, Records: w.records}
+}
+
+func (w *writer) resume(pos Pos) {
+	w.count.n = pos.Offset
+	w.records = pos.Records
+	w.flushed = pos
 }
 
 func (w *writer) close(tail []byte) error {
@@ -114,11 +186,18 @@ func (w *writer) close(tail []byte) error {
 type linesWriter struct{ writer }
 
 func (w *linesWriter) Write(rec []byte) error {
+	w.records++
 	w.bw.Write(rec)
 	return w.bw.WriteByte('\n')
 }
 
-func (w *linesWriter) Flush() error { return w.bw.Flush() }
+func (w *linesWriter) Flush() error {
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	w.mark()
+	return nil
+}
 func (w *linesWriter) Close() error { return w.close(nil) }
 
 // arrayWriter keeps a file a complete JSON array at every Flush: it writes the
@@ -127,7 +206,11 @@ func (w *linesWriter) Close() error { return w.close(nil) }
 type arrayWriter struct {
 	writer
 	started bool
-	n       int
+}
+
+func (w *arrayWriter) resume(pos Pos) {
+	w.writer.resume(pos)
+	w.started = pos.Offset > 0 // the opening bracket is in
 }
 
 var (
@@ -144,10 +227,10 @@ func (w *arrayWriter) begin() {
 
 func (w *arrayWriter) Write(rec []byte) error {
 	w.begin()
-	if w.n > 0 {
+	if w.records > 0 {
 		w.bw.WriteString(",\n")
 	}
-	w.n++
+	w.records++
 	_, err := w.bw.Write(rec)
 	return err
 }
@@ -157,6 +240,8 @@ func (w *arrayWriter) Flush() error {
 	if err := w.bw.Flush(); err != nil {
 		return err
 	}
+	// The tail goes around bw, so the count (and Pos) stays before it.
+	w.mark()
 	if w.file == nil {
 		return nil
 	}

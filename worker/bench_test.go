@@ -53,7 +53,7 @@ func startBenchQueue(b *testing.B, job Job) *benchQueue {
 		b.Fatal(err)
 	}
 	q := &benchQueue{srv: srv, run: Run{ID: "BENCH"}, coord: js}
-	if q.results, err = CreateRun(context.Background(), js, q.run, job, 1<<20); err != nil {
+	if q.results, err = CreateRun(context.Background(), js, q.run, job, Streams{MaxMsg: 1 << 20}); err != nil {
 		b.Fatal(err)
 	}
 	return q
@@ -186,7 +186,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 	q := startBenchQueue(b, Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 15 * time.Second, MaxDeliver: 5})
 
 	w, err := New(Config{
-		Bootstrap: Bootstrap{Servers: []string{q.srv.ClientURL()}, User: "w", Password: "secret", Run: q.run.ID, Node: "n1", Slots: slots},
+		Bootstrap: Bootstrap{Servers: []string{q.srv.ClientURL()}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots},
 		Grace:     5 * time.Second,
 	})
 	if err != nil {

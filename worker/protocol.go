@@ -101,13 +101,12 @@ func HostKey(u *url.URL) string {
 // session for a remote node), which is how the run's secret stays off every
 // command line.
 type Bootstrap struct {
-	Version  int      `json:"version"`
-	Servers  []string `json:"servers"`
-	User     string   `json:"user"`
-	Password string   `json:"password"`
-	Run      string   `json:"run"`
-	Node     string   `json:"node"`
-	Slots    int      `json:"slots"`
+	Version int      `json:"version"`
+	Servers []string `json:"servers"`
+	Auth
+	Run   string `json:"run"`
+	Node  string `json:"node"`
+	Slots int    `json:"slots"`
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`

@@ -13,17 +13,25 @@ import (
 // reading it and acknowledging it once it is written.
 const resultAckWait = 30 * time.Second
 
+// Streams is how a run's streams are stored.
+type Streams struct {
+	MaxMsg   int32 // largest message
+	Replicas int   // copies kept by a NATS cluster; 0 means 1
+}
+
 // CreateRun makes a run's streams, consumers and config bucket on js and
 // returns the consumer results are read from. Both work-queue streams are
 // file-backed, so neither tasks nor results are lost with a process.
-func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, maxMsg int32) (jetstream.Consumer, error) {
+func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st Streams) (jetstream.Consumer, error) {
+	replicas := max(st.Replicas, 1)
 	for _, s := range []jetstream.StreamConfig{
 		{Name: run.TaskStream(), Subjects: []string{run.TaskSubject()}},
 		{Name: run.ResultStream(), Subjects: []string{run.ResultSubject()}},
 	} {
 		s.Retention = jetstream.WorkQueuePolicy
 		s.Storage = jetstream.FileStorage
-		s.MaxMsgSize = maxMsg
+		s.MaxMsgSize = st.MaxMsg
+		s.Replicas = replicas
 		if _, err := js.CreateOrUpdateStream(ctx, s); err != nil {
 			return nil, fmt.Errorf("create stream %s: %w", s.Name, err)
 		}
@@ -34,6 +42,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, ma
 		AckWait:       job.AckWait,
 		MaxDeliver:    -1, // workers give up on a task themselves, with a record
 		MaxAckPending: -1,
+		Replicas:      replicas,
 	}); err != nil {
 		return nil, fmt.Errorf("create task consumer: %w", err)
 	}
@@ -42,11 +51,12 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, ma
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       resultAckWait,
 		MaxAckPending: -1,
+		Replicas:      replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create result consumer: %w", err)
 	}
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage})
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage, Replicas: replicas})
 	if err != nil {
 		return nil, fmt.Errorf("create run config: %w", err)
 	}

@@ -161,14 +161,17 @@ var (
 func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*nats.Conn, error) {
 	var mu sync.Mutex
 	var timer *time.Timer
-	opts := []nats.Option{
-		nats.Name("scrape worker " + w.cfg.Node),
-		nats.UserInfo(w.cfg.User, w.cfg.Password),
+	auth, err := w.cfg.Auth.Options()
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	opts := append(auth,
+		nats.Name("scrape worker "+w.cfg.Node),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.PingInterval(5 * time.Second),
+		nats.PingInterval(5*time.Second),
 		nats.MaxPingsOutstanding(3),
-		nats.Timeout(10 * time.Second),
+		nats.Timeout(10*time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if nc.IsClosed() {
 				return // our own Close at the end of the run
@@ -191,7 +194,7 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 				timer = nil
 			}
 		}),
-	}
+	)
 	url := strings.Join(w.cfg.Servers, ",")
 	deadline := time.Now().Add(w.cfg.Grace)
 	for {

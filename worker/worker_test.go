@@ -52,7 +52,7 @@ func startQueue(t *testing.T, job Job) *queue {
 		t.Fatal(err)
 	}
 	q := &queue{url: srv.ClientURL(), js: js, run: Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
-	q.results, err = CreateRun(t.Context(), js, q.run, job, 1<<20)
+	q.results, err = CreateRun(t.Context(), js, q.run, job, Streams{MaxMsg: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 func startWorker(t *testing.T, q *queue, slots int, lifeline io.Reader) (context.CancelFunc, <-chan error) {
 	t.Helper()
 	w, err := New(Config{
-		Bootstrap: Bootstrap{Servers: []string{q.url}, User: "w", Password: "secret", Run: q.run.ID, Node: "n1", Slots: slots},
+		Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots},
 		Lifeline:  lifeline,
 		Grace:     2 * time.Second,
 		Logger:    testLogger(t),
@@ -258,7 +258,7 @@ func TestWorkerStops(t *testing.T) {
 
 func TestWorkerRefusesWrongCredentials(t *testing.T) {
 	q := startQueue(t, Job{})
-	w, err := New(Config{Bootstrap: Bootstrap{Servers: []string{q.url}, User: "w", Password: "guess", Run: q.run.ID}, Grace: 5 * time.Second})
+	w, err := New(Config{Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "guess"}, Run: q.run.ID}, Grace: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/machinefile"
@@ -49,14 +52,25 @@ type runOptions struct {
 	AllowDomains []string
 	MaxPages     int
 
-	Verbose          int
-	Quiet            bool
-	Stats            string
-	ProgressInterval time.Duration
+	NATS     natsFlags
+	Replicas int
+	TLS      bool
 
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
+	// Not kept with the run: they say how to show this invocation of it.
+	Resume           string        `json:"-"`
+	Force            bool          `json:"-"`
+	Verbose          int           `json:"-"`
+	Quiet            bool          `json:"-"`
+	Stats            string        `json:"-"`
+	ProgressInterval time.Duration `json:"-"`
+
+	Stdin          io.Reader `json:"-"`
+	Stdout, Stderr io.Writer `json:"-"`
 }
+
+// resumeFlags may be given with --resume: they change how the run is shown,
+// not what it does.
+var resumeFlags = map[string]bool{"resume": true, "verbose": true, "quiet": true, "stats": true, "progress-interval": true}
 
 func newRunCmd(runFn func(context.Context, *runOptions) error) *cobra.Command {
 	o := &runOptions{MaxBody: scrape.DefaultMaxBody}
@@ -82,6 +96,17 @@ ssh session's stdin, never on a command line.`,
 			o.URLs = "-"
 			if len(args) == 1 {
 				o.URLs = args[0]
+			}
+			if o.Resume != "" {
+				var extra []string
+				cmd.Flags().Visit(func(f *pflag.Flag) {
+					if !resumeFlags[f.Name] {
+						extra = append(extra, "--"+f.Name)
+					}
+				})
+				if len(args) > 0 || len(extra) > 0 {
+					return &usageError{fmt.Errorf("--resume runs with the flags the run began with; drop %s", strings.Join(append(args, extra...), " "))}
+				}
 			}
 			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return runFn(cmd.Context(), o)
@@ -112,7 +137,12 @@ ssh session's stdin, never on a command line.`,
 	f.StringVar(&o.SSH, "ssh", "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
 	f.StringVar(&o.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
 	f.BoolVar(&o.Push, "push", false, "copy this binary to nodes that lack an identical copy (POSIX nodes of the same OS and CPU)")
-	f.StringVar(&o.State, "state", "", "`dir` for the run's queue store (default: a new directory under .scrape/, removed after success)")
+	f.StringVar(&o.State, "state", "", "`dir` for the run's queue store and journal (default: a new directory under .scrape/, removed after success)")
+	f.StringVar(&o.Resume, "resume", "", "finish the run kept in `dir` (its --state), with the flags it began with")
+	f.BoolVar(&o.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
+	o.NATS.bind(f, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
+	f.IntVar(&o.Replicas, "replicas", 1, "copies of the run's streams a NATS cluster keeps (--nats; 3 on a 3-node cluster)")
+	f.BoolVar(&o.TLS, "tls", false, "serve the embedded queue over TLS with a certificate made for the run")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
 	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
 	f.CountVarP(&o.Verbose, "verbose", "v", "log more (-v progress, -vv debug)")
@@ -127,6 +157,18 @@ ssh session's stdin, never on a command line.`,
 
 // runScrape is the run command's work: read the inputs, run, report.
 func runScrape(ctx context.Context, o *runOptions) error {
+	if o.Resume != "" {
+		saved, err := coordinator.SavedOptions(o.Resume)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(saved, o); err != nil {
+			return fmt.Errorf("read the flags of the run in %s: %w", o.Resume, err)
+		}
+		o.State = o.Resume
+	} else if err := o.absPaths(); err != nil {
+		return err
+	}
 	var hosts []machinefile.Host
 	if o.Machinefile != "" {
 		var err error
@@ -135,13 +177,21 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		}
 	}
 	in := o.Stdin
-	if o.URLs != "-" {
+	if o.URLs != "-" && o.Resume == "" {
 		f, err := os.Open(o.URLs)
 		if err != nil {
 			return fmt.Errorf("open urls: %w", err)
 		}
 		defer f.Close()
 		in = f
+	}
+	auth, err := o.NATS.Load()
+	if err != nil {
+		return err
+	}
+	saved, err := json.Marshal(o)
+	if err != nil {
+		return err
 	}
 	if o.PerHost < 1 {
 		return &usageError{errors.New("--per-host must be 1 or more")}
@@ -185,6 +235,14 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		RemoteBin:        o.RemoteBin,
 		Push:             o.Push,
 		StateDir:         o.State,
+		InputPath:        o.URLs,
+		Resume:           o.Resume != "",
+		Force:            o.Force,
+		Saved:            saved,
+		NATS:             o.NATS.servers(),
+		NATSAuth:         auth,
+		Replicas:         o.Replicas,
+		TLS:              o.TLS,
 		ConnectTimeout:   o.ConnectTimeout,
 		AckWait:          o.AckWait,
 		PerHost:          o.PerHost,
@@ -214,4 +272,20 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		}
 	}
 	return err
+}
+
+// absPaths makes the run's paths absolute, so that a resume started from
+// another directory finds the same files.
+func (o *runOptions) absPaths() error {
+	for _, p := range []*string{&o.Machinefile, &o.URLs, &o.Output, &o.State} {
+		if *p == "" || *p == "-" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	return nil
 }

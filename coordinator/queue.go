@@ -1,0 +1,113 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/worker"
+)
+
+// queue is the run's JetStream: the embedded server, or an existing NATS
+// server or cluster named with --nats.
+type queue struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	srv *embeddedServer // nil with --nats
+}
+
+// openQueue starts the embedded server in runDir, or connects to the
+// configured NATS, and connects the coordinator to it.
+func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*queue, error) {
+	q := &queue{}
+	if len(c.cfg.NATS) == 0 {
+		srv, err := startServer(c.cfg.Listen, runDir, c.cfg.TLS, certNames(c.cfg.Advertise))
+		if err != nil {
+			return nil, err
+		}
+		q.srv = srv
+		q.nc, err = nats.Connect("", nats.InProcessServer(srv.srv), nats.UserInfo(queueUser, srv.password), nats.Name("scrape coordinator"))
+		if err != nil {
+			srv.shutdown()
+			return nil, fmt.Errorf("connect to queue: %w", err)
+		}
+	} else {
+		opts, err := c.cfg.NATSAuth.Options()
+		if err != nil {
+			return nil, err
+		}
+		url := strings.Join(c.cfg.NATS, ",")
+		opts = append(opts,
+			nats.Name("scrape coordinator"),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(time.Second),
+			nats.Timeout(c.cfg.ConnectTimeout),
+		)
+		if q.nc, err = nats.Connect(url, opts...); err != nil {
+			return nil, fmt.Errorf("connect to NATS %s: %w", url, err)
+		}
+	}
+	js, err := jetstream.New(q.nc)
+	if err != nil {
+		q.close()
+		return nil, fmt.Errorf("connect to queue: %w", err)
+	}
+	q.js = js
+	if len(c.cfg.NATS) > 0 {
+		actx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		defer cancel()
+		if _, err := js.AccountInfo(actx); err != nil {
+			q.close()
+			return nil, fmt.Errorf("NATS %s: JetStream not available to this account: %w", strings.Join(c.cfg.NATS, ","), err)
+		}
+	}
+	return q, nil
+}
+
+// forWorker is what a worker that dials addr (the coordinator's address on
+// its route; ignored with --nats) needs to reach the queue.
+func (q *queue) forWorker(addr string, auth worker.Auth) ([]string, worker.Auth) {
+	if q.srv == nil {
+		return nil, auth
+	}
+	return []string{"nats://" + net.JoinHostPort(addr, strconv.Itoa(q.srv.port()))}, q.srv.workerAuth()
+}
+
+// reset removes a run's streams, so that a resumed run starts its queue
+// afresh: what they held is either in the journal or released again, and
+// fresh streams forget the message IDs the crashed run used.
+func (q *queue) reset(ctx context.Context, run worker.Run) error {
+	for _, name := range []string{run.TaskStream(), run.ResultStream()} {
+		if err := q.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("reset stream %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// drop removes every trace of a finished run from a shared NATS.
+func (q *queue) drop(ctx context.Context, run worker.Run) {
+	if q.srv != nil {
+		return // the state directory goes, or stays for the record
+	}
+	for _, name := range []string{run.TaskStream(), run.ResultStream()} {
+		_ = q.js.DeleteStream(ctx, name)
+	}
+	_ = q.js.DeleteKeyValue(ctx, run.ConfigBucket())
+}
+
+func (q *queue) close() {
+	if q.nc != nil {
+		q.nc.Close()
+	}
+	if q.srv != nil {
+		q.srv.shutdown()
+	}
+}
