@@ -138,6 +138,12 @@ func (n *node) exitReason() string {
 	var ee *exec.ExitError
 	switch {
 	case errors.As(n.err, &ee) && !n.local && ee.ExitCode() == 255:
+		if msg == "" {
+			// ssh says nothing when the remote worker was killed by a
+			// signal, or, below LogLevel INFO, when the node stopped
+			// answering its keepalives.
+			msg = "exit status 255 and no message: the worker was killed or the connection lost"
+		}
 		return "ssh failed: " + msg
 	case errors.As(n.err, &ee) && !n.local && ee.ExitCode() == 127:
 		return fmt.Sprintf("worker binary not found on the node (--remote-bin): %s", msg)

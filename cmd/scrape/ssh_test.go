@@ -5,14 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func serveOn(t *testing.T, addr string, pages int) (*testsite.Site, string) {
 // secretLike matches the run's queue password (hex, 48 characters).
 var secretLike = regexp.MustCompile(`[0-9a-f]{48}`)
 
-func TestRunOverSSHOnNamespaceHosts(t *testing.T) {
+func TestClusterOverSSHHidesTheSecret(t *testing.T) {
 	c := testcluster.New(t, 2)
 	bin := testbin.Path(t)
 	const pages = 400
@@ -58,43 +59,56 @@ func TestRunOverSSHOnNamespaceHosts(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	mf := writeFile(t, "machinefile", "node1:2 # two slots\nnode2:3\n")
+	ssh, bootstraps := tapSSH(t, c)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := scrapeCmd(t, ctx, "run", "-f", mf, writeFile(t, "urls.txt", urls.String()), "-o", out,
-		"--ssh", strings.Join(c.SSHCommand(), " "), "-v")
-	var stderr bytes.Buffer
+	cmd := scrapeCmd(t, ctx, "run", "-f", mf, writeFile(t, "urls.txt", urls.String()), "-o", out, "--ssh", ssh, "-v")
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 
-	// While the run goes on, no command line anywhere shows the secret.
-	var once sync.Once
-	var sawWorkers []string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		var running []string
+	// The secret, as it went to the workers' standard input.
+	boots := bootstraps(2)
+	secret := boots[0].Password
+	if len(secret) < 32 || boots[1].Password != secret {
+		t.Fatalf("bootstraps with secrets %q and %q", secret, boots[1].Password)
+	}
+	// What ps shows, on every host and here, until the run ends: no command
+	// line (ps) and no environment (ps e) holds the secret or anything like
+	// it. The hosts are network namespaces in this PID namespace, so /proc
+	// holds their processes too; Host.Cmdlines is their own ps.
+	var err error
+	samples, workersSeen := 0, map[string]bool{}
+	for running := true; running; samples++ {
+		select {
+		case err = <-done:
+			running = false
+		case <-time.After(100 * time.Millisecond):
+		}
 		for _, h := range c.Hosts {
-			running = append(running, h.Cmdlines(regexp.QuoteMeta(bin)+" worker")...)
+			if len(h.Cmdlines("^"+regexp.QuoteMeta(bin)+" worker$")) == 1 {
+				workersSeen[h.Name] = true
+			}
 		}
-		if len(running) == 2 {
-			once.Do(func() { sawWorkers = running })
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if len(sawWorkers) != 2 {
-		t.Errorf("did not see one worker on each host")
-	}
-	for _, line := range append(allCmdlines(t), hostCmdlines(c)...) {
-		if secretLike.MatchString(line) {
-			t.Errorf("a command line shows something like the secret: %q", line)
+		for _, p := range append(allProcs(), hostProcs(c)...) {
+			if i := strings.Index(p, secret); i >= 0 {
+				t.Fatalf("ps shows the secret: %q", p[max(0, i-60):i+len(secret)])
+			}
+			if m := secretLike.FindString(p); m != "" {
+				t.Fatalf("ps shows something like the secret: %q in %.80q", m, p)
+			}
 		}
 	}
-
-	if err := cmd.Wait(); err != nil {
+	if err != nil {
 		t.Fatalf("scrape run: %v\n%s", err, stderr.String())
+	}
+	if len(workersSeen) != 2 {
+		t.Errorf("saw a worker on %v in %d looks at ps, want node1 and node2", workersSeen, samples)
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -121,38 +135,54 @@ func TestRunOverSSHOnNamespaceHosts(t *testing.T) {
 	if !strings.Contains(stderr.String(), "[node1]") || !strings.Contains(stderr.String(), "[node2]") {
 		t.Errorf("worker logs not relayed with their host:\n%s", stderr.String())
 	}
+	t.Logf("%d looks at every process's command line and environment during the run", samples)
 }
 
-func TestRunOverSSHReportsUnreachableHosts(t *testing.T) {
-	c := testcluster.New(t, 2)
+func TestClusterUnreachableHosts(t *testing.T) {
+	c := testcluster.New(t, 3)
 	_, base := serveOn(t, c.BridgeAddr, 20)
+	// node2 refuses ssh; node3 does not answer at all.
 	if err := c.Hosts[1].StopSSH(); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Hosts[2].LinkDown(); err != nil {
+		t.Fatal(err)
+	}
+	const connectTimeout = 3 * time.Second
+	// 20 pages of 300 ms on node1's one slot: the run outlasts the connect
+	// timeout, so node3's launch fails while it goes. (A run that ends
+	// before a silent host's connect timeout stops trying without a word.)
 	var urls strings.Builder
 	want := map[int]string{}
 	for i := range 20 {
-		u := fmt.Sprintf("%s/page/%d", base, i)
+		u := fmt.Sprintf("%s/slow/300/%d", base, i)
 		urls.WriteString(u + "\n")
 		want[i+1] = u
 	}
 	urlsFile := writeFile(t, "urls.txt", urls.String())
 	ssh := strings.Join(c.SSHCommand(), " ")
 
-	t.Run("one host down", func(t *testing.T) {
+	t.Run("some hosts down", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out.json")
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "node1\nnode2\n"), urlsFile, "-o", out, "--ssh", ssh)
+		cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "node1\nnode2\nnode3\n"), urlsFile, "-o", out,
+			"--ssh", ssh, "--connect-timeout", connectTimeout.String())
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("scrape run: %v\n%s", err, stderr.String())
 		}
-		if !strings.Contains(stderr.String(), "warning: node2: ssh failed") {
-			t.Errorf("no warning naming node2 and ssh:\n%s", stderr.String())
+		for _, w := range []string{"warning: node2: ssh failed: ", "warning: node3: ssh failed: "} {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("no warning %q:\n%s", w, stderr.String())
+			}
 		}
-		byLine(t, readJSON(t, out), want)
+		for _, r := range byLine(t, readJSON(t, out), want) {
+			if r.Node != "node1" || r.Error != nil {
+				t.Errorf("%s: node %q, error %+v; want node1's page", r.URL, r.Node, r.Error)
+			}
+		}
 	})
 	t.Run("every host down", func(t *testing.T) {
 		if err := c.Hosts[0].StopSSH(); err != nil {
@@ -160,40 +190,53 @@ func TestRunOverSSHReportsUnreachableHosts(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		mf := writeFile(t, "mf", "node1\nnode2\n"+c.UnusedAddr()+"\n")
+		hosts := []string{"node1", "node2", "node3", c.UnusedAddr()}
+		mf := writeFile(t, "mf", strings.Join(hosts, "\n")+"\n")
 		start := time.Now()
-		cmd := scrapeCmd(t, ctx, "run", "-f", mf, urlsFile, "--ssh", ssh, "--connect-timeout", "3s")
+		cmd := scrapeCmd(t, ctx, "run", "-f", mf, urlsFile, "--ssh", ssh, "--connect-timeout", connectTimeout.String())
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
-		if err == nil {
-			t.Fatal("run with no reachable host succeeded")
+		took := time.Since(start)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
+			t.Fatalf("run with no reachable host: %v, want exit status %d\n%s", err, exitFailed, stderr.String())
 		}
-		if took := time.Since(start); took > 15*time.Second {
-			t.Errorf("failing took %s with a 3s connect timeout", took)
+		// The hosts are tried at once: failing takes one connect timeout,
+		// and a little to start and stop.
+		if took > connectTimeout+3*time.Second {
+			t.Errorf("failing took %s with a %s connect timeout", took, connectTimeout)
 		}
-		for _, h := range []string{"node1", "node2", c.UnusedAddr()} {
-			if !strings.Contains(stderr.String(), h+": ssh failed") {
+		for _, h := range hosts {
+			if !strings.Contains(stderr.String(), h+": ssh failed: ") {
 				t.Errorf("reasons do not name %s:\n%s", h, stderr.String())
 			}
 		}
+		if pids := sshClients(c); len(pids) > 0 {
+			t.Errorf("ssh clients left running: %v", pids)
+		}
+		t.Logf("failed in %s:\n%s", took.Round(time.Millisecond), stderr.String())
 	})
 }
 
-func allCmdlines(t *testing.T) []string {
-	t.Helper()
+// allProcs lists the command line and the environment of every process
+// in this PID namespace, as ps and ps e show them.
+func allProcs() []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && len(raw) > 0 {
-			out = append(out, strings.ReplaceAll(string(raw), "\x00", " "))
+		for _, f := range []string{"cmdline", "environ"} {
+			raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
+			if err == nil && len(raw) > 0 {
+				out = append(out, strings.ReplaceAll(string(raw), "\x00", " "))
+			}
 		}
 	}
 	return out
 }
 
-func hostCmdlines(c *testcluster.Cluster) []string {
+// hostProcs lists the command lines of every process on the hosts.
+func hostProcs(c *testcluster.Cluster) []string {
 	var out []string
 	for _, h := range c.Hosts {
 		out = append(out, h.Cmdlines(".")...)
@@ -201,7 +244,7 @@ func hostCmdlines(c *testcluster.Cluster) []string {
 	return out
 }
 
-func TestRunPushesBinaryToNodes(t *testing.T) {
+func TestClusterPushesBinaryToNodes(t *testing.T) {
 	c := testcluster.New(t, 2)
 	bin := testbin.Path(t)
 	_, base := serveOn(t, c.BridgeAddr, 10)

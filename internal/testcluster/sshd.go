@@ -64,7 +64,9 @@ const sshConfig = `Host %[1]s
 	ControlMaster no
 	ControlPath none
 	ForwardAgent no
-	LogLevel ERROR
+	# ssh's default, as users have it: its reasons for giving up on a node
+	# (a keepalive timeout, say) reach the coordinator's messages.
+	LogLevel INFO
 
 `
 

@@ -277,7 +277,7 @@ func leftovers(id string) []string {
 	return names
 }
 
-func TestClose(t *testing.T) {
+func TestClusterClose(t *testing.T) {
 	c := New(t, 2)
 	if got := leftovers(c.ID); len(got) != 5 { // bridge, 2 veths, 2 namespaces
 		t.Fatalf("cluster %s has %v, want a bridge, 2 veths, 2 namespaces", c.ID, got)
@@ -323,7 +323,7 @@ func TestClose(t *testing.T) {
 	}
 }
 
-func TestSweep(t *testing.T) {
+func TestClusterSweep(t *testing.T) {
 	live := New(t, 1)
 
 	// A test process that is killed leaves its cluster behind, sshd and all.
