@@ -27,6 +27,7 @@ type collector struct {
 }
 
 func (c *collector) run(ctx context.Context) error {
+	var o outage
 	for {
 		select {
 		case <-c.frontier.done:
@@ -35,11 +36,25 @@ func (c *collector) run(ctx context.Context) error {
 			return nil
 		default:
 		}
-		if _, err := c.batch(ctx, 250*time.Millisecond); err != nil {
+		_, err := c.batch(ctx, 250*time.Millisecond)
+		var qe *queueError
+		switch {
+		case err == nil:
+			o.ok(c.log, "read results")
+		case errors.As(err, &qe) && o.failed(c.log, "read results", qe.err):
+			pause(ctx)
+		default:
 			return err
 		}
 	}
 }
+
+// queueError is a failure to read from the queue, as opposed to one to
+// write the output: the first may pass (see outage), the second does not.
+type queueError struct{ err error }
+
+func (e *queueError) Error() string { return "read results: " + e.err.Error() }
+func (e *queueError) Unwrap() error { return e.err }
 
 // drain takes what workers stored after the run was cut short.
 func (c *collector) drain() error {
@@ -61,7 +76,7 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 		if ctx.Err() != nil {
 			return 0, nil
 		}
-		return 0, err
+		return 0, &queueError{err}
 	}
 	var acks []jetstream.Msg
 	for msg := range b.Messages() {
@@ -95,7 +110,7 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	}
 	c.frontier.settle()
 	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) {
-		return len(acks), err
+		return len(acks), &queueError{err}
 	}
 	return len(acks), nil
 }

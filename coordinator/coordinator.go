@@ -388,7 +388,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
 	}
 	if runErr == nil {
-		q.drop(context.Background(), c.run)
+		if err := q.drop(context.Background(), c.run); err != nil {
+			c.log.Warn("the finished run's queue stays on the NATS server", "err", err)
+		}
 		q.close()
 		jr.close()
 		if err := c.finishState(runDir, st); err != nil {

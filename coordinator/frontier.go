@@ -362,13 +362,23 @@ func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
+	// The message ID makes a retry safe: JetStream drops a copy of a task
+	// it did store before its answer was lost.
+	var o outage
+	for {
+		_, err := f.js.PublishMsg(ctx, msg)
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("queue task for %s: %w", t.URL, err)
+		if err == nil {
+			o.ok(f.log, "queue tasks")
+			return nil
+		}
+		if !o.failed(f.log, "queue tasks", err) {
+			return fmt.Errorf("queue task for %s: %w", t.URL, err)
+		}
+		pause(ctx)
 	}
-	return nil
 }
 
 // Verdicts of frontier.answer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -48,7 +49,19 @@ func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*queue, err
 			nats.Name("scrape coordinator"),
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(time.Second),
+			// A server that vanishes without closing its connections (power,
+			// network) is noticed in 15 s, as workers do, not the default 4 min.
+			nats.PingInterval(5*time.Second),
+			nats.MaxPingsOutstanding(3),
 			nats.Timeout(c.cfg.ConnectTimeout),
+			nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+				if !nc.IsClosed() {
+					c.log.Warn("lost the NATS server; reconnecting to another", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				c.log.Warn("reconnected", "nats", nc.ConnectedUrlRedacted())
+			}),
 		)
 		if q.nc, err = nats.Connect(url, opts...); err != nil {
 			return nil, fmt.Errorf("connect to NATS %s: %w", url, err)
@@ -93,14 +106,60 @@ func (q *queue) reset(ctx context.Context, run worker.Run) error {
 }
 
 // drop removes every trace of a finished run from a shared NATS.
-func (q *queue) drop(ctx context.Context, run worker.Run) {
+func (q *queue) drop(ctx context.Context, run worker.Run) error {
 	if q.srv != nil {
-		return // the state directory goes, or stays for the record
+		return nil // the state directory goes, or stays for the record
 	}
+	var errs []error
 	for _, name := range []string{run.TaskStream(), run.ResultStream()} {
-		_ = q.js.DeleteStream(ctx, name)
+		if err := q.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			errs = append(errs, fmt.Errorf("remove stream %s: %w", name, err))
+		}
 	}
-	_ = q.js.DeleteKeyValue(ctx, run.ConfigBucket())
+	if err := q.js.DeleteKeyValue(ctx, run.ConfigBucket()); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		errs = append(errs, fmt.Errorf("remove bucket %s: %w", run.ConfigBucket(), err))
+	}
+	return errors.Join(errs...)
+}
+
+// queueOutage is how long the coordinator keeps trying a queue that fails
+// before it gives up on the run. A NATS cluster that loses a server takes a
+// few seconds to elect new leaders for the run's streams and consumers, and
+// clients connected to that server reconnect to another; neither should end
+// a run.
+const queueOutage = time.Minute
+
+// outage tracks how long the queue has failed without a success in between.
+type outage struct {
+	since time.Time
+}
+
+// failed records a failure. It returns true while the outage is short
+// enough to retry, logging its first failure.
+func (o *outage) failed(log *slog.Logger, what string, err error) bool {
+	if o.since.IsZero() {
+		o.since = time.Now()
+		log.Warn("queue failed; retrying", "op", what, "err", err)
+	}
+	return time.Since(o.since) < queueOutage
+}
+
+// ok ends an outage.
+func (o *outage) ok(log *slog.Logger, what string) {
+	if !o.since.IsZero() {
+		log.Warn("queue back", "op", what, "after", time.Since(o.since).Round(time.Millisecond))
+		o.since = time.Time{}
+	}
+}
+
+// pause waits a little before the next try, or until ctx ends.
+func pause(ctx context.Context) {
+	t := time.NewTimer(250 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 func (q *queue) close() {

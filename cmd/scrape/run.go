@@ -193,6 +193,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Replicas < 1 || (o.Replicas > 1 && o.NATS.URLs == "") {
+		return &usageError{errors.New("--replicas must be 1 or more, and more than 1 only with --nats (a NATS cluster)")}
+	}
 	if o.PerHost < 1 {
 		return &usageError{errors.New("--per-host must be 1 or more")}
 	}
@@ -277,7 +280,8 @@ func runScrape(ctx context.Context, o *runOptions) error {
 // absPaths makes the run's paths absolute, so that a resume started from
 // another directory finds the same files.
 func (o *runOptions) absPaths() error {
-	for _, p := range []*string{&o.Machinefile, &o.URLs, &o.Output, &o.State} {
+	n := &o.NATS.AuthFiles
+	for _, p := range []*string{&o.Machinefile, &o.URLs, &o.Output, &o.State, &n.Creds, &n.NKey, &n.PasswordFile, &n.TokenFile, &n.CA} {
 		if *p == "" || *p == "-" {
 			continue
 		}
