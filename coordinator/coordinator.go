@@ -47,9 +47,15 @@ const (
 
 // Config is one run.
 type Config struct {
-	// Hosts are the machinefile's nodes; none means this machine alone
-	// with one slot per CPU.
+	// Hosts are the machinefile's nodes; nil means this machine alone
+	// with one slot per CPU. An empty list launches no worker: the run
+	// waits for workers to join (scrape worker --nats), which needs
+	// WaitWorkers.
 	Hosts []machinefile.Host
+	// WaitWorkers, when set, is how long the run waits for a worker to join
+	// while none is running (at the start with no Hosts, or after every
+	// node was lost) before it fails; zero fails at once.
+	WaitWorkers time.Duration
 	// Input is the urls file, one URL per line.
 	Input io.Reader
 	// Output is a file path, or "-" (or "") for stdout; Format overrides
@@ -178,8 +184,10 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.Hosts) == 0 {
+	if cfg.Hosts == nil {
 		cfg.Hosts = []machinefile.Host{{Name: "localhost", Slots: runtime.NumCPU(), Line: 0}}
+	} else if len(cfg.Hosts) == 0 && cfg.WaitWorkers <= 0 {
+		return nil, errors.New("no hosts to start workers on, and no --wait-workers to wait for workers to join")
 	}
 	if len(cfg.SSH) == 0 {
 		cfg.SSH = []string{"ssh"}

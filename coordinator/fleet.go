@@ -15,11 +15,15 @@ import (
 )
 
 // fleet is the run's workers: launched in parallel, each reported as it comes
-// up or fails, and watched until the run ends.
+// up or fails, and watched until the run ends; and the workers that joined by
+// themselves.
 type fleet struct {
 	c     *Coordinator
 	nodes []*node
 	sub   *nats.Subscription
+	byes  *nats.Subscription
+	joins *joiners
+	hint  string // how to join the run by hand
 
 	events   chan fleetEvent
 	launches sync.WaitGroup
@@ -41,7 +45,7 @@ type fleetEvent struct {
 // launch starts a worker on every host, in the background, and returns at
 // once. Launches end when they succeed, fail or ctx is cancelled.
 func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, q *queue) (*fleet, error) {
-	fl := &fleet{c: c, events: make(chan fleetEvent, 2*len(c.cfg.Hosts))}
+	fl := &fleet{c: c, events: make(chan fleetEvent, 2*len(c.cfg.Hosts)), joins: newJoiners(), hint: c.joinHint(q)}
 	hello := make(map[string]chan worker.Hello, len(c.cfg.Hosts))
 	seen := map[string]int{}
 	for _, h := range c.cfg.Hosts {
@@ -54,8 +58,15 @@ func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, q *queue) (*fle
 	}
 	var err error
 	fl.sub, err = nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
+		if m.Reply != "" {
+			_ = m.Respond([]byte(c.run.ID)) // a probe: this run takes workers
+		}
 		var h worker.Hello
 		if json.Unmarshal(m.Data, &h) != nil {
+			return
+		}
+		if h.Joined {
+			fl.joins.hello(h, time.Now())
 			return
 		}
 		if ch, ok := hello[h.Node]; ok {
@@ -65,6 +76,14 @@ func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, q *queue) (*fle
 			}
 		}
 	})
+	if err == nil {
+		fl.byes, err = nc.Subscribe(c.run.ByeSubject(), func(m *nats.Msg) {
+			var b worker.Bye
+			if json.Unmarshal(m.Data, &b) == nil {
+				fl.joins.bye(b)
+			}
+		})
+	}
 	if err == nil {
 		err = nc.Flush()
 	}
@@ -127,18 +146,57 @@ func (c *Coordinator) start(ctx context.Context, n *node, q *queue, ready <-chan
 	return nil
 }
 
-// watch reports launches that fail and nodes lost mid-run. It fails the run
-// when no worker is left and none is still starting.
+// watch reports launches that fail, nodes lost mid-run and workers that join
+// or leave. When no worker is left and none is still starting, it fails the
+// run, or with WaitWorkers first waits that long for one to join.
 func (fl *fleet) watch(ctx context.Context, f *frontier) error {
-	stderr := fl.c.stderr
 	starting, alive := len(fl.nodes), 0
 	var failed []string
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var waiting <-chan time.Time // set while no worker is there
 	for {
+		stderr := fl.c.stderr
+		for _, e := range fl.joins.take() {
+			switch {
+			case !e.left:
+				f.addSlots(e.slots)
+				fmt.Fprintf(stderr, "scrape: node %s joined (%d slots)\n", e.node, e.slots)
+				fl.c.log.Info("worker joined", "node", e.node, "worker", e.worker, "slots", e.slots)
+			case e.why != "":
+				f.addSlots(-e.slots)
+				fmt.Fprintf(stderr, "scrape: warning: lost node %s (%s): %s\n", e.node, e.worker, e.why)
+			default:
+				f.addSlots(-e.slots)
+				fmt.Fprintf(stderr, "scrape: node %s left\n", e.node)
+			}
+		}
+		switch {
+		case alive+fl.joins.count() > 0 || starting > 0:
+			waiting = nil
+		case waiting != nil:
+		case fl.c.cfg.WaitWorkers > 0:
+			if len(fl.nodes) > 0 {
+				fmt.Fprintf(stderr, "scrape: no worker left, %d URLs outstanding\n", f.outstanding())
+			}
+			fmt.Fprintf(stderr, "scrape: waiting up to %s for workers to join: %s\n", fl.c.cfg.WaitWorkers, fl.hint)
+			waiting = time.After(fl.c.cfg.WaitWorkers)
+		case len(failed) == len(fl.nodes):
+			return fmt.Errorf("%w could start on any node:\n  %s", ErrNoWorkers, strings.Join(failed, "\n  "))
+		default:
+			return fmt.Errorf("%w left: every node was lost with %d URLs outstanding", ErrNoWorkers, f.outstanding())
+		}
+
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-f.done:
 			return nil
+		case <-waiting:
+			return fmt.Errorf("%w joined within --wait-workers %s; %d URLs outstanding", ErrNoWorkers, fl.c.cfg.WaitWorkers, f.outstanding())
+		case <-fl.joins.notify:
+		case now := <-tick.C:
+			fl.joins.expire(now)
 		case ev := <-fl.events:
 			switch {
 			case ev.ready:
@@ -147,8 +205,8 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 			case ev.lost:
 				alive--
 				msg := fmt.Sprintf("lost node %s: %s", ev.n.name, ev.n.exitReason())
-				if alive > 0 {
-					msg += fmt.Sprintf("; its tasks go to the other %d node(s)", alive)
+				if others := alive + fl.joins.count(); others > 0 {
+					msg += fmt.Sprintf("; its tasks go to the other %d node(s)", others)
 				}
 				fmt.Fprintf(stderr, "scrape: warning: %s\n", msg)
 			default:
@@ -159,21 +217,15 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 				failed = append(failed, ev.err.Error())
 				fmt.Fprintf(stderr, "scrape: warning: %v\n", ev.err)
 			}
-			if alive > 0 || starting > 0 {
-				continue
-			}
-			if len(failed) == len(fl.nodes) {
-				return fmt.Errorf("%w could start on any node:\n  %s", ErrNoWorkers, strings.Join(failed, "\n  "))
-			}
-			return fmt.Errorf("%w left: every node was lost with %d URLs outstanding", ErrNoWorkers, f.outstanding())
 		}
 	}
 }
 
+// readyCount is how many workers took part: launched and ready, or joined.
 func (fl *fleet) readyCount() int {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
-	return fl.ready
+	return fl.ready + fl.joins.joined()
 }
 
 // stop ends every launch and stops every worker the run started, in
@@ -191,6 +243,18 @@ func (fl *fleet) stop(nc *nats.Conn) {
 		for _, n := range fl.nodes {
 			wg.Go(func() { n.stop(stopGrace) })
 		}
+		// Joined workers are not ours to kill, but their last results are
+		// worth the wait: each says bye once it has stored or handed back
+		// what it held.
+		wg.Go(func() {
+			deadline := time.Now().Add(stopGrace)
+			for fl.joins.count() > 0 && time.Now().Before(deadline) && nc.IsConnected() {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 		wg.Wait()
+		if fl.byes != nil {
+			_ = fl.byes.Unsubscribe()
+		}
 	})
 }

@@ -35,6 +35,7 @@ type embeddedServer struct {
 	srv      *server.Server
 	password string
 	pin      string // of the server's certificate, with --tls
+	dir      string // the run's state directory
 	once     sync.Once
 }
 
@@ -72,7 +73,7 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 		Users:      []*server.User{{Username: queueUser, Password: password}},
 		Nkeys:      []*server.NkeyUser{{Nkey: joiner}},
 	}
-	es := &embeddedServer{password: password}
+	es := &embeddedServer{password: password, dir: runDir}
 	if useTLS {
 		cert, err := runCertificate(runDir, names)
 		if err != nil {

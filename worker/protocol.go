@@ -61,6 +61,17 @@ func (r Run) HelloSubject() string   { return "scrape." + r.ID + ".hello" }
 func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
 func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
 func (r Run) LeaseSubject() string   { return "scrape." + r.ID + ".lease" }
+func (r Run) ByeSubject() string     { return "scrape." + r.ID + ".bye" }
+
+// RunFromBucket is the run whose config bucket is named bucket, if it is one.
+func RunFromBucket(bucket string) (Run, bool) {
+	id, ok := strings.CutPrefix(bucket, "SCRAPE_")
+	if !ok {
+		return Run{}, false
+	}
+	id, ok = strings.CutSuffix(id, "_CONFIG")
+	return Run{ID: id}, ok && id != ""
+}
 
 // ConfigKey is the key of the Job in the run's config bucket.
 const ConfigKey = "job"
@@ -143,7 +154,13 @@ func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
 }
 
 // Hello is what a worker announces once it is connected and ready, so the
-// coordinator knows the launch worked and on what kind of machine.
+// coordinator knows the launch worked and on what kind of machine. A worker
+// repeats it every HelloInterval while it runs: for a worker that joined by
+// itself, that is the coordinator's only sign that it is still there.
+//
+// A request on HelloSubject with an empty body is a probe: a run's
+// coordinator answers it for as long as the run takes workers, and a run
+// whose coordinator is gone has no responder.
 type Hello struct {
 	Node    string `json:"node"`
 	Worker  string `json:"worker"`
@@ -151,6 +168,19 @@ type Hello struct {
 	OS      string `json:"os"`
 	Arch    string `json:"arch"`
 	Version string `json:"version"`
+	// Joined is set by a worker started by hand (scrape worker --nats)
+	// rather than by the run: its node need not be in the machinefile.
+	Joined bool `json:"joined,omitempty"`
+}
+
+// HelloInterval is how often a worker repeats its Hello.
+const HelloInterval = 5 * time.Second
+
+// Bye is what a worker says on ByeSubject when it leaves, after it has
+// stored or handed back every task it held.
+type Bye struct {
+	Node   string `json:"node"`
+	Worker string `json:"worker"`
 }
 
 // Control messages the coordinator sends on ControlSubject.

@@ -42,7 +42,10 @@ type Config struct {
 	Lifeline io.Reader
 	// Grace is how long the worker waits for a lost NATS connection to come
 	// back before it gives up. Zero means DefaultGrace.
-	Grace  time.Duration
+	Grace time.Duration
+	// Joined is set for a worker started by hand (scrape worker --nats)
+	// rather than by the run; its hello says so.
+	Joined bool
 	Logger *slog.Logger
 }
 
@@ -135,10 +138,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.hello(nc); err != nil {
 		return err
 	}
-	w.log.Info("worker ready", "worker", w.id, "slots", w.cfg.Slots)
+	w.log.Info("worker ready", "run", w.run.ID, "worker", w.id, "slots", w.cfg.Slots)
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		t := time.NewTicker(HelloInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = w.hello(nc)
+			}
+		}
+	}()
 
 	p := &puller{w: w, js: js, cons: cons, job: job, fetcher: fetcher}
 	p.loop(ctx)
+	<-beats
+	// Every task is stored or handed back by now: say so, and make sure
+	// the hand-backs left with it before the connection closes.
+	w.bye(nc)
 
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errLost):
@@ -204,7 +225,10 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 		}
 		// Authorization failures will not heal; a coordinator that is still
 		// starting or briefly unreachable may.
-		if errors.Is(err, nats.ErrAuthorization) || time.Now().After(deadline) {
+		if errors.Is(err, nats.ErrAuthorization) {
+			return nil, fmt.Errorf("worker: %s refused our credentials (%w): check --nkey, --creds or the run's secret", url, err)
+		}
+		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("worker: connect to %s: %w", url, err)
 		}
 		select {
@@ -219,11 +243,20 @@ func (w *Worker) hello(nc *nats.Conn) error {
 	data, _ := json.Marshal(Hello{
 		Node: w.cfg.Node, Worker: w.id, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
+		Joined: w.cfg.Joined,
 	})
 	if err := nc.Publish(w.run.HelloSubject(), data); err != nil {
 		return fmt.Errorf("worker: announce: %w", err)
 	}
 	return nc.Flush()
+}
+
+// bye tells the coordinator this worker is gone, so it stops counting it.
+func (w *Worker) bye(nc *nats.Conn) {
+	data, _ := json.Marshal(Bye{Node: w.cfg.Node, Worker: w.id})
+	if err := nc.Publish(w.run.ByeSubject(), data); err == nil {
+		_ = nc.FlushTimeout(time.Second)
+	}
 }
 
 func loadJob(ctx context.Context, js jetstream.JetStream, run Run) (Job, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/scrape"
+	"github.com/scrape-cluster/scrape/worker"
 )
 
 // parse runs the command line through cobra and returns the options the
@@ -92,5 +93,35 @@ func TestByteSizeString(t *testing.T) {
 		if got := v.String(); got != want {
 			t.Errorf("%d: %q, want %q", int64(v), got, want)
 		}
+	}
+}
+
+func TestWorkerFlags(t *testing.T) {
+	var got *workerOptions
+	parseWorker := func(args ...string) error {
+		got = nil
+		root := newRootCmd(runners{
+			run:    func(context.Context, *runOptions) error { return nil },
+			worker: func(_ context.Context, o *workerOptions) error { got = o; return nil },
+		})
+		root.SetArgs(append([]string{"worker"}, args...))
+		return root.Execute()
+	}
+	if err := parseWorker(); err != nil || got == nil || got.NATS.URLs != "" || got.Grace != worker.DefaultGrace {
+		t.Errorf("worker: %v, %+v", err, got)
+	}
+	err := parseWorker("--nats", "nats://a:4222, tls://b:4222", "--nkey", "w.nk", "--tls-ca", "cert.pem",
+		"--slots", "8", "--name", "rack2", "--run", "ABC", "--wait", "1m")
+	if err != nil || got == nil || !slices.Equal(got.NATS.servers(), []string{"nats://a:4222", "tls://b:4222"}) ||
+		got.NATS.NKey != "w.nk" || got.NATS.CA != "cert.pem" || got.Slots != 8 || got.Name != "rack2" || got.Run != "ABC" || got.Wait != time.Minute {
+		t.Errorf("worker --nats ...: %v, %+v", err, got)
+	}
+	for _, args := range [][]string{{"--slots", "4"}, {"--nkey", "w.nk"}, {"--run", "ABC"}, {"--nats", "nats://a", "--slots", "-1"}} {
+		if err := parseWorker(args...); !errors.As(err, new(*usageError)) {
+			t.Errorf("worker %q: %v, want a usage error", args, err)
+		}
+	}
+	if o, err := parse(t, "run", "--wait-workers", "5m", "--tls"); err != nil || o.WaitWorkers != 5*time.Minute || !o.TLS {
+		t.Errorf("run --wait-workers 5m --tls: %v, %+v", err, o)
 	}
 }

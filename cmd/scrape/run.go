@@ -52,9 +52,10 @@ type runOptions struct {
 	AllowDomains []string
 	MaxPages     int
 
-	NATS     natsFlags
-	Replicas int
-	TLS      bool
+	NATS        natsFlags
+	Replicas    int
+	TLS         bool
+	WaitWorkers time.Duration
 
 	// Not kept with the run: they say how to show this invocation of it.
 	Resume           string        `json:"-"`
@@ -143,6 +144,7 @@ ssh session's stdin, never on a command line.`,
 	o.NATS.bind(f, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
 	f.IntVar(&o.Replicas, "replicas", 1, "copies of the run's streams a NATS cluster keeps (--nats; 3 on a 3-node cluster)")
 	f.BoolVar(&o.TLS, "tls", false, "serve the embedded queue over TLS with a certificate made for the run")
+	f.DurationVar(&o.WaitWorkers, "wait-workers", 0, "while no worker runs, wait this long for one to join (scrape worker --nats) before failing; allows a machinefile with no hosts")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
 	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
 	f.CountVarP(&o.Verbose, "verbose", "v", "log more (-v progress, -vv debug)")
@@ -172,7 +174,11 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	var hosts []machinefile.Host
 	if o.Machinefile != "" {
 		var err error
-		if hosts, err = machinefile.ParseFile(o.Machinefile); err != nil {
+		hosts, err = machinefile.ParseFile(o.Machinefile)
+		if errors.Is(err, machinefile.ErrEmpty) && o.WaitWorkers > 0 {
+			hosts, err = []machinefile.Host{}, nil // workers will join
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -201,6 +207,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	}
 	if o.Retries < 0 || o.Depth < 0 || o.MaxPages < 0 || o.Delay < 0 {
 		return &usageError{errors.New("--retries, --depth, --max-pages and --delay cannot be negative")}
+	}
+	if o.WaitWorkers < 0 {
+		return &usageError{errors.New("--wait-workers cannot be negative")}
 	}
 	if o.MaxRedirects < 0 {
 		return &usageError{errors.New("--max-redirects must be 0 or more")}
@@ -246,6 +255,7 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		NATSAuth:         auth,
 		Replicas:         o.Replicas,
 		TLS:              o.TLS,
+		WaitWorkers:      o.WaitWorkers,
 		ConnectTimeout:   o.ConnectTimeout,
 		AckWait:          o.AckWait,
 		PerHost:          o.PerHost,

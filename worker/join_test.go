@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// coordinate answers probes on run's hello subject, as a live coordinator
+// does, until the returned function is called.
+func coordinate(t *testing.T, q *queue, run Run) (stop func()) {
+	t.Helper()
+	nc, err := nats.Connect(q.url, nats.UserInfo("w", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	sub, err := nc.Subscribe(run.HelloSubject(), func(m *nats.Msg) {
+		if m.Reply != "" {
+			_ = m.Respond([]byte(run.ID))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() { _ = sub.Unsubscribe(); _ = nc.Flush() }
+}
+
+// TestFindRun: a worker joins the one active run; a run whose coordinator
+// is gone does not count; with two active it names both and asks; with none
+// it waits, up to its limit.
+func TestFindRun(t *testing.T) {
+	q := startQueue(t, Job{AckWait: time.Second})
+	other := Run{ID: "OTHER"}
+	if _, err := CreateRun(t.Context(), q.js, other, Job{AckWait: time.Second}, Streams{MaxMsg: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	find := Find{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Wait: 3 * time.Second, Logger: testLogger(t)}
+
+	// Two runs in the queue, neither with a coordinator: wait, then say so.
+	began := time.Now()
+	_, err := FindRun(t.Context(), find)
+	if !errors.Is(err, ErrNoActiveRun) || !strings.Contains(err.Error(), "no run is active") {
+		t.Errorf("no coordinator: %v", err)
+	}
+	if took := time.Since(began); took < 3*time.Second || took > 8*time.Second {
+		t.Errorf("waited %s, want about 3s", took)
+	}
+
+	stop := coordinate(t, q, q.run)
+	if id, err := FindRun(t.Context(), find); err != nil || id != q.run.ID {
+		t.Errorf("one active run: %q, %v; want %s", id, err, q.run.ID)
+	}
+	stopOther := coordinate(t, q, other)
+	_, err = FindRun(t.Context(), find)
+	if err == nil || !strings.Contains(err.Error(), "2 runs are active") || !strings.Contains(err.Error(), q.run.ID) ||
+		!strings.Contains(err.Error(), other.ID) || !strings.Contains(err.Error(), "--run") {
+		t.Errorf("two active runs: %v", err)
+	}
+	find.Run = other.ID
+	if id, err := FindRun(t.Context(), find); err != nil || id != other.ID {
+		t.Errorf("--run %s: %q, %v", other.ID, id, err)
+	}
+
+	// A coordinator that comes up while the worker waits is found.
+	stopOther()
+	stop()
+	late, err := nats.Connect(q.url, nats.UserInfo("w", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(late.Close)
+	go func() {
+		time.Sleep(time.Second)
+		_, _ = late.Subscribe(other.HelloSubject(), func(m *nats.Msg) { _ = m.Respond(nil) })
+	}()
+	find.Wait = 20 * time.Second
+	if id, err := FindRun(t.Context(), find); err != nil || id != other.ID {
+		t.Errorf("run that starts later: %q, %v", id, err)
+	}
+}
