@@ -1,10 +1,12 @@
 package scrape
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -71,7 +73,32 @@ func Extract(base *url.URL, r io.Reader, opt ExtractOptions) (Page, error) {
 	return x.extract(base, r)
 }
 
+// docPool recycles the buffers extract reads documents into.
+var docPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
+	if len(x.fields) > 0 || x.text {
+		return x.extractTree(base, r)
+	}
+	buf := docPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			docPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return Page{}, fmt.Errorf("parse html: %w", err)
+	}
+	if p, ok := scanPage(base, buf.Bytes()); ok {
+		return p, nil
+	}
+	return x.extractTree(base, bytes.NewReader(buf.Bytes()))
+}
+
+// extractTree builds the document's HTML5 tree and reads everything from it:
+// the way for selectors and text, and for pages scanPage declines.
+func (x extractor) extractTree(base *url.URL, r io.Reader) (Page, error) {
 	// Without scripting, <noscript> content is parsed as markup, which is what
 	// a crawler that runs no JavaScript actually sees, fallback links included.
 	root, err := html.ParseWithOptions(r, html.ParseOptionEnableScripting(false))
@@ -80,9 +107,7 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 	}
 	doc := goquery.NewDocumentFromNode(root)
 	var p Page
-	var ogTitle, ogDescription string
-	hasDescription := false
-
+	var meta metaInfo
 	doc.Find("title").EachWithBreak(func(_ int, s *goquery.Selection) bool {
 		if n := s.Get(0); rendered(n) {
 			p.Title = cleanText(textOf(n))
@@ -98,26 +123,9 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 		content, _ := attr(n, "content")
 		name, _ := attr(n, "name")
 		property, _ := attr(n, "property")
-		switch {
-		case strings.EqualFold(name, "description"):
-			if !hasDescription {
-				hasDescription = true
-				p.Description = cleanText(content)
-			}
-		// Open Graph says property=, but name= is a common mistake that every
-		// consumer of og: tags accepts.
-		case ogTitle == "" && (strings.EqualFold(property, "og:title") || strings.EqualFold(name, "og:title")):
-			ogTitle = cleanText(content)
-		case ogDescription == "" && (strings.EqualFold(property, "og:description") || strings.EqualFold(name, "og:description")):
-			ogDescription = cleanText(content)
-		}
+		meta.add(name, property, content)
 	})
-	if p.Title == "" {
-		p.Title = ogTitle
-	}
-	if p.Description == "" {
-		p.Description = ogDescription
-	}
+	meta.fill(&p)
 
 	doc.Find("h1, h2, h3").EachWithBreak(func(_ int, s *goquery.Selection) bool {
 		if n := s.Get(0); rendered(n) {
@@ -155,6 +163,42 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 		p.Text = pageText(root)
 	}
 	return p, nil
+}
+
+// metaInfo is what the <meta content> elements of a page say, read in
+// document order.
+type metaInfo struct {
+	description            string
+	hasDescription         bool
+	ogTitle, ogDescription string
+}
+
+func (m *metaInfo) add(name, property, content string) {
+	switch {
+	case strings.EqualFold(name, "description"):
+		if !m.hasDescription {
+			m.hasDescription = true
+			m.description = cleanText(content)
+		}
+	// Open Graph says property=, but name= is a common mistake that every
+	// consumer of og: tags accepts.
+	case m.ogTitle == "" && (strings.EqualFold(property, "og:title") || strings.EqualFold(name, "og:title")):
+		m.ogTitle = cleanText(content)
+	case m.ogDescription == "" && (strings.EqualFold(property, "og:description") || strings.EqualFold(name, "og:description")):
+		m.ogDescription = cleanText(content)
+	}
+}
+
+// fill sets p's description, and its title and description where the page
+// gave none, from what the <meta> elements said.
+func (m *metaInfo) fill(p *Page) {
+	p.Description = m.description
+	if p.Title == "" {
+		p.Title = m.ogTitle
+	}
+	if p.Description == "" {
+		p.Description = m.ogDescription
+	}
 }
 
 // rendered reports whether n is an HTML element that is part of the page as
