@@ -373,8 +373,9 @@ func resolveLinks(base *url.URL, hrefs []string) []string {
 	}
 	links := make([]string, 0, min(len(hrefs), maxLinks))
 	seen := make(map[string]struct{}, min(len(hrefs), maxLinks))
+	r := newLinkResolver(base)
 	for _, href := range hrefs {
-		link, ok := resolveLink(base, href)
+		link, ok := r.resolve(href)
 		if !ok {
 			continue
 		}
@@ -391,6 +392,70 @@ func resolveLinks(base *url.URL, hrefs []string) []string {
 		return nil
 	}
 	return links
+}
+
+// linkResolver resolves the hrefs of one page. Most links are plain paths
+// ("/docs/intro", "next.html"); for those, when the base is plain too, it
+// joins strings instead of parsing and printing a URL, with the same result
+// (FuzzLinkResolver holds it to resolveLink).
+type linkResolver struct {
+	base   *url.URL
+	prefix string // scheme://[userinfo@]host, "" when the fast path is off
+	dir    string // the base's path up to its last '/'
+}
+
+func newLinkResolver(base *url.URL) linkResolver {
+	r := linkResolver{base: base}
+	if base == nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.Opaque != "" {
+		return r
+	}
+	path := base.EscapedPath()
+	if !strings.HasPrefix(path, "/") || !plainPath(path) {
+		return r
+	}
+	r.prefix = (&url.URL{Scheme: base.Scheme, User: base.User, Host: base.Host}).String()
+	r.dir = path[:strings.LastIndexByte(path, '/')+1]
+	return r
+}
+
+func (r linkResolver) resolve(href string) (string, bool) {
+	if r.prefix != "" {
+		h := cleanHref(href)
+		if h != "" && !strings.HasPrefix(h, "//") && plainPath(h) {
+			link := r.prefix + h
+			if h[0] != '/' {
+				link = r.prefix + r.dir + h
+			}
+			if len(link) > maxLinkLen {
+				return "", false
+			}
+			return link, true
+		}
+	}
+	return resolveLink(r.base, href)
+}
+
+// plainPath reports whether p is a path that resolving and printing a URL
+// leave as it is: letters, digits, "-_~/." only, no dot segments, no empty
+// segments.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '~':
+		case c == '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return false
+			}
+		case c == '.':
+			if i == 0 || p[i-1] == '/' {
+				return false // "." or ".." segments, and names like ".x", which need no care but are rare
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func resolveLink(base *url.URL, href string) (string, bool) {

@@ -109,8 +109,7 @@ func (s *scanner) run() bool {
 
 func (s *scanner) start() bool {
 	z := s.z
-	name, hasAttr := z.TagName()
-	a := atom.Lookup(name)
+	a, hasAttr := s.tag()
 	switch a {
 	case atom.Svg, atom.Math, atom.Template, atom.Table, atom.Select, atom.Frameset, atom.Frame, atom.Plaintext:
 		return false
@@ -145,7 +144,7 @@ func (s *scanner) start() bool {
 		}
 	case atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6:
 		if s.heading == 0 {
-			s.heading = int(name[1] - '0')
+			s.heading = headingLevel(a)
 			s.record = s.heading <= 3 && len(s.page.Headings) < maxHeadings
 			s.open, s.text = s.open[:0], s.text[:0]
 		}
@@ -195,8 +194,7 @@ func (s *scanner) startInHeading(a atom.Atom) bool {
 }
 
 func (s *scanner) end() bool {
-	name, _ := s.z.TagName()
-	a := atom.Lookup(name)
+	a, _ := s.tag()
 	switch a {
 	case atom.Title:
 		if s.title == titleOpen {
@@ -225,6 +223,55 @@ func (s *scanner) end() bool {
 		s.space()
 	}
 	return true
+}
+
+// tag returns the atom of the current tag's name (0 for a name with none) and
+// whether it has attributes. It reads the name from the raw token, as the
+// tokenizer does, instead of calling TagName, which copies it: the scan sees
+// no NULs, the one thing TagName would replace.
+func (s *scanner) tag() (atom.Atom, bool) {
+	raw := s.z.Raw()
+	i := 1 // past '<'
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	var buf [16]byte // longer than any atom the scan cares about
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '/' || c == '>' {
+			break
+		}
+		if n == len(buf) {
+			return 0, s.hasAttr(raw[i:])
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	return atom.Lookup(buf[:n]), s.hasAttr(raw[i:])
+}
+
+// hasAttr reports whether the rest of a tag, after its name, holds an
+// attribute. TagAttr then reads them.
+func (s *scanner) hasAttr(rest []byte) bool {
+	return bytes.IndexFunc(rest, func(r rune) bool {
+		return r != ' ' && r != '\n' && r != '\r' && r != '\t' && r != '\f' && r != '/' && r != '>'
+	}) >= 0
+}
+
+func headingLevel(a atom.Atom) int {
+	switch a {
+	case atom.H1:
+		return 1
+	case atom.H2:
+		return 2
+	case atom.H3:
+		return 3
+	}
+	return 4 // h4-h6: followed, not recorded
 }
 
 func (s *scanner) endHeading() {

@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"bytes"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -130,6 +131,29 @@ func FuzzScanMatchesTree(f *testing.F) {
 		}
 		if want := treePage(t, testPageURL, doc); !reflect.DeepEqual(got, want) {
 			t.Errorf("scan\n got %#v\nwant %#v (tree)", got, want)
+		}
+	})
+}
+
+// FuzzLinkResolver holds linkResolver's string joining to what parsing and
+// resolving the URL gives.
+func FuzzLinkResolver(f *testing.F) {
+	for _, c := range [][2]string{
+		{"http://h/page/5", "/page/6"}, {"http://h/page/5", "6"}, {"https://u:p@h:8080/a/b/", "c.html"},
+		{"http://h/a/b", "../c"}, {"http://h/a/b", "./c"}, {"http://h", "x"}, {"http://h/a", "//other/x"},
+		{"http://h/a", "a//b"}, {"http://[::1]:80/x", "y/z"}, {"http://h/%7Ea/b", "c"}, {"http://h/a", "b."},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, rawBase, href string) {
+		base, err := url.Parse(rawBase)
+		if err != nil {
+			return
+		}
+		got, gotOK := newLinkResolver(base).resolve(href)
+		want, wantOK := resolveLink(base, href)
+		if got != want || gotOK != wantOK {
+			t.Errorf("base %q href %q: got %q %v, want %q %v", rawBase, href, got, gotOK, want, wantOK)
 		}
 	})
 }
