@@ -337,6 +337,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
 	}
 	if runErr == nil && c.ownsState {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = worker.DeleteRun(dctx, js, c.run) // the directory goes anyway; this is for a prompt shutdown
+		cancel()
 		nc.Close()
 		srv.shutdown()
 		_ = os.RemoveAll(runDir)
