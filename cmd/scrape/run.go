@@ -127,6 +127,7 @@ ssh session's stdin, never on a command line.`,
 
 // runScrape is the run command's work: read the inputs, run, report.
 func runScrape(ctx context.Context, o *runOptions) error {
+	setGOGC(coordinatorGOGC)
 	var hosts []machinefile.Host
 	if o.Machinefile != "" {
 		var err error

@@ -39,6 +39,7 @@ disconnected from the queue for longer than --grace.`,
 }
 
 func runWorker(ctx context.Context, o *workerOptions) error {
+	setGOGC(workerGOGC)
 	in := bufio.NewReader(o.Stdin)
 	boot, err := worker.ReadBootstrap(in)
 	if err != nil {
