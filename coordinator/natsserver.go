@@ -56,9 +56,13 @@ func startServer(listen, storeDir string) (*embeddedServer, error) {
 		return nil, fmt.Errorf("start queue server: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("start queue server: not ready on %s after 10s", net.JoinHostPort(host, strconv.Itoa(port)))
+	// ReadyForConnections polls every 25 ms, which is most of a short run's
+	// start-up; asking every millisecond is as cheap.
+	for deadline := time.Now().Add(10 * time.Second); !srv.ReadyForConnections(time.Millisecond); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			return nil, fmt.Errorf("start queue server: not ready on %s after 10s", net.JoinHostPort(host, strconv.Itoa(port)))
+		}
 	}
 	return &embeddedServer{srv: srv, password: password}, nil
 }
