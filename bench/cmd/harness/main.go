@@ -4,7 +4,7 @@
 // markdown table of pages/s, peak RSS and the ratio to the baseline, followed
 // by the coordinator-memory case on a 1,000,000-line urls file.
 //
-//	cd bench && go run ./cmd/harness            # everything, about 8 minutes on 2 cores
+//	cd bench && go run ./cmd/harness            # everything, about 5 minutes on 2 cores
 //	go run ./cmd/harness -runs 5 -workloads cpu # one workload, five runs
 //
 // All traffic stays on 127.0.0.1: the site listens there and scrape's queue
