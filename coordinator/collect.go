@@ -101,6 +101,11 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 				c.frontier.discover(task, page.Links)
 			}
 		}
+		if c.frontier.outstanding() == 0 {
+			// The last record the run waits for: flush and acknowledge it
+			// now rather than wait out the rest of the batch.
+			cancel()
+		}
 	}
 	if err := c.sink.flush(); err != nil {
 		return len(acks), err

@@ -89,9 +89,13 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 		return nil, fmt.Errorf("start queue server: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("start queue server: not ready on %s after 10s", net.JoinHostPort(host, strconv.Itoa(port)))
+	// ReadyForConnections polls every 25 ms, which is most of a short run's
+	// start-up; asking every millisecond is as cheap.
+	for deadline := time.Now().Add(10 * time.Second); !srv.ReadyForConnections(time.Millisecond); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			return nil, fmt.Errorf("start queue server: not ready on %s after 10s", net.JoinHostPort(host, strconv.Itoa(port)))
+		}
 	}
 	es.srv = srv
 	return es, nil

@@ -106,20 +106,12 @@ func (q *queue) reset(ctx context.Context, run worker.Run) error {
 }
 
 // drop removes every trace of a finished run from a shared NATS.
+// On the embedded queue it also makes for a prompt shutdown: deleting the
+// streams ends the workers' pending pulls at once.
 func (q *queue) drop(ctx context.Context, run worker.Run) error {
-	if q.srv != nil {
-		return nil // the state directory goes, or stays for the record
-	}
-	var errs []error
-	for _, name := range []string{run.TaskStream(), run.ResultStream()} {
-		if err := q.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			errs = append(errs, fmt.Errorf("remove stream %s: %w", name, err))
-		}
-	}
-	if err := q.js.DeleteKeyValue(ctx, run.ConfigBucket()); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
-		errs = append(errs, fmt.Errorf("remove bucket %s: %w", run.ConfigBucket(), err))
-	}
-	return errors.Join(errs...)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return worker.DeleteRun(ctx, q.js, run)
 }
 
 // queueOutage is how long the coordinator keeps trying a queue that fails

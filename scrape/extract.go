@@ -1,10 +1,12 @@
 package scrape
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -71,7 +73,32 @@ func Extract(base *url.URL, r io.Reader, opt ExtractOptions) (Page, error) {
 	return x.extract(base, r)
 }
 
+// docPool recycles the buffers extract reads documents into.
+var docPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
+	if len(x.fields) > 0 || x.text {
+		return x.extractTree(base, r)
+	}
+	buf := docPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			docPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return Page{}, fmt.Errorf("parse html: %w", err)
+	}
+	if p, ok := scanPage(base, buf.Bytes()); ok {
+		return p, nil
+	}
+	return x.extractTree(base, bytes.NewReader(buf.Bytes()))
+}
+
+// extractTree builds the document's HTML5 tree and reads everything from it:
+// the way for selectors and text, and for pages scanPage declines.
+func (x extractor) extractTree(base *url.URL, r io.Reader) (Page, error) {
 	// Without scripting, <noscript> content is parsed as markup, which is what
 	// a crawler that runs no JavaScript actually sees, fallback links included.
 	root, err := html.ParseWithOptions(r, html.ParseOptionEnableScripting(false))
@@ -80,9 +107,7 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 	}
 	doc := goquery.NewDocumentFromNode(root)
 	var p Page
-	var ogTitle, ogDescription string
-	hasDescription := false
-
+	var meta metaInfo
 	doc.Find("title").EachWithBreak(func(_ int, s *goquery.Selection) bool {
 		if n := s.Get(0); rendered(n) {
 			p.Title = cleanText(textOf(n))
@@ -98,26 +123,9 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 		content, _ := attr(n, "content")
 		name, _ := attr(n, "name")
 		property, _ := attr(n, "property")
-		switch {
-		case strings.EqualFold(name, "description"):
-			if !hasDescription {
-				hasDescription = true
-				p.Description = cleanText(content)
-			}
-		// Open Graph says property=, but name= is a common mistake that every
-		// consumer of og: tags accepts.
-		case ogTitle == "" && (strings.EqualFold(property, "og:title") || strings.EqualFold(name, "og:title")):
-			ogTitle = cleanText(content)
-		case ogDescription == "" && (strings.EqualFold(property, "og:description") || strings.EqualFold(name, "og:description")):
-			ogDescription = cleanText(content)
-		}
+		meta.add(name, property, content)
 	})
-	if p.Title == "" {
-		p.Title = ogTitle
-	}
-	if p.Description == "" {
-		p.Description = ogDescription
-	}
+	meta.fill(&p)
 
 	doc.Find("h1, h2, h3").EachWithBreak(func(_ int, s *goquery.Selection) bool {
 		if n := s.Get(0); rendered(n) {
@@ -155,6 +163,42 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 		p.Text = pageText(root)
 	}
 	return p, nil
+}
+
+// metaInfo is what the <meta content> elements of a page say, read in
+// document order.
+type metaInfo struct {
+	description            string
+	hasDescription         bool
+	ogTitle, ogDescription string
+}
+
+func (m *metaInfo) add(name, property, content string) {
+	switch {
+	case strings.EqualFold(name, "description"):
+		if !m.hasDescription {
+			m.hasDescription = true
+			m.description = cleanText(content)
+		}
+	// Open Graph says property=, but name= is a common mistake that every
+	// consumer of og: tags accepts.
+	case m.ogTitle == "" && (strings.EqualFold(property, "og:title") || strings.EqualFold(name, "og:title")):
+		m.ogTitle = cleanText(content)
+	case m.ogDescription == "" && (strings.EqualFold(property, "og:description") || strings.EqualFold(name, "og:description")):
+		m.ogDescription = cleanText(content)
+	}
+}
+
+// fill sets p's description, and its title and description where the page
+// gave none, from what the <meta> elements said.
+func (m *metaInfo) fill(p *Page) {
+	p.Description = m.description
+	if p.Title == "" {
+		p.Title = m.ogTitle
+	}
+	if p.Description == "" {
+		p.Description = m.ogDescription
+	}
 }
 
 // rendered reports whether n is an HTML element that is part of the page as
@@ -329,8 +373,9 @@ func resolveLinks(base *url.URL, hrefs []string) []string {
 	}
 	links := make([]string, 0, min(len(hrefs), maxLinks))
 	seen := make(map[string]struct{}, min(len(hrefs), maxLinks))
+	r := newLinkResolver(base)
 	for _, href := range hrefs {
-		link, ok := resolveLink(base, href)
+		link, ok := r.resolve(href)
 		if !ok {
 			continue
 		}
@@ -347,6 +392,70 @@ func resolveLinks(base *url.URL, hrefs []string) []string {
 		return nil
 	}
 	return links
+}
+
+// linkResolver resolves the hrefs of one page. Most links are plain paths
+// ("/docs/intro", "next.html"); for those, when the base is plain too, it
+// joins strings instead of parsing and printing a URL, with the same result
+// (FuzzLinkResolver holds it to resolveLink).
+type linkResolver struct {
+	base   *url.URL
+	prefix string // scheme://[userinfo@]host, "" when the fast path is off
+	dir    string // the base's path up to its last '/'
+}
+
+func newLinkResolver(base *url.URL) linkResolver {
+	r := linkResolver{base: base}
+	if base == nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.Opaque != "" {
+		return r
+	}
+	path := base.EscapedPath()
+	if !strings.HasPrefix(path, "/") || !plainPath(path) {
+		return r
+	}
+	r.prefix = (&url.URL{Scheme: base.Scheme, User: base.User, Host: base.Host}).String()
+	r.dir = path[:strings.LastIndexByte(path, '/')+1]
+	return r
+}
+
+func (r linkResolver) resolve(href string) (string, bool) {
+	if r.prefix != "" {
+		h := cleanHref(href)
+		if h != "" && !strings.HasPrefix(h, "//") && plainPath(h) {
+			link := r.prefix + h
+			if h[0] != '/' {
+				link = r.prefix + r.dir + h
+			}
+			if len(link) > maxLinkLen {
+				return "", false
+			}
+			return link, true
+		}
+	}
+	return resolveLink(r.base, href)
+}
+
+// plainPath reports whether p is a path that resolving and printing a URL
+// leave as it is: letters, digits, "-_~/." only, no dot segments, no empty
+// segments.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '~':
+		case c == '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return false
+			}
+		case c == '.':
+			if i == 0 || p[i-1] == '/' {
+				return false // "." or ".." segments, and names like ".x", which need no care but are rare
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func resolveLink(base *url.URL, href string) (string, bool) {

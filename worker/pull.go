@@ -25,17 +25,31 @@ type puller struct {
 	fetcher *scrape.Fetcher
 }
 
+// maxPulls bounds the pull requests a worker has out at once. One at a time
+// made each slot that freed up while a pull was out wait for that pull's
+// round trip before its own; a few at once keep slots busy without a pull
+// per slot.
+const maxPulls = 4
+
 // loop keeps every slot busy. It asks the queue only for as many tasks as it
-// has free slots, so a slow node never sits on work a fast one could do.
+// has free slots, so a slow node never sits on work a fast one could do. A
+// slot is free again once its page is fetched: storing the result and
+// acknowledging the task need no fetch slot.
 func (p *puller) loop(ctx context.Context) {
 	slots := p.w.cfg.Slots
 	free := make(chan struct{}, slots)
 	for range slots {
 		free <- struct{}{}
 	}
+	pulls := make(chan struct{}, maxPulls)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		select {
+		case pulls <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		select {
 		case <-free:
 		case <-ctx.Done():
@@ -51,22 +65,27 @@ func (p *puller) loop(ctx context.Context) {
 				break more
 			}
 		}
-		got, err := p.pull(ctx, n, func(msg jetstream.Msg) {
-			wg.Go(func() {
-				defer func() { free <- struct{}{} }()
-				p.handle(ctx, msg)
+		wg.Go(func() {
+			defer func() { <-pulls }()
+			got, err := p.pull(ctx, n, func(msg jetstream.Msg) {
+				wg.Go(func() {
+					var once sync.Once
+					release := func() { once.Do(func() { free <- struct{}{} }) }
+					defer release()
+					p.handle(ctx, msg, release)
+				})
 			})
-		})
-		for range n - got {
-			free <- struct{}{}
-		}
-		if err != nil && ctx.Err() == nil {
-			p.w.log.Warn("pull tasks", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(500 * time.Millisecond):
+			if err != nil && ctx.Err() == nil {
+				p.w.log.Warn("pull tasks", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
 			}
-		}
+			for range n - got {
+				free <- struct{}{}
+			}
+		})
 	}
 }
 
@@ -92,8 +111,9 @@ func (p *puller) pull(ctx context.Context, n int, dispatch func(jetstream.Msg)) 
 
 // handle turns one task into one stored result, then acknowledges the task.
 // The order matters: a worker that dies between the two leaves the task to
-// be redelivered, and the coordinator drops the duplicate result.
-func (p *puller) handle(ctx context.Context, msg jetstream.Msg) {
+// be redelivered, and the coordinator drops the duplicate result. It calls
+// release once the page is fetched, to free the slot.
+func (p *puller) handle(ctx context.Context, msg jetstream.Msg, release func()) {
 	task, err := DecodeTask(msg.Data())
 	if err != nil {
 		// Nothing can ever make this message readable; redelivering it
@@ -119,6 +139,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		res = p.fetcher.Fetch(ctx, task.URL)
 		stop()
+		release()
 		if ctx.Err() != nil {
 			// Stopping mid-fetch: the result is an artefact of our own
 			// cancellation, not of the site. Hand the task back.

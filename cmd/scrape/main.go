@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -26,7 +27,13 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd(defaultRunners())
+	command := "scrape"
+	if len(os.Args) > 1 {
+		command = filepath.Base(os.Args[1])
+	}
+	stopProfile := startProfile(command)
 	err := root.ExecuteContext(ctx)
+	stopProfile()
 	switch {
 	case err == nil:
 		return exitOK

@@ -159,6 +159,7 @@ ssh session's stdin, never on a command line.`,
 
 // runScrape is the run command's work: read the inputs, run, report.
 func runScrape(ctx context.Context, o *runOptions) error {
+	setGOGC(coordinatorGOGC)
 	if o.Resume != "" {
 		saved, err := coordinator.SavedOptions(o.Resume)
 		if err != nil {

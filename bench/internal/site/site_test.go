@@ -1,0 +1,85 @@
+package site
+
+import (
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+)
+
+func TestPage(t *testing.T) {
+	s := New(10000, 0)
+	for _, n := range []int{0, 1, 4999, 9999} {
+		page := s.Page(nil, "127.0.0.1:8080", n)
+		if len(page) < 10<<10 || len(page) > 14<<10 {
+			t.Errorf("page %d is %d bytes, want about 12 KB", n, len(page))
+		}
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(string(page)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := doc.Find("title").Text(); got != Title(n) {
+			t.Errorf("title %q", got)
+		}
+		if got, _ := doc.Find(`meta[name="description"]`).Attr("content"); got != Description(n) {
+			t.Errorf("description %q", got)
+		}
+		if doc.Find("h1").Length() != 1 {
+			t.Errorf("page %d: %d h1", n, doc.Find("h1").Length())
+		}
+		base, _ := url.Parse("http://127.0.0.1:8080/page/" + strconv.Itoa(n))
+		seen := map[string]bool{}
+		doc.Find("a[href]").Each(func(_ int, sel *goquery.Selection) {
+			h, _ := sel.Attr("href")
+			u, _ := base.Parse(h)
+			seen[u.String()] = true
+		})
+		want := s.Links(n)
+		if len(seen) != LinksPerPage || len(want) != LinksPerPage {
+			t.Errorf("page %d: %d distinct links, want %d", n, len(seen), LinksPerPage)
+		}
+		for _, l := range want {
+			if !seen["http://127.0.0.1:8080/page/"+strconv.Itoa(l)] {
+				t.Errorf("page %d: link to %d missing", n, l)
+			}
+		}
+		if n == 0 {
+			t.Logf("page 0: %d bytes", len(page))
+		}
+	}
+}
+
+// Small sites have fewer links but every page still renders.
+func TestSmallSites(t *testing.T) {
+	for _, pages := range []int{1, 2, 5, 20, 21} {
+		s := New(pages, 0)
+		for n := range pages {
+			page := s.Page(nil, "h", n)
+			doc, err := goquery.NewDocumentFromReader(strings.NewReader(string(page)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := doc.Find("a[href]").Length(), min(LinksPerPage, pages-1); got != want {
+				t.Errorf("%d pages, page %d: %d links, want %d", pages, n, got, want)
+			}
+		}
+	}
+}
+
+func TestServe(t *testing.T) {
+	srv := httptest.NewServer(New(30, 0))
+	defer srv.Close()
+	for path, code := range map[string]int{"/page/0": 200, "/page/29": 200, "/page/30": 404, "/": 404, "/page/x": 404} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, code)
+		}
+	}
+}
