@@ -114,13 +114,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: jetstream: %w", err)
 	}
-	job, err := loadJob(ctx, js, w.run)
+	var job Job
+	var cons jetstream.Consumer
+	err = w.retry(ctx, func() error {
+		if job, err = loadJob(ctx, js, w.run); err != nil {
+			return err
+		}
+		if cons, err = js.Consumer(ctx, w.run.TaskStream(), WorkerConsumer); err != nil {
+			return fmt.Errorf("worker: open task consumer: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	cons, err := js.Consumer(ctx, w.run.TaskStream(), WorkerConsumer)
-	if err != nil {
-		return fmt.Errorf("worker: open task consumer: %w", err)
 	}
 	ctl, err := nc.Subscribe(w.run.ControlSubject(), func(m *nats.Msg) {
 		if string(m.Data) == ControlStop {
@@ -174,6 +180,7 @@ var (
 	errLifeline = errors.New("coordinator closed the session")
 	errStopped  = errors.New("coordinator said stop")
 	errLost     = errors.New("lost the coordinator")
+	errProtocol = errors.New("run the same scrape version on every node")
 )
 
 // connect dials NATS. Reconnects are unlimited, but a disconnection that lasts
@@ -259,6 +266,25 @@ func (w *Worker) bye(nc *nats.Conn) {
 	}
 }
 
+// retry runs open until it succeeds or Grace has passed. A NATS cluster that
+// is electing leaders (just started, or a member just lost) times out
+// JetStream API calls for a few seconds; that is no reason to give up a node.
+func (w *Worker) retry(ctx context.Context, open func() error) error {
+	deadline := time.Now().Add(w.cfg.Grace)
+	for {
+		err := open()
+		if err == nil || errors.Is(err, errProtocol) || time.Now().After(deadline) {
+			return err
+		}
+		w.log.Warn("open the run, trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func loadJob(ctx context.Context, js jetstream.JetStream, run Run) (Job, error) {
 	var job Job
 	kv, err := js.KeyValue(ctx, run.ConfigBucket())
@@ -273,7 +299,7 @@ func loadJob(ctx context.Context, js jetstream.JetStream, run Run) (Job, error) 
 		return job, fmt.Errorf("worker: decode run config: %w", err)
 	}
 	if job.Version != ProtocolVersion {
-		return job, fmt.Errorf("worker: run uses protocol %d, this worker %d: run the same scrape version on every node", job.Version, ProtocolVersion)
+		return job, fmt.Errorf("worker: run uses protocol %d, this worker %d: %w", job.Version, ProtocolVersion, errProtocol)
 	}
 	return job, nil
 }
