@@ -16,13 +16,26 @@ import (
 //     window. Most of what it allocates is the queue's short-lived message
 //     copies, so a lower GOGC costs little CPU and keeps its resident memory
 //     well inside its budget (100 MB with a 1,000,000-line urls file).
+//
+// A worker's heap can also hold slots × --max-body of bodies at once (bad
+// sites send endless ones), and GOGC=400 alone would let that grow to five
+// times as much before a collection. workerMemLimit is a soft limit that
+// makes the collector work harder as the heap nears it, so the relaxed
+// pacing costs memory only while the heap is small.
 const (
 	workerGOGC      = 400
 	coordinatorGOGC = 50
+	workerMemLimit  = 128 << 20
 )
 
 func setGOGC(percent int) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(percent)
+	}
+}
+
+func setMemLimit(bytes int64) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(bytes)
 	}
 }

@@ -81,6 +81,7 @@ scrape run goes on with its other workers.`,
 
 func runWorker(ctx context.Context, o *workerOptions) error {
 	setGOGC(workerGOGC)
+	setMemLimit(workerMemLimit)
 	if o.NATS.URLs != "" {
 		return joinRun(ctx, o)
 	}
