@@ -30,19 +30,7 @@ type benchQueue struct {
 
 func startBenchQueue(b *testing.B, job Job) *benchQueue {
 	b.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: b.TempDir(),
-		Users: []*server.User{{Username: "w", Password: "secret"}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		b.Fatal("nats server not ready")
-	}
-	b.Cleanup(srv.Shutdown)
+	srv := runServer(b)
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.UserInfo("w", "secret"))
 	if err != nil {
 		b.Fatal(err)

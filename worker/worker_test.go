@@ -27,21 +27,29 @@ type queue struct {
 	results jetstream.Consumer
 }
 
-func startQueue(t *testing.T, job Job) *queue {
-	t.Helper()
+// runServer starts a JetStream server on a free loopback port, with the one
+// user w (password secret), for the length of the test or benchmark.
+func runServer(tb testing.TB) *server.Server {
+	tb.Helper()
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: t.TempDir(),
+		JetStream: true, StoreDir: tb.TempDir(),
 		Users: []*server.User{{Username: "w", Password: "secret"}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
+		tb.Fatal("nats server not ready")
 	}
-	t.Cleanup(srv.Shutdown)
+	tb.Cleanup(srv.Shutdown)
+	return srv
+}
+
+func startQueue(t *testing.T, job Job) *queue {
+	t.Helper()
+	srv := runServer(t)
 	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("w", "secret"))
 	if err != nil {
 		t.Fatal(err)
