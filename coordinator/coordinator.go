@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scrape-cluster/scrape/machinefile"
@@ -300,17 +301,30 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	defer q.close()
 	nc, js := q.nc, q.js
 	if c.cfg.Resume {
-		if err := q.reset(ctx, c.run); err != nil {
-			return stats, err
+		// A resumed run starts its queue afresh: what the crashed run's
+		// streams held is either in the journal or released again, and fresh
+		// streams forget the message IDs it used. CreateRun makes them anew.
+		if err := worker.DeleteRun(ctx, js, c.run); err != nil {
+			return stats, fmt.Errorf("resume: reset the queue: %w", err)
 		}
 	}
-	results, err := worker.CreateRun(ctx, js, c.run, worker.Job{
+	job := worker.Job{
 		Fetch:      c.cfg.Fetch,
 		AckWait:    c.cfg.AckWait,
 		MaxDeliver: c.cfg.MaxDeliver,
 		MaxRecord:  maxPayload - 64<<10, // room for headers
 		Delay:      c.cfg.Delay,
-	}, worker.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
+	}
+	// CreateRun only creates or updates, so it can be tried again while a
+	// NATS cluster has a peer offline or is electing leaders, as any other
+	// queue operation is; an error no wait will cure fails at once.
+	var results jetstream.Consumer
+	for o := (outage{}); ; pause(ctx) {
+		results, err = worker.CreateRun(ctx, js, c.run, job, worker.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
+		if err == nil || ctx.Err() != nil || !passing(err) || !o.failed(c.log, "set up the run", err) {
+			break
+		}
+	}
 	if err != nil {
 		return stats, err
 	}

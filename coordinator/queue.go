@@ -93,18 +93,6 @@ func (q *queue) forWorker(addr string, auth worker.Auth) ([]string, worker.Auth)
 	return []string{"nats://" + net.JoinHostPort(addr, strconv.Itoa(q.srv.port()))}, q.srv.workerAuth()
 }
 
-// reset removes a run's streams, so that a resumed run starts its queue
-// afresh: what they held is either in the journal or released again, and
-// fresh streams forget the message IDs the crashed run used.
-func (q *queue) reset(ctx context.Context, run worker.Run) error {
-	for _, name := range []string{run.TaskStream(), run.ResultStream()} {
-		if err := q.js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("reset stream %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
 // drop removes every trace of a finished run from a shared NATS.
 // On the embedded queue it also makes for a prompt shutdown: deleting the
 // streams ends the workers' pending pulls at once.
@@ -142,6 +130,21 @@ func (o *outage) ok(log *slog.Logger, what string) {
 		log.Warn("queue back", "op", what, "after", time.Since(o.since).Round(time.Millisecond))
 		o.since = time.Time{}
 	}
+}
+
+// passing reports whether err is one a NATS cluster gets over by itself: a
+// timeout, the system temporarily unavailable, or no peers to place a
+// stream on (one is offline, or leaders are being elected).
+func passing(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+		return true
+	}
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		const noPeers, unavailable = 10005, 10008
+		return api.Code == 503 || api.ErrorCode == noPeers || api.ErrorCode == unavailable
+	}
+	return false
 }
 
 // pause waits a little before the next try, or until ctx ends.
