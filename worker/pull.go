@@ -161,9 +161,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, release func()) 
 		_ = msg.Nak()
 		return
 	}
-	// A finished result is worth storing even while stopping: the
-	// coordinator drains stored results before it exits.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	pctx, cancel := storeContext(ctx)
 	defer cancel()
 	if _, err := p.js.PublishMsg(pctx, out); err != nil {
 		p.w.log.Warn("publish result", "url", task.URL, "err", err)
@@ -175,6 +173,20 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, release func()) 
 		// duplicate result the coordinator drops.
 		p.w.log.Debug("ack task", "url", task.URL, "err", err)
 	}
+}
+
+// storeContext bounds storing one result. A finished result is worth
+// storing even while the worker stops, since the coordinator drains stored
+// results before it exits; but once the queue is given up for lost, nothing
+// will take it, and waiting would only keep the worker alive past its grace.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), errLost) {
+			cancel()
+		}
+	})
+	return sctx, func() { stop(); cancel() }
 }
 
 // heartbeat tells JetStream the task is still being worked on, so a slow but

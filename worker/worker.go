@@ -141,7 +141,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	fetcher := scrape.NewFetcher(withParallelism(job.Fetch, w.cfg.Slots))
 	defer fetcher.Close()
 
-	if err := w.hello(nc); err != nil {
+	if err := w.hello(ctx, nc); err != nil {
 		return err
 	}
 	w.log.Info("worker ready", "run", w.run.ID, "worker", w.id, "slots", w.cfg.Slots)
@@ -155,7 +155,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				_ = w.hello(nc)
+				// A tick and the end can be ready together; select would
+				// pick either, and a hello to a lost queue waits.
+				if ctx.Err() != nil {
+					return
+				}
+				_ = w.hello(ctx, nc)
 			}
 		}
 	}()
@@ -163,17 +168,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	p := &puller{w: w, js: js, cons: cons, job: job, fetcher: fetcher}
 	p.loop(ctx)
 	<-beats
+
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errLost) {
+		return cause // nobody is left to say goodbye to
+	}
 	// Every task is stored or handed back by now: say so, and make sure
 	// the hand-backs left with it before the connection closes.
 	w.bye(nc)
-
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errLost):
-		return cause
-	default:
-		w.log.Debug("worker stopped", "why", cause)
-		return nil
-	}
+	w.log.Debug("worker stopped", "why", cause)
+	return nil
 }
 
 var (
@@ -246,7 +250,13 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 	}
 }
 
-func (w *Worker) hello(nc *nats.Conn) error {
+// helloTimeout bounds the wait for the server to take one hello.
+const helloTimeout = 10 * time.Second
+
+// hello announces the worker, and says it is still alive. It returns once
+// the server has the hello, or when ctx ends: a worker that has given up its
+// queue must not wait on it.
+func (w *Worker) hello(ctx context.Context, nc *nats.Conn) error {
 	data, _ := json.Marshal(Hello{
 		Node: w.cfg.Node, Worker: w.id, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
@@ -255,7 +265,12 @@ func (w *Worker) hello(nc *nats.Conn) error {
 	if err := nc.Publish(w.run.HelloSubject(), data); err != nil {
 		return fmt.Errorf("worker: announce: %w", err)
 	}
-	return nc.Flush()
+	fctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		return fmt.Errorf("worker: announce: %w", err)
+	}
+	return nil
 }
 
 // bye tells the coordinator this worker is gone, so it stops counting it.

@@ -21,6 +21,7 @@ import (
 
 // queue is a real JetStream server on a free port with one run set up on it.
 type queue struct {
+	srv     *server.Server
 	url     string
 	js      jetstream.JetStream
 	run     Run
@@ -59,7 +60,7 @@ func startQueue(t *testing.T, job Job) *queue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &queue{url: srv.ClientURL(), js: js, run: Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
+	q := &queue{srv: srv, url: srv.ClientURL(), js: js, run: Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
 	q.results, err = CreateRun(t.Context(), js, q.run, job, Streams{MaxMsg: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +198,51 @@ func TestWorkerAnswersEveryTaskAndAcksIt(t *testing.T) {
 	}
 }
 
+// A worker cut off from its queue gives up once its grace has passed, and
+// then promptly: not after a hello that waits for the lost server, nor after
+// trying to store a page it finished in the meantime. A cut-off node whose
+// worker lingers holds its pages' sites and its own memory for nothing.
+func TestWorkerGivesUpALostQueueAfterItsGrace(t *testing.T) {
+	site := testsite.New(10)
+	web := httptest.NewServer(site)
+	t.Cleanup(func() { site.Close(); web.Close() })
+	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 30 * time.Second, MaxDeliver: 3})
+	// The page comes back while the queue is gone, before the grace ends.
+	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/slow/3000/1", Line: 1, Attempt: 1})
+
+	// Longer than HelloInterval, so a hello falls due while cut off.
+	const grace = HelloInterval + time.Second
+	w, err := New(Config{
+		Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: 2},
+		Grace:     grace,
+		Logger:    testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(t.Context()) }()
+	waitUntil(t, 10*time.Second, "the page to be in flight", func() bool { return site.Hits("/slow/3000/1") == 1 })
+
+	q.srv.Shutdown()
+	cut := time.Now()
+	select {
+	case err := <-done:
+		took := time.Since(cut)
+		if !errors.Is(err, errLost) {
+			t.Errorf("Run: %v, want the queue reported lost", err)
+		}
+		// The slack is for scheduling; a lingering hello or store would
+		// add seconds (their own timeouts are 10 s).
+		if took > grace+3*time.Second {
+			t.Errorf("worker exited %s after its queue went away, grace %s", took.Round(time.Millisecond), grace)
+		}
+		t.Logf("worker exited %s after its queue went away (grace %s)", took.Round(time.Millisecond), grace)
+	case <-time.After(grace + 30*time.Second):
+		t.Fatalf("worker still running %s after its queue went away", grace+30*time.Second)
+	}
+}
+
 // A task whose deliveries keep dying with their worker is answered with a
 // worker_lost record instead of being fetched again.
 func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {
@@ -283,4 +329,17 @@ func TestWorkerRefusesWrongCredentials(t *testing.T) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// waitUntil polls cond every 20 ms and fails the test if it has not held
+// within limit.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
