@@ -243,6 +243,70 @@ func TestWorkerGivesUpALostQueueAfterItsGrace(t *testing.T) {
 	}
 }
 
+// A worker holds a few tasks beyond its slots, so that a slot that frees up
+// starts its next page without waiting for a pull; but it never fetches more
+// pages at once than it has slots, and a held task is kept alive with
+// heartbeats, so it is not handed to another worker while it waits.
+func TestWorkerHoldsALookaheadBeyondItsSlots(t *testing.T) {
+	const slots, pages = 8, 16
+	site := testsite.New(pages)
+	web := httptest.NewServer(site)
+	t.Cleanup(func() { site.Close(); web.Close() })
+	// Pages outlast the ack wait: a held task waits longer than that.
+	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: time.Second, MaxDeliver: 3})
+	var tasks []scrape.Task
+	path := func(i int) string { return "/slow/1500/" + itoa(i) }
+	for i := range pages {
+		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: web.URL + path(i), Line: i + 1, Attempt: 1})
+	}
+	q.publish(t, tasks...)
+	startWorker(t, q, slots, nil)
+
+	fetching := func() int {
+		n := 0
+		for i := range pages {
+			n += site.Hits(path(i))
+		}
+		return n
+	}
+	waitUntil(t, 5*time.Second, "the first pages to be fetched", func() bool { return fetching() == slots })
+	held := slots + lookahead(slots)
+	waitUntil(t, time.Second, "the lookahead to be taken", func() bool { return q.ackPending(t) == held })
+	// Mid-page: the slots are busy, the lookahead waits.
+	time.Sleep(500 * time.Millisecond)
+	if n := fetching(); n != slots {
+		t.Errorf("%d pages fetched at once by %d slots", n, slots)
+	}
+	if n := q.ackPending(t); n != held {
+		t.Errorf("worker holds %d tasks, want its %d slots and a lookahead of %d", n, slots, held-slots)
+	}
+
+	got := q.collect(t, pages)
+	for _, task := range tasks {
+		if r := got[task.ID]; r.Status != 200 || r.Attempts != 1 {
+			t.Errorf("task %d: %+v", task.ID, r)
+		}
+	}
+	for i := range pages {
+		if h := site.Hits(path(i)); h != 1 {
+			t.Errorf("%s fetched %d times: a held task was handed out again", path(i), h)
+		}
+	}
+}
+
+func (q *queue) ackPending(t *testing.T) int {
+	t.Helper()
+	c, err := q.js.Consumer(t.Context(), q.run.TaskStream(), WorkerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumAckPending
+}
+
 // A task whose deliveries keep dying with their worker is answered with a
 // worker_lost record instead of being fetched again.
 func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {

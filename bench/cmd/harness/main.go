@@ -104,7 +104,10 @@ func run(ctx context.Context, o options) error {
 	}
 	rep := &report{opts: o, env: environment(buildInfo)}
 	if bins.PerHost {
-		rep.scrapeNote = fmt.Sprintf(", `--per-host %d` so that the one host gets every slot", o.InFlight)
+		// A per-host limit counts a task from its release into the queue
+		// until its result is collected, a little longer than its request:
+		// equal to the slots, it would leave slots idle between pages.
+		rep.scrapeNote = fmt.Sprintf(", `--per-host %d` (twice the slots) so that the politeness limit does not bind: the %d slots bound the requests in flight, as the others' %d do", 2*o.InFlight, o.InFlight, o.InFlight)
 	}
 	if bins.IgnoreRobots {
 		rep.scrapeNote += ", `--ignore-robots` so that it makes the same requests as the others (none fetch robots.txt)"
@@ -259,7 +262,7 @@ func toolArgv(b binaries, tool string, n int, machinefile, urls, out string) []s
 	case "scrape":
 		argv := []string{b.Scrape, "run", "-f", machinefile, "--listen", "127.0.0.1:0", "-q", "-o", out}
 		if b.PerHost {
-			argv = append(argv, "--per-host", fmt.Sprint(n))
+			argv = append(argv, "--per-host", fmt.Sprint(2*n))
 		}
 		if b.IgnoreRobots {
 			argv = append(argv, "--ignore-robots")
