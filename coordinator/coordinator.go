@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -294,12 +295,27 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}
 	defer jr.close()
 
+	// Workers start while the queue is set up; work flows as soon as the
+	// first is up: one slow or dead node does not hold up the others.
+	lctx, cancelLaunches := context.WithCancel(ctx)
+	defer cancelLaunches()
+	fl := c.launch(lctx)
+	var nc *nats.Conn // set once the queue is up
+	stopWorkers := func() {
+		cancelLaunches()
+		fl.stop(nc)
+		fl.reap()
+	}
+	defer stopWorkers() // if the queue does not come up
+
 	q, err := c.openQueue(ctx, runDir)
 	if err != nil {
 		return stats, err
 	}
 	defer q.close()
-	nc, js := q.nc, q.js
+	defer stopWorkers() // before the queue closes; only the first stop counts, and the processes are gone on return
+	nc = q.nc
+	js := q.js
 	if c.cfg.Resume {
 		// A resumed run starts its queue afresh: what the crashed run's
 		// streams held is either in the journal or released again, and fresh
@@ -351,18 +367,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	defer func() { prog.finish(status(false)) }()
 	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
 
-	// Work flows as soon as the first worker is up: one slow or dead node
-	// does not hold up the others.
-	lctx, cancelLaunches := context.WithCancel(ctx)
-	defer cancelLaunches()
-	fl, err := c.launch(lctx, nc, q)
-	if err != nil {
+	if err := fl.attach(nc, q); err != nil {
 		return stats, err
 	}
-	defer func() {
-		cancelLaunches()
-		fl.stop(nc)
-	}()
 
 	if c.cfg.Delay > 0 {
 		l := &leases{delay: c.cfg.Delay, next: map[string]time.Time{}}

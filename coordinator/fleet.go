@@ -20,10 +20,17 @@ import (
 type fleet struct {
 	c     *Coordinator
 	nodes []*node
+	hello map[string]chan worker.Hello // by node name
 	sub   *nats.Subscription
 	byes  *nats.Subscription
 	joins *joiners
 	hint  string // how to join the run by hand
+
+	// queue is set, and queued closed, once the run's queue is ready for
+	// workers (attach). Launches start the worker processes before that and
+	// hand them the bootstrap after.
+	queue  *queue
+	queued chan struct{}
 
 	events   chan fleetEvent
 	launches sync.WaitGroup
@@ -43,56 +50,30 @@ type fleetEvent struct {
 }
 
 // launch starts a worker on every host, in the background, and returns at
-// once. Launches end when they succeed, fail or ctx is cancelled.
-func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, q *queue) (*fleet, error) {
-	fl := &fleet{c: c, events: make(chan fleetEvent, 2*len(c.cfg.Hosts)), joins: newJoiners(), hint: c.joinHint(q)}
-	hello := make(map[string]chan worker.Hello, len(c.cfg.Hosts))
+// once. The processes start while the queue is still being set up, which
+// hides a process's start-up (or an ssh login) behind the queue's; each
+// gets its bootstrap once attach says the queue is ready. Launches end when
+// they succeed, fail or ctx is cancelled.
+func (c *Coordinator) launch(ctx context.Context) *fleet {
+	fl := &fleet{
+		c:      c,
+		hello:  make(map[string]chan worker.Hello, len(c.cfg.Hosts)),
+		joins:  newJoiners(),
+		queued: make(chan struct{}),
+		events: make(chan fleetEvent, 2*len(c.cfg.Hosts)),
+	}
 	seen := map[string]int{}
 	for _, h := range c.cfg.Hosts {
 		name := h.Name
 		if seen[name]++; seen[name] > 1 {
 			name += "#" + strconv.Itoa(seen[name])
 		}
-		fl.nodes = append(fl.nodes, &node{host: h, name: name, local: isLocal(h)})
-		hello[name] = make(chan worker.Hello, 1)
-	}
-	var err error
-	fl.sub, err = nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
-		if m.Reply != "" {
-			_ = m.Respond([]byte(c.run.ID)) // a probe: this run takes workers
-		}
-		var h worker.Hello
-		if json.Unmarshal(m.Data, &h) != nil {
-			return
-		}
-		if h.Joined {
-			fl.joins.hello(h, time.Now())
-			return
-		}
-		if ch, ok := hello[h.Node]; ok {
-			select {
-			case ch <- h:
-			default:
-			}
-		}
-	})
-	if err == nil {
-		fl.byes, err = nc.Subscribe(c.run.ByeSubject(), func(m *nats.Msg) {
-			var b worker.Bye
-			if json.Unmarshal(m.Data, &b) == nil {
-				fl.joins.bye(b)
-			}
-		})
-	}
-	if err == nil {
-		err = nc.Flush()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to workers: %w", err)
+		fl.nodes = append(fl.nodes, &node{host: h, name: name, local: isLocal(h), gone: make(chan struct{})})
+		fl.hello[name] = make(chan worker.Hello, 1)
 	}
 	for _, n := range fl.nodes {
 		fl.launches.Go(func() {
-			err := c.start(ctx, n, q, hello[n.name])
+			err := c.start(ctx, fl, n)
 			fl.events <- fleetEvent{n: n, err: err, ready: err == nil}
 			if err != nil {
 				return
@@ -106,20 +87,93 @@ func (c *Coordinator) launch(ctx context.Context, nc *nats.Conn, q *queue) (*fle
 			}()
 		})
 	}
-	return fl, nil
+	return fl
 }
 
-// start launches n's worker and waits for its hello.
-func (c *Coordinator) start(ctx context.Context, n *node, q *queue, ready <-chan worker.Hello) error {
-	servers, auth := c.cfg.NATS, c.cfg.NATSAuth
-	if q.srv != nil {
-		addr, err := c.advertise(ctx, n)
-		if err != nil {
+// attach listens for the workers' hellos on the ready queue, then lets the
+// launches hand out their bootstraps.
+func (fl *fleet) attach(nc *nats.Conn, q *queue) error {
+	c := fl.c
+	var err error
+	fl.sub, err = nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
+		if m.Reply != "" {
+			_ = m.Respond([]byte(c.run.ID)) // a probe: this run takes workers
+		}
+		var h worker.Hello
+		if json.Unmarshal(m.Data, &h) != nil {
+			return
+		}
+		if h.Joined {
+			fl.joins.hello(h, time.Now())
+			return
+		}
+		if ch, ok := fl.hello[h.Node]; ok {
+			select {
+			case ch <- h:
+			default:
+			}
+		}
+	})
+	if err == nil {
+		fl.byes, err = nc.Subscribe(c.run.ByeSubject(), func(m *nats.Msg) {
+			var b worker.Bye
+			if json.Unmarshal(m.Data, &b) != nil {
+				return
+			}
+			if n := fl.launched(b.Worker); n != nil {
+				n.bye()
+				return
+			}
+			fl.joins.bye(b)
+		})
+	}
+	if err == nil {
+		err = nc.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("subscribe to workers: %w", err)
+	}
+	fl.hint = c.joinHint(q)
+	fl.queue = q
+	close(fl.queued)
+	return nil
+}
+
+// start launches n's worker, hands it the bootstrap once the queue is ready,
+// and waits for its hello.
+func (c *Coordinator) start(ctx context.Context, fl *fleet, n *node) error {
+	var addr string
+	if len(c.cfg.NATS) == 0 {
+		var err error
+		if addr, err = c.advertise(ctx, n); err != nil {
 			return fmt.Errorf("%s: %w", n.name, err)
 		}
+	}
+	n.remoteBin = c.cfg.RemoteBin
+	if c.cfg.Push && !n.local {
+		var err error
+		if n.remoteBin, err = c.push(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := n.spawn(&c.cfg, c.relay); err != nil {
+		return err
+	}
+	select {
+	case <-fl.queued:
+	case <-ctx.Done():
+		// The run never got going: no worker is owed a goodbye.
+		n.kill()
+		<-n.exited
+		return ctx.Err()
+	}
+	servers, auth := c.cfg.NATS, c.cfg.NATSAuth
+	if q := fl.queue; q.srv != nil {
 		servers, auth = q.forWorker(addr, auth)
 	}
-	var err error
 	boot := worker.Bootstrap{
 		Version:  worker.ProtocolVersion,
 		Servers:  servers,
@@ -129,19 +183,16 @@ func (c *Coordinator) start(ctx context.Context, n *node, q *queue, ready <-chan
 		Slots:    n.host.Slots,
 		LogLevel: c.cfg.LogLevel,
 	}
-	n.remoteBin = c.cfg.RemoteBin
-	if c.cfg.Push && !n.local {
-		if n.remoteBin, err = c.push(ctx, n); err != nil {
-			return err
-		}
-	}
-	if err := n.start(ctx, &c.cfg, boot, c.relay); err != nil {
+	if err := n.hand(boot); err != nil {
 		return err
 	}
-	h, err := n.awaitReady(ctx, ready, c.cfg.ConnectTimeout+readyTimeout)
+	h, err := n.awaitReady(ctx, fl.hello[n.name], c.cfg.ConnectTimeout+readyTimeout)
 	if err != nil {
 		return err
 	}
+	fl.mu.Lock()
+	n.worker = h.Worker
+	fl.mu.Unlock()
 	c.log.Info("worker ready", "node", n.name, "worker", h.Worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
 	return nil
 }
@@ -221,6 +272,18 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 	}
 }
 
+// launched finds the node the run started the worker with this ID on.
+func (fl *fleet) launched(id string) *node {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for _, n := range fl.nodes {
+		if n.worker == id {
+			return n
+		}
+	}
+	return nil
+}
+
 // readyCount is how many workers took part: launched and ready, or joined.
 func (fl *fleet) readyCount() int {
 	fl.mu.Lock()
@@ -234,8 +297,10 @@ func (fl *fleet) readyCount() int {
 func (fl *fleet) stop(nc *nats.Conn) {
 	fl.stopOnce.Do(func() {
 		fl.launches.Wait()
-		_ = fl.sub.Unsubscribe()
-		if nc.IsConnected() {
+		if fl.sub != nil {
+			_ = fl.sub.Unsubscribe()
+		}
+		if nc != nil && nc.IsConnected() {
 			_ = nc.Publish(fl.c.run.ControlSubject(), []byte(worker.ControlStop))
 			_ = nc.FlushTimeout(time.Second)
 		}
@@ -248,7 +313,7 @@ func (fl *fleet) stop(nc *nats.Conn) {
 		// what it held.
 		wg.Go(func() {
 			deadline := time.Now().Add(stopGrace)
-			for fl.joins.count() > 0 && time.Now().Before(deadline) && nc.IsConnected() {
+			for nc != nil && fl.joins.count() > 0 && time.Now().Before(deadline) && nc.IsConnected() {
 				time.Sleep(50 * time.Millisecond)
 			}
 		})
@@ -257,4 +322,14 @@ func (fl *fleet) stop(nc *nats.Conn) {
 			_ = fl.byes.Unsubscribe()
 		}
 	})
+}
+
+// reap waits for every stopped worker's process to end, killing those still
+// there once their stop's grace has passed.
+func (fl *fleet) reap() {
+	var wg sync.WaitGroup
+	for _, n := range fl.nodes {
+		wg.Go(n.reap)
+	}
+	wg.Wait()
 }

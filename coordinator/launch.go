@@ -29,6 +29,11 @@ type node struct {
 	tail   *lineRelay
 	exited chan struct{} // closed once cmd has been waited for
 	err    error         // why the process ended; read after exited
+
+	worker  string        // the worker's ID, from its hello
+	gone    chan struct{} // closed when the worker says bye
+	byeOnce sync.Once
+	stopBy  time.Time // set by stop: when reap kills what is left
 }
 
 // argv is the command that starts this node's worker. The run's secret is
@@ -72,9 +77,9 @@ func remoteCommand(bin string) string {
 	return "'" + strings.ReplaceAll(bin, "'", `'\''`) + "' worker"
 }
 
-// start launches the worker and hands it the bootstrap. It does not wait
-// for the worker to be ready; see awaitReady.
-func (n *node) start(ctx context.Context, cfg *Config, boot worker.Bootstrap, relay *syncWriter) error {
+// spawn starts the worker process. It reads nothing until hand gives it
+// its bootstrap.
+func (n *node) spawn(cfg *Config, relay *syncWriter) error {
 	argv := n.argv(cfg)
 	n.cmd = exec.Command(argv[0], argv[1:]...)
 	setProcessGroup(n.cmd)
@@ -98,8 +103,14 @@ func (n *node) start(ctx context.Context, cfg *Config, boot worker.Bootstrap, re
 		n.tail.flush()
 		close(n.exited)
 	}()
+	return nil
+}
+
+// hand writes the bootstrap to the started worker. It does not wait for the
+// worker to be ready; see awaitReady.
+func (n *node) hand(boot worker.Bootstrap) error {
 	line, _ := json.Marshal(boot)
-	if _, err := stdin.Write(append(line, '\n')); err != nil {
+	if _, err := n.stdin.Write(append(line, '\n')); err != nil {
 		// Most often ssh gave up before reading anything: its own reason
 		// says more than the broken pipe.
 		select {
@@ -158,22 +169,46 @@ func (n *node) exitReason() string {
 }
 
 // stop closes the worker's stdin, which is its signal to hand back what it
-// holds and exit, then kills it if it has not gone within grace. Over SSH,
-// killing the client closes the session, which the remote worker also reads
-// as the end.
+// holds and exit, and waits until it has said bye, has exited, or grace has
+// passed. A worker that said bye holds nothing and has left the queue; its
+// process ending is reap's business, so the run can close its output and
+// queue meanwhile.
 func (n *node) stop(grace time.Duration) {
 	if n.exited == nil {
 		return
 	}
+	n.stopBy = time.Now().Add(grace)
 	_ = n.stdin.Close()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-n.exited:
+	case <-n.gone:
+	case <-t.C:
+	}
+}
+
+// reap waits for the stopped worker's process to end, and kills it if it
+// is still there when the grace stop gave it has passed. Over SSH, killing
+// the client closes the session, which the remote worker also reads as the
+// end.
+func (n *node) reap() {
+	if n.exited == nil {
+		return
+	}
+	t := time.NewTimer(time.Until(n.stopBy))
+	defer t.Stop()
 	select {
 	case <-n.exited:
 		return
-	case <-time.After(grace):
+	case <-t.C:
 	}
 	n.kill()
 	<-n.exited
 }
+
+// bye records the worker's goodbye.
+func (n *node) bye() { n.byeOnce.Do(func() { close(n.gone) }) }
 
 func (n *node) kill() {
 	if n.cmd != nil && n.cmd.Process != nil {

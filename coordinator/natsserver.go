@@ -60,6 +60,10 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT // to nats-server, 0 means its default 4222
+	} else if err := portFree(host, port); err != nil {
+		// nats-server does not report a port it cannot listen on; it is
+		// just never ready.
+		return nil, fmt.Errorf("start queue server: %w", err)
 	}
 	opts := &server.Options{
 		ServerName: "scrape-coordinator",
@@ -145,6 +149,15 @@ func (s *embeddedServer) shutdown() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	})
+}
+
+// portFree checks that the queue can listen on host:port.
+func portFree(host string, port int) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
 
 // splitListen reads --listen: "HOST:PORT", ":PORT" or "HOST". An empty host

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,6 +59,9 @@ type Worker struct {
 	log  *slog.Logger
 	stop chan struct{}
 	once sync.Once
+	// leaving is set once the worker has said bye: the queue going away
+	// after that is no news.
+	leaving atomic.Bool
 }
 
 // New validates cfg.
@@ -174,7 +178,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return cause // nobody is left to say goodbye to
 	}
 	// Every task is stored or handed back by now: say so, and make sure
-	// the hand-backs left with it before the connection closes.
+	// the hand-backs left with it before the connection closes. The
+	// coordinator may close the queue as soon as it has the bye.
+	w.leaving.Store(true)
 	w.bye(nc)
 	w.log.Debug("worker stopped", "why", cause)
 	return nil
@@ -205,8 +211,8 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 		nats.MaxPingsOutstanding(3),
 		nats.Timeout(10*time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if nc.IsClosed() {
-				return // our own Close at the end of the run
+			if nc.IsClosed() || w.leaving.Load() {
+				return // the end of the run
 			}
 			w.log.Warn("lost connection to the coordinator", "err", err)
 			mu.Lock()

@@ -303,6 +303,36 @@ func TestRunRefusesBadSetup(t *testing.T) {
 	}
 }
 
+// Workers start while the queue is being set up. When the queue then cannot
+// start, they go without a word: the one reason given is the queue's.
+func TestRunWhoseQueueCannotStartLeavesNoWorker(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "localhost:2\n127.0.0.1:2\n"),
+		"--listen", taken.Addr().String(), writeFile(t, "urls.txt", "http://127.0.0.1:1/\n"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
+		t.Fatalf("exit %v, want code %d\n%s", err, exitFailed, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "start queue server") || !strings.Contains(stderr.String(), "address already in use") {
+		t.Errorf("stderr does not say the queue could not listen:\n%s", stderr.String())
+	}
+	if strings.Contains(stderr.String(), "[localhost]") || strings.Contains(stderr.String(), "[127.0.0.1]") {
+		t.Errorf("workers spoke of a run that never started:\n%s", stderr.String())
+	}
+	if pids := testbin.Workers(testbin.Path(t)); len(pids) != 0 {
+		t.Errorf("workers still running after the run failed: %v", pids)
+	}
+}
+
 // slowRun starts a run over pages that each take delay to serve, so that a
 // test can act on it mid-run.
 func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...string) (*exec.Cmd, string, map[int]string, *bytes.Buffer) {

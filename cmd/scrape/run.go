@@ -159,7 +159,7 @@ ssh session's stdin, never on a command line.`,
 
 // runScrape is the run command's work: read the inputs, run, report.
 func runScrape(ctx context.Context, o *runOptions) error {
-	setGOGC(coordinatorGOGC)
+	setGOGCAfterStartup(coordinatorGOGC)
 	if o.Resume != "" {
 		saved, err := coordinator.SavedOptions(o.Resume)
 		if err != nil {
@@ -277,7 +277,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		return err
 	}
 	sum, err := c.Run(ctx)
-	if sum != nil && !o.Quiet {
+	// A run that could not begin has nothing to sum up; its error says all.
+	begun := sum != nil && (err == nil || sum.Records > 0 || sum.Nodes > 0 || ctx.Err() != nil)
+	if begun && !o.Quiet {
 		sum.Print(o.Stderr)
 	}
 	if sum != nil && o.Stats != "" {
