@@ -413,25 +413,36 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if secs := time.Since(start); secs > 0 && held > secs/5 {
 		stats.PerHostHeld = held
 	}
-	if err := out.Close(); err != nil {
-		return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
-	}
-	if runErr == nil {
-		if err := q.drop(context.Background(), c.run); err != nil {
-			c.log.Warn("the finished run's queue stays on the NATS server", "err", err)
+	if runErr != nil {
+		if err := out.Close(); err != nil {
+			return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
 		}
-		q.close()
-		jr.close()
-		if err := c.finishState(runDir, st); err != nil {
-			c.log.Warn("tidy state directory", "dir", runDir, "err", err)
+		if c.cfg.Output != "" && c.cfg.Output != output.Stdout {
+			fmt.Fprintf(c.cfg.Stderr, "scrape: the run's state is in %s; finish it with: scrape run --resume %s\n", runDir, runDir)
 		}
-	} else if c.cfg.Output != "" && c.cfg.Output != output.Stdout {
-		fmt.Fprintf(c.cfg.Stderr, "scrape: the run's state is in %s; finish it with: scrape run --resume %s\n", runDir, runDir)
+		if ctx.Err() != nil {
+			return stats, ctx.Err()
+		}
+		return stats, runErr
 	}
-	if runErr != nil && ctx.Err() != nil {
-		return stats, ctx.Err()
+
+	// Every record is written: the queue can go while the output is synced
+	// to disk. The state directory stays until the output is safe, so that
+	// a run whose output fails to close can still be resumed.
+	closed := make(chan error, 1)
+	go func() { closed <- out.Close() }()
+	if err := q.drop(context.Background(), c.run); err != nil {
+		c.log.Warn("the finished run's queue stays on the NATS server", "err", err)
 	}
-	return stats, runErr
+	q.close()
+	if err := <-closed; err != nil {
+		return stats, fmt.Errorf("close output: %w", err)
+	}
+	jr.close()
+	if err := c.finishState(runDir, st); err != nil {
+		c.log.Warn("tidy state directory", "dir", runDir, "err", err)
+	}
+	return stats, nil
 }
 
 // openOutput creates the output, or on a resume takes it over where the

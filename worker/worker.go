@@ -22,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -121,13 +122,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	var job Job
 	var cons jetstream.Consumer
 	err = w.retry(ctx, func() error {
-		if job, err = loadJob(ctx, js, w.run); err != nil {
+		// Two round trips that do not depend on each other.
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			job, err = loadJob(gctx, js, w.run)
 			return err
-		}
-		if cons, err = js.Consumer(ctx, w.run.TaskStream(), WorkerConsumer); err != nil {
-			return fmt.Errorf("worker: open task consumer: %w", err)
-		}
-		return nil
+		})
+		g.Go(func() (err error) {
+			if cons, err = js.Consumer(gctx, w.run.TaskStream(), WorkerConsumer); err != nil {
+				return fmt.Errorf("worker: open task consumer: %w", err)
+			}
+			return nil
+		})
+		return g.Wait()
 	})
 	if err != nil {
 		return err

@@ -24,16 +24,18 @@ import (
 // makes the collector work harder as the heap nears it, so the relaxed
 // pacing costs memory only while the heap is small.
 //
-// A run's first second is start-up: the queue's server and the run's streams
-// allocate a few MB once, and at GOGC=50 the heap starts so small that this
-// alone took four collections, some 4 ms of a short run's 30. startupGOGC
-// holds them off until the heap is a few times larger; the steady pacing
-// comes after startupTime.
+// A run's first second is different again: the queue's server and the
+// run's streams allocate a few MB once, and at GOGC=50 the heap starts so
+// small that this alone took four collections, some 4 ms of a short run's
+// 30. For startupTime the coordinator paces as a worker does, with
+// startupGOGC under a soft limit of startupMemLimit, so that a big urls
+// file read in that second cannot grow the heap past it.
 const (
 	workerGOGC      = 400
 	coordinatorGOGC = 50
 	workerMemLimit  = 128 << 20
 	startupGOGC     = 400
+	startupMemLimit = 48 << 20
 	startupTime     = time.Second
 )
 
@@ -43,11 +45,21 @@ func setGOGC(percent int) {
 	}
 }
 
-// setGOGCAfterStartup paces collection with startupGOGC now and with
-// percent once start-up is over.
-func setGOGCAfterStartup(percent int) {
-	setGOGC(startupGOGC)
-	time.AfterFunc(startupTime, func() { setGOGC(percent) })
+// setStartupGC paces the coordinator's collector for its start-up, and
+// with steady pacing once that is over.
+func setStartupGC() {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(startupGOGC)
+	limit := debug.SetMemoryLimit(-1)
+	setMemLimit(startupMemLimit)
+	time.AfterFunc(startupTime, func() {
+		debug.SetGCPercent(coordinatorGOGC)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(limit)
+		}
+	})
 }
 
 func setMemLimit(bytes int64) {

@@ -159,7 +159,7 @@ ssh session's stdin, never on a command line.`,
 
 // runScrape is the run command's work: read the inputs, run, report.
 func runScrape(ctx context.Context, o *runOptions) error {
-	setGOGCAfterStartup(coordinatorGOGC)
+	setStartupGC()
 	if o.Resume != "" {
 		saved, err := coordinator.SavedOptions(o.Resume)
 		if err != nil {
