@@ -56,7 +56,9 @@ func BenchmarkClusterLatency(b *testing.B) {
 	for i := range b.N {
 		out := filepath.Join(dir, fmt.Sprintf("out-%d.jsonl", i))
 		start := time.Now()
-		took, err := runOnce(b, c, bin, mf, in, out, slots)
+		// As in bench/: a per-host limit above the slots, so that the
+		// slots, not the politeness limit, bound the requests in flight.
+		took, err := runOnce(b, c, bin, mf, in, out, 2*slots)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -119,7 +121,7 @@ func serveSiteInB(b *testing.B, h *testcluster.Host, pages int) string {
 		b.Fatal(err)
 	}
 	addr := net.JoinHostPort(h.Addr, sitePort)
-	h.Start(b, exe, "-test.run=^TestHelperServeSite$", "-test.timeout=0", "--", helperServeSite, addr, fmt.Sprint(pages))
+	h.Start(b, exe, "-test.run=^TestHelperServeSite$", "-test.timeout=0", "--", helperServeSite, addr, fmt.Sprint(pages), os.DevNull)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
