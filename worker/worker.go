@@ -221,7 +221,9 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 			if nc.IsClosed() || w.leaving.Load() {
 				return // the end of the run
 			}
-			w.log.Warn("lost connection to the coordinator", "err", err)
+			// The queue may be one member of a NATS cluster (--nats) rather
+			// than the coordinator, and another member may take over.
+			w.log.Warn("lost connection to the queue; reconnecting", "err", err, "grace", w.cfg.Grace)
 			mu.Lock()
 			defer mu.Unlock()
 			if timer == nil {
@@ -230,8 +232,8 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 				})
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) {
-			w.log.Info("reconnected to the coordinator")
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			w.log.Info("reconnected to the queue", "nats", nc.ConnectedUrlRedacted())
 			mu.Lock()
 			defer mu.Unlock()
 			if timer != nil {
