@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/scrape-cluster/scrape/bench/internal/extract"
 	"github.com/scrape-cluster/scrape/bench/internal/record"
+	"github.com/scrape-cluster/scrape/bench/internal/transport"
 )
 
 const maxBody = 10 << 20
@@ -47,12 +47,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	client := &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        max(100, *n),
-		MaxIdleConnsPerHost: *n,
-		IdleConnTimeout:     60 * time.Second,
-	}}
+	client := &http.Client{Transport: transport.New(*n)}
 
 	type task struct {
 		line int

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/scrape-cluster/scrape/bench/internal/extract"
 	"github.com/scrape-cluster/scrape/bench/internal/record"
+	"github.com/scrape-cluster/scrape/bench/internal/transport"
 )
 
 func main() {
@@ -51,12 +51,7 @@ func main() {
 	}
 	c.SetRequestTimeout(*timeout)
 	if *pool {
-		c.WithTransport(&http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        max(100, *n),
-			MaxIdleConnsPerHost: *n,
-			IdleConnTimeout:     60 * time.Second,
-		})
+		c.WithTransport(transport.New(*n))
 	}
 
 	var mu sync.Mutex
