@@ -54,6 +54,17 @@ func startNATS(t *testing.T, set func(*server.Options)) (*server.Server, string)
 
 func runNATS(t *testing.T, opts *server.Options) *server.Server {
 	t.Helper()
+	srv := spawnNATS(t, opts)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("nats-server %s not ready after 10s", opts.ServerName)
+	}
+	return srv
+}
+
+// spawnNATS starts a server for the length of the test without waiting for
+// it: a cluster's members only become ready together.
+func spawnNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server %s: %v", opts.ServerName, err)
@@ -63,9 +74,6 @@ func runNATS(t *testing.T, opts *server.Options) *server.Server {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("nats-server %s not ready after 10s", opts.ServerName)
-	}
 	return srv
 }
 
@@ -113,16 +121,7 @@ func startNATSCluster(t *testing.T, n int, set func(*server.Options)) *natsClust
 		if set != nil {
 			set(opts)
 		}
-		srv, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatalf("nats-server %s: %v", opts.ServerName, err)
-		}
-		go srv.Start()
-		t.Cleanup(func() {
-			srv.Shutdown()
-			srv.WaitForShutdown()
-		})
-		c.servers = append(c.servers, srv)
+		c.servers = append(c.servers, spawnNATS(t, opts))
 	}
 	for _, srv := range c.servers {
 		if !srv.ReadyForConnections(10 * time.Second) {
