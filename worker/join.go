@@ -78,7 +78,7 @@ func FindRun(ctx context.Context, f Find) (string, error) {
 			}
 			nc, err = nats.Connect(url, opts...)
 			if errors.Is(err, nats.ErrAuthorization) {
-				return "", fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user or --nats-token-file", url, err)
+				return "", refused(url, err)
 			}
 			if err != nil {
 				nc = nil
@@ -155,6 +155,11 @@ func ActiveRuns(ctx context.Context, nc *nats.Conn) ([]string, error) {
 	}
 	slices.Sort(active)
 	return active, nil
+}
+
+// refused explains a login the queue turned down: waiting will not help.
+func refused(url string, err error) error {
+	return fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file, or for a worker started by scrape run, the run's secret", url, err)
 }
 
 func probe(ctx context.Context, nc *nats.Conn, run Run) bool {

@@ -252,7 +252,7 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 		// Authorization failures will not heal; a coordinator that is still
 		// starting or briefly unreachable may.
 		if errors.Is(err, nats.ErrAuthorization) {
-			return nil, fmt.Errorf("worker: %s refused our credentials (%w): check --nkey, --creds or the run's secret", url, err)
+			return nil, fmt.Errorf("worker: %w", refused(url, err))
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("worker: connect to %s: %w", url, err)
