@@ -306,14 +306,14 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		fl.stop(nc)
 		fl.reap()
 	}
-	defer stopWorkers() // if the queue does not come up
 
 	q, err := c.openQueue(ctx, runDir)
 	if err != nil {
+		stopWorkers()
 		return stats, err
 	}
 	defer q.close()
-	defer stopWorkers() // before the queue closes; only the first stop counts, and the processes are gone on return
+	defer stopWorkers() // before the queue closes; the processes are gone on return
 	nc = q.nc
 	js := q.js
 	if c.cfg.Resume {

@@ -56,9 +56,7 @@ func setStartupGC() {
 	setMemLimit(startupMemLimit)
 	time.AfterFunc(startupTime, func() {
 		debug.SetGCPercent(coordinatorGOGC)
-		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(limit)
-		}
+		debug.SetMemoryLimit(limit) // what it was: GOMEMLIMIT's, or none
 	})
 }
 
