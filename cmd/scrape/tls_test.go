@@ -33,7 +33,9 @@ func TestRunTLS(t *testing.T) {
 }
 
 // tapProxy forwards TCP connections to target and records every byte that
-// passes, both ways.
+// passes, both ways. Bytes are recorded before they are forwarded, so the
+// record keeps the causal order: the server's INFO is in it before the
+// client can have answered it with CONNECT.
 func tapProxy(t *testing.T, target string) (string, *lockedBuffer) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,8 +59,8 @@ func tapProxy(t *testing.T, target string) (string, *lockedBuffer) {
 				}
 				defer s.Close()
 				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(io.MultiWriter(s, tap), c); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(io.MultiWriter(c, tap), s); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(io.MultiWriter(tap, s), c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(io.MultiWriter(tap, c), s); done <- struct{}{} }()
 				<-done
 			})
 		}
