@@ -342,7 +342,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	if err != nil {
-		return stats, err
+		// Its three parts are made at once, so which of them reports a
+		// refusal first varies; this names the step whichever it is.
+		return stats, fmt.Errorf("set up the run's queue: %w", err)
 	}
 	if q.srv != nil && c.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
 		c.log.Info("workers can join", "nats", fmt.Sprintf("nats://HOST:%d", q.srv.port()), "nkey", filepath.Join(runDir, JoinKeyFile))

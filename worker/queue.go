@@ -105,7 +105,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 	g.Go(func() error {
 		kv, err := js.CreateOrUpdateKeyValue(gctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage, Replicas: replicas})
 		if err != nil {
-			return fmt.Errorf("create run config: %w", err)
+			return fmt.Errorf("create config bucket %s: %w", run.ConfigBucket(), err)
 		}
 		if _, err := kv.Put(gctx, ConfigKey, config); err != nil {
 			return fmt.Errorf("store run config: %w", err)

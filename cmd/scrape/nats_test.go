@@ -169,7 +169,7 @@ func TestRunNATSRefuses(t *testing.T) {
 		wantErr  []string
 	}{
 		{"server without JetStream", noJS, nil, exitFailed, []string{noJS, "JetStream not available"}},
-		{"more replicas than servers", single, []string{"--replicas", "3"}, exitFailed, []string{"create stream", "replicas"}},
+		{"more replicas than servers", single, []string{"--replicas", "3"}, exitFailed, []string{"set up the run's queue", "replicas"}},
 		{"nothing listening", closed, nil, exitFailed, []string{"connect to NATS " + closed}},
 		{"password file without user", single, []string{"--nats-password-file", writeFile(t, "pw", "x")}, exitFailed, []string{"needs --nats-user"}},
 		{"replicas without --nats", "", []string{"--replicas", "3"}, exitUsage, []string{"--replicas"}},
