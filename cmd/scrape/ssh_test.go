@@ -254,13 +254,12 @@ func TestClusterPushesBinaryToNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	home, err := os.UserHomeDir() // the hosts log in as this same user
-	if err != nil {
-		t.Fatal(err)
+	// Each host has a home of its own, as separate machines do, and each
+	// must get its own copy.
+	caches := make([]string, len(c.Hosts))
+	for i, h := range c.Hosts {
+		caches[i] = filepath.Join(h.Home, ".cache", "scrape", hex.EncodeToString(sum[:])[:16])
 	}
-	cache := filepath.Join(home, ".cache", "scrape", hex.EncodeToString(sum[:])[:16])
-	os.RemoveAll(cache)
-	t.Cleanup(func() { os.RemoveAll(cache) })
 
 	var urls strings.Builder
 	want := map[int]string{}
@@ -298,15 +297,17 @@ func TestClusterPushesBinaryToNodes(t *testing.T) {
 	if !strings.Contains(stderr, "pushed") {
 		t.Errorf("first run did not push:\n%s", stderr)
 	}
-	fi, err := os.Stat(filepath.Join(cache, "scrape"))
-	if err != nil {
-		t.Fatalf("pushed binary not in the cache: %v", err)
-	}
-	if fi.Mode().Perm() != 0o700 {
-		t.Errorf("pushed binary mode %v, want 0700", fi.Mode().Perm())
-	}
-	if di, err := os.Stat(cache); err != nil || di.Mode().Perm() != 0o700 {
-		t.Errorf("cache directory mode %v (%v), want 0700", di.Mode().Perm(), err)
+	for _, cache := range caches {
+		fi, err := os.Stat(filepath.Join(cache, "scrape"))
+		if err != nil {
+			t.Fatalf("pushed binary not in the cache: %v", err)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			t.Errorf("pushed binary %s mode %v, want 0700", cache, fi.Mode().Perm())
+		}
+		if di, err := os.Stat(cache); err != nil || di.Mode().Perm() != 0o700 {
+			t.Errorf("cache directory %s mode %v (%v), want 0700", cache, di.Mode().Perm(), err)
+		}
 	}
 	stderr, err = run(t, "--push")
 	if err != nil {

@@ -20,6 +20,9 @@ type Host struct {
 	Addr  string // its address on the bridge
 	Netns string // its network namespace, as ip netns knows it
 	Veth  string // the root namespace's end of its veth; eth0 is the other
+	// Home is the home directory of the tests' logins on this host: its
+	// own, empty when the cluster is made.
+	Home string
 
 	cluster    *Cluster
 	netnsIno   uint64

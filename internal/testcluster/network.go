@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -29,6 +31,9 @@ const (
 	// peerName is the host's end of its veth, inside its namespace.
 	peerName = "eth0"
 	netnsDir = "/run/netns"
+	// etcDir holds, per namespace, files that ip netns exec mounts over
+	// /etc for the processes it starts there (ip-netns(8)).
+	etcDir = "/etc/netns"
 )
 
 var (
@@ -169,6 +174,9 @@ func (c *Cluster) createNetwork(ctx context.Context) error {
 		if err := ipCmd(ctx, "netns", "add", h.Netns); err != nil {
 			return err
 		}
+		if err := c.writeAccount(h); err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
 		ino, err := nsInode(netnsPath(h.Netns))
 		if err != nil {
 			return err
@@ -190,6 +198,38 @@ func (c *Cluster) createNetwork(ctx context.Context) error {
 	return nil
 }
 
+// writeAccount gives the host an account database of its own, in which the
+// user the tests log in as has an empty home of its own. Without it, every
+// session would run the shell start-up files of this machine's own account:
+// whatever its owner put there (a pyenv init, say, whose rehash lock a
+// session killed by a test leaves behind, stalling every later login for a
+// minute). Separate machines have separate homes, too.
+func (c *Cluster) writeAccount(h *Host) error {
+	h.Home = filepath.Join(c.dir, "home-"+h.Name)
+	if err := os.Mkdir(h.Home, 0o700); err != nil {
+		return err
+	}
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return err
+	}
+	uid := strconv.Itoa(os.Geteuid())
+	var b strings.Builder
+	for line := range strings.Lines(string(passwd)) {
+		f := strings.Split(strings.TrimSuffix(line, "\n"), ":")
+		if len(f) == 7 && f[2] == uid {
+			f[5] = h.Home
+			line = strings.Join(f, ":") + "\n"
+		}
+		b.WriteString(line)
+	}
+	dir := filepath.Join(etcDir, h.Netns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "passwd"), []byte(b.String()), 0o644)
+}
+
 // ourLinks lists the root namespace's links named by this package.
 func ourLinks() []string {
 	ifaces, err := net.Interfaces()
@@ -206,8 +246,14 @@ func ourLinks() []string {
 }
 
 // ourNetns lists the named network namespaces made by this package.
-func ourNetns() []string {
-	entries, err := os.ReadDir(netnsDir)
+func ourNetns() []string { return ourNames(netnsDir) }
+
+// ourEtc lists the namespaces' /etc files made by this package.
+func ourEtc() []string { return ourNames(etcDir) }
+
+// ourNames lists the entries of dir named like this package's namespaces.
+func ourNames(dir string) []string {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}

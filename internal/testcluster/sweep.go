@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -148,7 +149,7 @@ func Sweep() error {
 	// after its cluster's marker, so that marker is seen below unless the
 	// cluster was closed in between.
 	ids := map[string]bool{}
-	for _, name := range append(ourLinks(), ourNetns()...) {
+	for _, name := range slices.Concat(ourLinks(), ourNetns(), ourEtc()) {
 		ids[idOf(name)] = true
 	}
 	entries, err := os.ReadDir(MarkerDir)
@@ -227,6 +228,14 @@ func destroy(ctx context.Context, id, markerPath string) error {
 	}
 	for _, name := range netns {
 		if err := ipCmd(ctx, "netns", "del", name); err != nil && exists(netnsPath(name)) {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range ourEtc() {
+		if idOf(name) != id {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(etcDir, name)); err != nil {
 			errs = append(errs, err)
 		}
 	}

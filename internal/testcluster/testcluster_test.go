@@ -118,13 +118,18 @@ func TestCluster(t *testing.T) {
 
 	t.Run("ssh runs on each host", func(t *testing.T) {
 		for _, h := range c.Hosts {
-			out, err := sshRun(t.Context(), c, h.Name, "hostname -I; echo $SSH_CONNECTION")
+			out, err := sshRun(t.Context(), c, h.Name, "hostname -I; echo $SSH_CONNECTION; echo $HOME; ls -A $HOME | wc -l")
 			if err != nil {
 				t.Fatalf("ssh %s: %v: %s", h.Name, err, out)
 			}
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 2 {
+			if len(lines) != 4 {
 				t.Fatalf("ssh %s: output %q", h.Name, out)
+			}
+			// A home of the host's own, empty: no start-up files of this
+			// machine's account run in the tests' sessions.
+			if lines[2] != h.Home || lines[3] != "0" || !strings.HasPrefix(h.Home, c.dir) {
+				t.Errorf("on %s, HOME %s with %s entries; want %s in the cluster's directory, empty", h.Name, lines[2], lines[3], h.Home)
 			}
 			if addrs := strings.Fields(lines[0]); !slices.Equal(addrs, []string{h.Addr}) {
 				t.Errorf("hostname -I on %s = %q, want only %s", h.Name, addrs, h.Addr)
