@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -72,6 +73,7 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 		fl.hello[name] = make(chan worker.Hello, 1)
 	}
 	for _, n := range fl.nodes {
+		n.launchedAt = time.Now()
 		fl.launches.Go(func() {
 			err := c.start(ctx, fl, n)
 			fl.events <- fleetEvent{n: n, err: err, ready: err == nil}
@@ -297,6 +299,7 @@ func (fl *fleet) readyCount() int {
 func (fl *fleet) stop(nc *nats.Conn) {
 	fl.stopOnce.Do(func() {
 		fl.launches.Wait()
+		fl.reportUnwatched()
 		if fl.sub != nil {
 			_ = fl.sub.Unsubscribe()
 		}
@@ -322,6 +325,37 @@ func (fl *fleet) stop(nc *nats.Conn) {
 			_ = fl.byes.Unsubscribe()
 		}
 	})
+}
+
+// reportUnwatched says what became of the launches that ended after watch
+// did: a run shorter than a silent host's connect timeout ends while that
+// host is still starting, and its user should hear that the node did no
+// work rather than nothing at all. A run that never began owes no node a
+// word.
+func (fl *fleet) reportUnwatched() {
+	select {
+	case <-fl.queued:
+	default:
+		return
+	}
+	for {
+		select {
+		case ev := <-fl.events:
+			switch {
+			case ev.ready || ev.lost:
+			case errors.Is(ev.err, context.Canceled):
+				// A start cut short by a tiny run's end is a race, not news;
+				// one that has gone on for a second is a slow or silent host.
+				if took := time.Since(ev.n.launchedAt); took >= time.Second {
+					fmt.Fprintf(fl.c.stderr, "scrape: warning: node %s did no work: still starting %s after its launch when the run ended\n", ev.n.name, took.Round(100*time.Millisecond))
+				}
+			default:
+				fmt.Fprintf(fl.c.stderr, "scrape: warning: %v\n", ev.err)
+			}
+		default:
+			return
+		}
+	}
 }
 
 // reap waits for every stopped worker's process to end, killing those still

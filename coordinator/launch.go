@@ -19,10 +19,11 @@ import (
 
 // node is one machinefile host and the worker process the run started there.
 type node struct {
-	host      machinefile.Host
-	name      string // what records call the node; unique within a run
-	local     bool
-	remoteBin string // the scrape binary on the node
+	host       machinefile.Host
+	name       string // what records call the node; unique within a run
+	local      bool
+	remoteBin  string    // the scrape binary on the node
+	launchedAt time.Time // when its launch began
 
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser

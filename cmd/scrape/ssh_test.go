@@ -151,7 +151,7 @@ func TestClusterUnreachableHosts(t *testing.T) {
 	const connectTimeout = 3 * time.Second
 	// 20 pages of 300 ms on node1's one slot: the run outlasts the connect
 	// timeout, so node3's launch fails while it goes. (A run that ends
-	// before a silent host's connect timeout stops trying without a word.)
+	// first is "a short run" below.)
 	var urls strings.Builder
 	want := map[int]string{}
 	for i := range 20 {
@@ -179,6 +179,34 @@ func TestClusterUnreachableHosts(t *testing.T) {
 			}
 		}
 		for _, r := range byLine(t, readJSON(t, out), want) {
+			if r.Node != "node1" || r.Error != nil {
+				t.Errorf("%s: node %q, error %+v; want node1's page", r.URL, r.Node, r.Error)
+			}
+		}
+	})
+	t.Run("a short run", func(t *testing.T) {
+		// Over long before node3's connect timeout: its launch is cut short
+		// by the end of the run, which must say so. (Pages of 1.5 s: a start
+		// cut short within a second of its launch goes unmentioned.)
+		p1, p2 := base+"/slow/1500/1", base+"/slow/1500/2"
+		short := writeFile(t, "short.txt", p1+"\n"+p2+"\n")
+		out := filepath.Join(t.TempDir(), "out.json")
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "node1\nnode3\n"), short, "-o", out,
+			"--ssh", ssh, "--connect-timeout", "30s")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("scrape run: %v\n%s", err, stderr.String())
+		}
+		if w := "warning: node node3 did no work: still starting "; !strings.Contains(stderr.String(), w) {
+			t.Errorf("no warning %q:\n%s", w, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "node1 did no work") {
+			t.Errorf("node1 worked, yet is reported idle:\n%s", stderr.String())
+		}
+		for _, r := range byLine(t, readJSON(t, out), map[int]string{1: p1, 2: p2}) {
 			if r.Node != "node1" || r.Error != nil {
 				t.Errorf("%s: node %q, error %+v; want node1's page", r.URL, r.Node, r.Error)
 			}
