@@ -601,6 +601,24 @@ func TestClusterWorkerKilled(t *testing.T) {
 	if len(pids) != 1 {
 		t.Fatalf("workers on node1: %v, want one", pids)
 	}
+	// Kill while the site serves node1 a page. Its slots finish pages
+	// together and then pull, store and ask again; on a loaded runner that
+	// gap can be where a kill lands, and then nothing was in its hands. A
+	// page asked for less than half a page ago cannot be done yet.
+	inFlight := func() bool {
+		reqs := site.requests(t)
+		for i := len(reqs) - 1; i >= 0; i-- {
+			if reqs[i].from == node1.Addr {
+				return time.Since(reqs[i].at) < 40*time.Millisecond
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(30 * time.Second); !inFlight(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node1 asked the site for no page in 30s")
+		}
+	}
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
