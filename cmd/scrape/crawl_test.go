@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,12 @@ func TestCrawlFetchesEveryPageOnce(t *testing.T) {
 	outside := serveHandler(t, "127.0.0.2", other)
 	rec := &testsite.Recorder{Handler: linkOut{site: site, outside: outside}}
 	base := serveHandler(t, "127.0.0.1", rec)
-	depth := depthToReach(site)
+	// Twice the shortest distance to the farthest page: a concurrent crawl
+	// counts a page's depth along the path it first found the page by,
+	// which a slow fetch can make longer than the shortest (README,
+	// Crawling). At exactly the shortest distance, a loaded run once left
+	// a page out.
+	depth := 2 * depthToReach(site)
 
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -83,8 +89,8 @@ func TestCrawlFetchesEveryPageOnce(t *testing.T) {
 		if r.Error != nil {
 			t.Errorf("%s: %+v", r.URL, r.Error)
 		}
-		if r.URL != base+"/page/0" && (r.Depth == 0 || r.Parent == "") {
-			t.Errorf("%s: depth %d parent %q", r.URL, r.Depth, r.Parent)
+		if r.URL != base+"/page/0" && (r.Depth == 0 || r.Depth > depth || r.Parent == "") {
+			t.Errorf("%s: depth %d (limit %d) parent %q", r.URL, r.Depth, depth, r.Parent)
 		}
 	}
 	for n := range pages {
@@ -104,6 +110,42 @@ func TestCrawlFetchesEveryPageOnce(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "warning") {
 		t.Errorf("warnings:\n%s", stderr.String())
+	}
+}
+
+// With --depth 1 the seed's links are fetched and theirs are not.
+func TestCrawlDepthLimit(t *testing.T) {
+	site := testsite.New(50)
+	t.Cleanup(site.Close)
+	rec := &testsite.Recorder{Handler: linkOut{site: site, outside: "http://127.0.0.2:1"}}
+	base := serveHandler(t, "127.0.0.1", rec)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "localhost:4\n"), writeFile(t, "urls.txt", base+"/page/0\n"),
+		"-o", out, "--depth", "1", "--same-host")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scrape run: %v\n%s", err, b)
+	}
+	data, err := readFileT(t, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range readJSONL(t, data) {
+		got[strings.TrimPrefix(r.URL, base)] = r.Depth
+	}
+	// Page 0 links to /page/1, to it again with a fragment, to /page/3
+	// through a dot segment, and off the host.
+	want := map[string]int{"/page/0": 0, "/page/1": 1, "/page/3": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("pages and depths %v, want %v", got, want)
+	}
+	for n := range 50 {
+		path := fmt.Sprintf("/page/%d", n)
+		if _, ok := want[path]; !ok && rec.Requests(path) != 0 {
+			t.Errorf("%s fetched beyond the depth limit", path)
+		}
 	}
 }
 
