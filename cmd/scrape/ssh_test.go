@@ -185,9 +185,9 @@ func TestClusterUnreachableHosts(t *testing.T) {
 		}
 	})
 	t.Run("a short run", func(t *testing.T) {
-		// Over long before node3's connect timeout: its launch is cut short
-		// by the end of the run, which must say so. (Pages of 1.5 s: a start
-		// cut short within a second of its launch goes unmentioned.)
+		// The run is over long before node3's connect timeout: its launch
+		// is cut short by the end of the run, which must say so. (Pages of
+		// 1.5 s: a start cut short within a second goes unmentioned.)
 		p1, p2 := base+"/slow/1500/1", base+"/slow/1500/2"
 		short := writeFile(t, "short.txt", p1+"\n"+p2+"\n")
 		out := filepath.Join(t.TempDir(), "out.json")
