@@ -166,9 +166,26 @@ const maxPreallocBody = 1 << 20
 // Line and Attempts for the caller. DurationMS covers the whole call, fetch
 // and extraction. Fields and Text, as Config asks, come with the other
 // extracted fields: only from an HTML body that was read whole.
-func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
+func (f *Fetcher) Fetch(ctx context.Context, rawURL string) Result {
+	return f.FetchReleasing(ctx, rawURL, nil)
+}
+
+// FetchReleasing is Fetch that calls release, once, as soon as the network
+// is done with the page: its body is read and its connection given back, or
+// the fetch failed. Extraction comes after. A caller that bounds the fetches
+// in flight frees a place in release, so that its next request goes out
+// while this page is parsed rather than after.
+func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release func()) (res Result) {
 	start := time.Now()
 	res = Result{URL: rawURL, FetchedAt: start.UTC()}
+	released := release == nil
+	done := func() {
+		if !released {
+			released = true
+			release()
+		}
+	}
+	defer done()
 	defer func() {
 		// One page must not be able to take down a worker and every fetch
 		// running beside it; a panic here is a bug, reported on its record.
@@ -238,6 +255,8 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (res Result) {
 	// One byte past the cap tells "exactly MaxBody" apart from "more".
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, f.cfg.MaxBody+1))
 	res.Bytes = n
+	resp.Body.Close()
+	done()
 	if err != nil {
 		res.Error = classifyBody(ctx, limit, err)
 		return res

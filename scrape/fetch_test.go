@@ -378,7 +378,13 @@ func TestFetch(t *testing.T) {
 			t.Cleanup(f.Close)
 
 			before := time.Now()
-			got := f.Fetch(t.Context(), rawURL)
+			// Every outcome, failures included, gives the caller's fetch
+			// slot back, and only once.
+			released := 0
+			got := f.FetchReleasing(t.Context(), rawURL, func() { released++ })
+			if released != 1 {
+				t.Errorf("release called %d times, want once", released)
+			}
 
 			want := tt.want
 			want.URL = rawURL

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,6 +292,88 @@ func TestWorkerHoldsALookaheadBeyondItsSlots(t *testing.T) {
 	for i := range pages {
 		if h := site.Hits(path(i)); h != 1 {
 			t.Errorf("%s fetched %d times: a held task was handed out again", path(i), h)
+		}
+	}
+}
+
+// A slot is free for its next page once the page before is downloaded:
+// extracting a page does not hold up the next request.
+func TestWorkerFetchesTheNextPageWhileExtracting(t *testing.T) {
+	const slots = 8
+	// Megabytes of paragraphs: long to extract, a small record.
+	var big strings.Builder
+	big.WriteString("<!DOCTYPE html><html><head><title>big</title></head><body>\n")
+	for big.Len() < 6<<20 {
+		big.WriteString("<p>Some <b>text</b> of a long page, and <i>more</i> of it.</p>\n")
+	}
+	big.WriteString("</body></html>\n")
+
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	bigGo, slowGo := make(chan struct{}), make(chan struct{})
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrived[r.URL.Path] = time.Now()
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch {
+		case r.URL.Path == "/big":
+			<-bigGo
+			_, _ = io.WriteString(w, big.String())
+		case strings.HasPrefix(r.URL.Path, "/slow/"):
+			<-slowGo
+			fallthrough
+		default:
+			_, _ = io.WriteString(w, "<title>small</title>")
+		}
+	}))
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(bigGo); close(slowGo) }) }
+	t.Cleanup(func() { unblock(); web.Close() })
+	seen := func(path string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_, ok := arrived[path]
+		return ok
+	}
+
+	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 20 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
+	tasks := []scrape.Task{{ID: 1, URL: web.URL + "/big", Attempt: 1}}
+	for i := 2; i <= slots; i++ {
+		tasks = append(tasks, scrape.Task{ID: uint64(i), URL: web.URL + "/slow/" + itoa(i), Attempt: 1})
+	}
+	q.publish(t, tasks...)
+	startWorker(t, q, slots, nil)
+	waitUntil(t, 5*time.Second, "every slot to be fetching", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(arrived) == slots
+	})
+	// The next page waits in the worker's lookahead for a slot, which the
+	// big page frees as soon as it is downloaded.
+	q.publish(t, scrape.Task{ID: slots + 1, URL: web.URL + "/next", Attempt: 1})
+	waitUntil(t, 5*time.Second, "the next page to be held", func() bool { return q.ackPending(t) == slots+1 })
+	close(bigGo)
+	waitUntil(t, 10*time.Second, "the next page to be requested", func() bool { return seen("/next") })
+	once.Do(func() { close(slowGo) })
+
+	got := q.collect(t, slots+1)
+	r := got[1]
+	if r.Status != 200 || r.Title != "big" || r.Bytes < 6<<20 {
+		t.Fatalf("big page: status %d, title %q, %d bytes", r.Status, r.Title, r.Bytes)
+	}
+	// DurationMS is truncated, so end is at or before the true end.
+	end := r.FetchedAt.Add(time.Duration(r.DurationMS) * time.Millisecond)
+	mu.Lock()
+	next := arrived["/next"]
+	mu.Unlock()
+	if !next.Before(end) {
+		t.Errorf("the next page was requested %v after the big page was done (fetched and extracted in %d ms): its slot waited for the extraction",
+			next.Sub(end), r.DurationMS)
+	}
+	for id := range uint64(slots + 1) {
+		if got[id+1].Status != 200 {
+			t.Errorf("task %d: %+v", id+1, got[id+1])
 		}
 	}
 }
