@@ -68,7 +68,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s := stream(run.TaskStream(), run.TaskSubject(), dedupeWindow)
-		if _, err := js.CreateOrUpdateStream(gctx, s); err != nil {
+		if err := createStream(gctx, js, s); err != nil {
 			return fmt.Errorf("create stream %s: %w", s.Name, err)
 		}
 		_, err := js.CreateOrUpdateConsumer(gctx, s.Name, jetstream.ConsumerConfig{
@@ -86,7 +86,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 	})
 	g.Go(func() error {
 		s := stream(run.ResultStream(), run.ResultSubject(), resultDedupeWindow)
-		if _, err := js.CreateOrUpdateStream(gctx, s); err != nil {
+		if err := createStream(gctx, js, s); err != nil {
 			return fmt.Errorf("create stream %s: %w", s.Name, err)
 		}
 		var err error
@@ -103,7 +103,9 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 		return nil
 	})
 	g.Go(func() error {
-		kv, err := js.CreateOrUpdateKeyValue(gctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage, Replicas: replicas})
+		// The bucket's settings never change within a run, and making it
+		// again as it is succeeds: nothing to update.
+		kv, err := js.CreateKeyValue(gctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage, Replicas: replicas})
 		if err != nil {
 			return fmt.Errorf("create config bucket %s: %w", run.ConfigBucket(), err)
 		}
@@ -116,6 +118,17 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 		return nil, err
 	}
 	return results, nil
+}
+
+// createStream makes a stream, or updates the one a previous attempt made.
+// CreateOrUpdateStream tries the update first, which costs a fresh run a
+// failed round trip per stream.
+func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	_, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		_, err = js.UpdateStream(ctx, cfg)
+	}
+	return err
 }
 
 // DeleteRun removes a run's streams and config bucket, for a run whose state
