@@ -369,7 +369,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	defer func() { prog.finish(status(false)) }()
 	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
 
-	if err := fl.attach(nc, q); err != nil {
+	if err := fl.attach(nc, q, job); err != nil {
 		return stats, err
 	}
 

@@ -27,10 +27,11 @@ type fleet struct {
 	joins *joiners
 	hint  string // how to join the run by hand
 
-	// queue is set, and queued closed, once the run's queue is ready for
-	// workers (attach). Launches start the worker processes before that and
-	// hand them the bootstrap after.
+	// queue and job are set, and queued closed, once the run's queue is
+	// ready for workers (attach). Launches start the worker processes
+	// before that and hand them the bootstrap after.
 	queue  *queue
+	job    *worker.Job
 	queued chan struct{}
 
 	events   chan fleetEvent
@@ -94,7 +95,7 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 
 // attach listens for the workers' hellos on the ready queue, then lets the
 // launches hand out their bootstraps.
-func (fl *fleet) attach(nc *nats.Conn, q *queue) error {
+func (fl *fleet) attach(nc *nats.Conn, q *queue, job worker.Job) error {
 	c := fl.c
 	var err error
 	fl.sub, err = nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
@@ -137,6 +138,7 @@ func (fl *fleet) attach(nc *nats.Conn, q *queue) error {
 	}
 	fl.hint = c.joinHint(q)
 	fl.queue = q
+	fl.job = &job
 	close(fl.queued)
 	return nil
 }
@@ -184,6 +186,7 @@ func (c *Coordinator) start(ctx context.Context, fl *fleet, n *node) error {
 		Node:     n.name,
 		Slots:    n.host.Slots,
 		LogLevel: c.cfg.LogLevel,
+		Job:      fl.job,
 	}
 	if err := n.hand(boot); err != nil {
 		return err

@@ -121,6 +121,10 @@ type Bootstrap struct {
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`
+	// Job is the run's configuration, which a worker would otherwise read
+	// from the run's config bucket: one round trip less before its first
+	// page. Workers that join by themselves have no bootstrap and read it.
+	Job *Job `json:"job,omitempty"`
 }
 
 // maxBootstrap bounds what ReadBootstrap accepts, so a worker started by

@@ -122,12 +122,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	var job Job
 	var cons jetstream.Consumer
 	err = w.retry(ctx, func() error {
-		// Two round trips that do not depend on each other.
+		// Round trips that do not depend on each other.
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) {
-			job, err = loadJob(gctx, js, w.run)
-			return err
-		})
+		if w.cfg.Job != nil {
+			job = *w.cfg.Job
+		} else {
+			g.Go(func() (err error) {
+				job, err = loadJob(gctx, js, w.run)
+				return err
+			})
+		}
 		g.Go(func() (err error) {
 			if cons, err = js.Consumer(gctx, w.run.TaskStream(), WorkerConsumer); err != nil {
 				return fmt.Errorf("worker: open task consumer: %w", err)
@@ -152,7 +156,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	fetcher := scrape.NewFetcher(withParallelism(job.Fetch, w.cfg.Slots))
 	defer fetcher.Close()
 
-	if err := w.hello(ctx, nc); err != nil {
+	// The first pull goes out right behind the hello, on the same
+	// connection and so after it; a connection too broken to take the
+	// hello fails the pulls too.
+	if err := w.announce(nc); err != nil {
 		return err
 	}
 	w.log.Info("worker ready", "run", w.run.ID, "worker", w.id, "slots", w.cfg.Slots)
@@ -272,17 +279,25 @@ const helloTimeout = 10 * time.Second
 // the server has the hello, or when ctx ends: a worker that has given up its
 // queue must not wait on it.
 func (w *Worker) hello(ctx context.Context, nc *nats.Conn) error {
+	if err := w.announce(nc); err != nil {
+		return err
+	}
+	fctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		return fmt.Errorf("worker: announce: %w", err)
+	}
+	return nil
+}
+
+// announce sends a hello without waiting for the server to have it.
+func (w *Worker) announce(nc *nats.Conn) error {
 	data, _ := json.Marshal(Hello{
 		Node: w.cfg.Node, Worker: w.id, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
 		Joined: w.cfg.Joined,
 	})
 	if err := nc.Publish(w.run.HelloSubject(), data); err != nil {
-		return fmt.Errorf("worker: announce: %w", err)
-	}
-	fctx, cancel := context.WithTimeout(ctx, helloTimeout)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
 		return fmt.Errorf("worker: announce: %w", err)
 	}
 	return nil

@@ -378,6 +378,43 @@ func TestWorkerFetchesTheNextPageWhileExtracting(t *testing.T) {
 	}
 }
 
+// A worker started by the run gets the run's job in its bootstrap and does
+// not need the config bucket, which joiners read.
+func TestWorkerTakesTheJobFromItsBootstrap(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<title>"+r.UserAgent()+"</title>")
+	}))
+	t.Cleanup(web.Close)
+	q := startQueue(t, Job{Fetch: scrape.Config{UserAgent: "from-the-bucket"}, AckWait: 5 * time.Second})
+	if err := q.js.DeleteKeyValue(t.Context(), q.run.ConfigBucket()); err != nil {
+		t.Fatal(err)
+	}
+	job := &Job{Fetch: scrape.Config{UserAgent: "from-the-bootstrap"}, AckWait: 5 * time.Second}
+	w, err := New(Config{
+		Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: 1, Job: job},
+		Grace:     2 * time.Second,
+		Logger:    testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+
+	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/", Attempt: 1})
+	if r := q.collect(t, 1)[1]; r.Title != "from-the-bootstrap" {
+		t.Errorf("page fetched as %q, want the bootstrap's user agent (record %+v)", r.Title, r)
+	}
+}
+
 func (q *queue) ackPending(t *testing.T) int {
 	t.Helper()
 	c, err := q.js.Consumer(t.Context(), q.run.TaskStream(), WorkerConsumer)
