@@ -143,8 +143,18 @@ func (w tWriter) Write(p []byte) (int, error) {
 // yields Run's error.
 func startWorker(t *testing.T, q *queue, slots int, lifeline io.Reader) (context.CancelFunc, <-chan error) {
 	t.Helper()
+	return launchWorker(t, q.bootstrap(slots), lifeline)
+}
+
+// bootstrap is what the run would hand a worker of slots slots, less the job.
+func (q *queue) bootstrap(slots int) Bootstrap {
+	return Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots}
+}
+
+func launchWorker(t *testing.T, boot Bootstrap, lifeline io.Reader) (context.CancelFunc, <-chan error) {
+	t.Helper()
 	w, err := New(Config{
-		Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots},
+		Bootstrap: boot,
 		Lifeline:  lifeline,
 		Grace:     2 * time.Second,
 		Logger:    testLogger(t),
@@ -390,28 +400,17 @@ func TestWorkerTakesTheJobFromItsBootstrap(t *testing.T) {
 	if err := q.js.DeleteKeyValue(t.Context(), q.run.ConfigBucket()); err != nil {
 		t.Fatal(err)
 	}
-	job := &Job{Fetch: scrape.Config{UserAgent: "from-the-bootstrap"}, AckWait: 5 * time.Second}
-	w, err := New(Config{
-		Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: 1, Job: job},
-		Grace:     2 * time.Second,
-		Logger:    testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	boot := q.bootstrap(1)
+	boot.Job = &Job{Fetch: scrape.Config{UserAgent: "from-the-bootstrap"}, AckWait: 5 * time.Second}
+	stop, done := launchWorker(t, boot, nil)
 
 	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/", Attempt: 1})
 	if r := q.collect(t, 1)[1]; r.Title != "from-the-bootstrap" {
 		t.Errorf("page fetched as %q, want the bootstrap's user agent (record %+v)", r.Title, r)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("worker: %v", err)
 	}
 }
 
