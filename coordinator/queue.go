@@ -133,10 +133,12 @@ func (o *outage) ok(log *slog.Logger, what string) {
 }
 
 // passing reports whether err is one a NATS cluster gets over by itself: a
-// timeout, the system temporarily unavailable, or no peers to place a
-// stream on (one is offline, or leaders are being elected).
+// timeout, the system temporarily unavailable, no peers to place a stream
+// on (one is offline, or leaders are being elected), or a stream with no
+// leader yet to take a message (a stream just made has none for a moment).
 func passing(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return true
 	}
 	var api *jetstream.APIError

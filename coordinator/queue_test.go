@@ -19,6 +19,8 @@ func TestPassing(t *testing.T) {
 		{nats.ErrTimeout, true},
 		{fmt.Errorf("create stream X: %w", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}), true},
 		{&jetstream.APIError{Code: 503, ErrorCode: 10008}, true},
+		// A put into the config bucket right after an R3 cluster made it.
+		{fmt.Errorf("store run config: %w", jetstream.ErrNoStreamResponse), true},
 		{&jetstream.APIError{Code: 500, ErrorCode: 10074, Description: "replicas > 1 not supported in non-clustered mode"}, false},
 		{nats.ErrAuthorization, false},
 		{errors.New("disk full"), false},
