@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // collectBatch is how many results are written between two flushes of the
@@ -81,7 +81,7 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	var acks []jetstream.Msg
 	for msg := range b.Messages() {
 		acks = append(acks, msg)
-		meta, err := worker.DecodeResultMeta(msg.Headers())
+		meta, err := queue.DecodeResultMeta(msg.Headers())
 		if err != nil {
 			c.log.Error("dropping unreadable result", "err", err)
 			continue

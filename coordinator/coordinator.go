@@ -23,8 +23,8 @@ import (
 
 	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/output"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
-	"github.com/scrape-cluster/scrape/worker"
 )
 
 // Defaults for Config; a zero field means its default.
@@ -107,7 +107,7 @@ type Config struct {
 	// log in to it (and is passed on to the workers). Replicas is the
 	// streams' replication factor there.
 	NATS     []string
-	NATSAuth worker.Auth
+	NATSAuth queue.Auth
 	Replicas int
 	// TLS makes the embedded queue serve TLS with a certificate made for the
 	// run; workers get its pin with their credentials.
@@ -159,7 +159,7 @@ var ErrNoWorkers = errors.New("no worker")
 type Coordinator struct {
 	cfg       Config
 	log       *slog.Logger
-	run       worker.Run
+	run       queue.Run
 	ownsState bool
 	relay     *syncWriter
 	stderr    io.Writer // cfg.Stderr, or the progress bar's writer while it is drawn
@@ -244,7 +244,7 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	c := &Coordinator{
 		cfg:    cfg,
-		run:    worker.Run{ID: strings.ToUpper(id)},
+		run:    queue.Run{ID: strings.ToUpper(id)},
 		relay:  &syncWriter{w: cfg.Stderr},
 		stderr: cfg.Stderr,
 	}
@@ -320,11 +320,11 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		// A resumed run starts its queue afresh: what the crashed run's
 		// streams held is either in the journal or released again, and fresh
 		// streams forget the message IDs it used. CreateRun makes them anew.
-		if err := worker.DeleteRun(ctx, js, c.run); err != nil {
+		if err := queue.DeleteRun(ctx, js, c.run); err != nil {
 			return stats, fmt.Errorf("resume: reset the queue: %w", err)
 		}
 	}
-	job := worker.Job{
+	job := queue.Job{
 		Fetch:      c.cfg.Fetch,
 		AckWait:    c.cfg.AckWait,
 		MaxDeliver: c.cfg.MaxDeliver,
@@ -336,7 +336,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	// queue operation is; an error no wait will cure fails at once.
 	var results jetstream.Consumer
 	for o := (outage{}); ; pause(ctx) {
-		results, err = worker.CreateRun(ctx, js, c.run, job, worker.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
+		results, err = queue.CreateRun(ctx, js, c.run, job, queue.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
 		if err == nil || ctx.Err() != nil || !passing(err) || !o.failed(c.log, "set up the run", err) {
 			break
 		}

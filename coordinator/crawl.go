@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // crawlScope decides which discovered links become tasks. It is used under
@@ -36,7 +36,7 @@ func newCrawlScope(depth int, sameHost bool, allow []string, maxPages int) *craw
 // seed records an input URL: its host is in scope for --same-host, and the
 // URL itself is not fetched again when a page links to it.
 func (c *crawlScope) seed(u *url.URL) {
-	c.seeds[worker.HostKey(u)] = true
+	c.seeds[queue.HostKey(u)] = true
 	if n, err := normalize(u); err == nil {
 		c.seen[hash(n)] = struct{}{}
 	}
@@ -59,7 +59,7 @@ func (c *crawlScope) admit(link string) (*url.URL, string, bool) {
 	if err != nil {
 		return nil, "", false
 	}
-	if c.sameHost && !c.seeds[worker.HostKey(u)] {
+	if c.sameHost && !c.seeds[queue.HostKey(u)] {
 		return nil, "", false
 	}
 	if len(c.allow) > 0 && !c.allowed(strings.ToLower(u.Hostname())) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // fleet is the run's workers: launched in parallel, each reported as it comes
@@ -21,7 +21,7 @@ import (
 type fleet struct {
 	c     *Coordinator
 	nodes []*node
-	hello map[string]chan worker.Hello // by node name
+	hello map[string]chan queue.Hello // by node name
 	sub   *nats.Subscription
 	byes  *nats.Subscription
 	joins *joiners
@@ -30,8 +30,8 @@ type fleet struct {
 	// queue and job are set, and queued closed, once the run's queue is
 	// ready for workers (attach). Launches start the worker processes
 	// before that and hand them the bootstrap after.
-	queue  *queue
-	job    *worker.Job
+	queue  *runQueue
+	job    *queue.Job
 	queued chan struct{}
 
 	events   chan fleetEvent
@@ -59,7 +59,7 @@ type fleetEvent struct {
 func (c *Coordinator) launch(ctx context.Context) *fleet {
 	fl := &fleet{
 		c:      c,
-		hello:  make(map[string]chan worker.Hello, len(c.cfg.Hosts)),
+		hello:  make(map[string]chan queue.Hello, len(c.cfg.Hosts)),
 		joins:  newJoiners(),
 		queued: make(chan struct{}),
 		events: make(chan fleetEvent, 2*len(c.cfg.Hosts)),
@@ -71,7 +71,7 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 			name += "#" + strconv.Itoa(seen[name])
 		}
 		fl.nodes = append(fl.nodes, &node{host: h, name: name, local: isLocal(h), gone: make(chan struct{})})
-		fl.hello[name] = make(chan worker.Hello, 1)
+		fl.hello[name] = make(chan queue.Hello, 1)
 	}
 	for _, n := range fl.nodes {
 		n.launchedAt = time.Now()
@@ -95,14 +95,14 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 
 // attach listens for the workers' hellos on the ready queue, then lets the
 // launches hand out their bootstraps.
-func (fl *fleet) attach(nc *nats.Conn, q *queue, job worker.Job) error {
+func (fl *fleet) attach(nc *nats.Conn, q *runQueue, job queue.Job) error {
 	c := fl.c
 	var err error
 	fl.sub, err = nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
 		if m.Reply != "" {
 			_ = m.Respond([]byte(c.run.ID)) // a probe: this run takes workers
 		}
-		var h worker.Hello
+		var h queue.Hello
 		if json.Unmarshal(m.Data, &h) != nil {
 			return
 		}
@@ -119,7 +119,7 @@ func (fl *fleet) attach(nc *nats.Conn, q *queue, job worker.Job) error {
 	})
 	if err == nil {
 		fl.byes, err = nc.Subscribe(c.run.ByeSubject(), func(m *nats.Msg) {
-			var b worker.Bye
+			var b queue.Bye
 			if json.Unmarshal(m.Data, &b) != nil {
 				return
 			}
@@ -178,8 +178,8 @@ func (c *Coordinator) start(ctx context.Context, fl *fleet, n *node) error {
 	if q := fl.queue; q.srv != nil {
 		servers, auth = q.forWorker(addr, auth)
 	}
-	boot := worker.Bootstrap{
-		Version:  worker.ProtocolVersion,
+	boot := queue.Bootstrap{
+		Version:  queue.ProtocolVersion,
 		Servers:  servers,
 		Auth:     auth,
 		Run:      c.run.ID,
@@ -307,7 +307,7 @@ func (fl *fleet) stop(nc *nats.Conn) {
 			_ = fl.sub.Unsubscribe()
 		}
 		if nc != nil && nc.IsConnected() {
-			_ = nc.Publish(fl.c.run.ControlSubject(), []byte(worker.ControlStop))
+			_ = nc.Publish(fl.c.run.ControlSubject(), []byte(queue.ControlStop))
 			_ = nc.FlushTimeout(time.Second)
 		}
 		var wg sync.WaitGroup

@@ -18,8 +18,8 @@ import (
 	"github.com/temoto/robotstxt"
 
 	"github.com/scrape-cluster/scrape/output"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
-	"github.com/scrape-cluster/scrape/worker"
 )
 
 // maxLine bounds one line of the urls file. A longer line is no URL anyone
@@ -76,7 +76,7 @@ type hostState struct {
 type frontier struct {
 	cfg  frontierConfig
 	js   jetstream.JetStream
-	run  worker.Run
+	run  queue.Run
 	sink *sink
 	log  *slog.Logger
 
@@ -104,7 +104,7 @@ type frontier struct {
 	retried   int
 }
 
-func newFrontier(cfg frontierConfig, js jetstream.JetStream, run worker.Run, out *sink, log *slog.Logger) *frontier {
+func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out *sink, log *slog.Logger) *frontier {
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 4 * cfg.Window
 	}
@@ -202,7 +202,7 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 
 // enqueueLocked puts a task at the back of its host's queue.
 func (f *frontier) enqueueLocked(t scrape.Task, u *url.URL) {
-	key := worker.HostKey(u)
+	key := queue.HostKey(u)
 	h := f.hosts[key]
 	if h == nil {
 		h = &hostState{key: key, scheme: u.Scheme}
@@ -358,7 +358,7 @@ func (f *frontier) fetchRobotsLocked(h *hostState) {
 }
 
 func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
-	msg, err := worker.EncodeTask(f.run, t)
+	msg, err := queue.EncodeTask(f.run, t)
 	if err != nil {
 		return err
 	}
@@ -392,7 +392,7 @@ const (
 
 // answer accounts for a result. The caller writes a result judged write,
 // passes on its links when crawling, and calls settle after its batch.
-func (f *frontier) answer(meta worker.ResultMeta, now time.Time) (verdict, scrape.Task) {
+func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape.Task) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e, ok := f.pending[meta.Task]
@@ -417,7 +417,7 @@ func (f *frontier) answer(meta worker.ResultMeta, now time.Time) (verdict, scrap
 
 // retryable says which failures are worth another attempt: the passing
 // ones. A 404 or a DNS failure will not heal in a few seconds.
-func retryable(m worker.ResultMeta) bool {
+func retryable(m queue.ResultMeta) bool {
 	switch m.Kind {
 	case scrape.KindTimeout, scrape.KindConnect, scrape.KindBadBody:
 		return true
@@ -568,7 +568,7 @@ type writer interface {
 	Pos() output.Pos
 }
 
-func (s *sink) write(rec []byte, meta worker.ResultMeta) error {
+func (s *sink) write(rec []byte, meta queue.ResultMeta) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.w.Write(rec); err != nil {
@@ -592,7 +592,7 @@ func (s *sink) record(id uint64, r scrape.Result) error {
 	if err != nil {
 		return err
 	}
-	return s.write(rec, worker.ResultMeta{Task: id, Kind: r.Error.Kind})
+	return s.write(rec, queue.ResultMeta{Task: id, Kind: r.Error.Kind})
 }
 
 func (s *sink) invalid(text string, line int, why string) error {

@@ -10,13 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // joinerSilence is how long a worker that joined by itself may go without a
 // hello before the run stops counting on it: three missed beats. Its tasks
 // are handed on by JetStream after AckWait regardless.
-const joinerSilence = 3 * worker.HelloInterval
+const joinerSilence = 3 * queue.HelloInterval
 
 // joiners are the workers that joined the run by themselves (scrape worker
 // --nats), from nodes the run did not start and need not know. They are
@@ -48,7 +48,7 @@ func newJoiners() *joiners {
 }
 
 // hello counts a joiner's hello, the first of which is its joining.
-func (j *joiners) hello(h worker.Hello, now time.Time) {
+func (j *joiners) hello(h queue.Hello, now time.Time) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if jr, ok := j.live[h.Worker]; ok {
@@ -62,7 +62,7 @@ func (j *joiners) hello(h worker.Hello, now time.Time) {
 }
 
 // bye stops counting a joiner that left.
-func (j *joiners) bye(b worker.Bye) {
+func (j *joiners) bye(b queue.Bye) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	jr, ok := j.live[b.Worker]
@@ -116,7 +116,7 @@ func (j *joiners) joined() int {
 }
 
 // joinHint is the command that lets a worker join this run by hand.
-func (c *Coordinator) joinHint(q *queue) string {
+func (c *Coordinator) joinHint(q *runQueue) string {
 	if q.srv == nil {
 		return fmt.Sprintf("scrape worker --nats %s --run %s, with credentials for that NATS", strings.Join(c.cfg.NATS, ","), c.run.ID)
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // TestJoinersCount: a joiner's repeated hellos are one join; it is counted
@@ -13,10 +13,10 @@ import (
 func TestJoinersCount(t *testing.T) {
 	j := newJoiners()
 	t0 := time.Now()
-	a := worker.Hello{Node: "a", Worker: "a:1", Slots: 4, Joined: true}
-	b := worker.Hello{Node: "b", Worker: "b:1", Slots: 2, Joined: true}
+	a := queue.Hello{Node: "a", Worker: "a:1", Slots: 4, Joined: true}
+	b := queue.Hello{Node: "b", Worker: "b:1", Slots: 2, Joined: true}
 	j.hello(a, t0)
-	j.hello(a, t0.Add(worker.HelloInterval))
+	j.hello(a, t0.Add(queue.HelloInterval))
 	j.hello(b, t0)
 	if ev := j.take(); len(ev) != 2 || ev[0].node != "a" || ev[0].slots != 4 || ev[0].left || ev[1].node != "b" {
 		t.Fatalf("joins %+v", ev)
@@ -24,7 +24,7 @@ func TestJoinersCount(t *testing.T) {
 	if j.count() != 2 {
 		t.Errorf("%d live joiners, want 2", j.count())
 	}
-	j.bye(worker.Bye{Node: "localhost", Worker: "launched:9"})
+	j.bye(queue.Bye{Node: "localhost", Worker: "launched:9"})
 	if ev := j.take(); len(ev) != 0 || j.count() != 2 {
 		t.Errorf("bye of a launched worker: %+v, %d live", ev, j.count())
 	}
@@ -34,7 +34,7 @@ func TestJoinersCount(t *testing.T) {
 	if ev := j.take(); len(ev) != 1 || ev[0].worker != "b:1" || !ev[0].left || ev[0].why == "" || ev[0].slots != 2 {
 		t.Errorf("silent joiner: %+v", ev)
 	}
-	j.bye(worker.Bye{Node: "a", Worker: "a:1"})
+	j.bye(queue.Bye{Node: "a", Worker: "a:1"})
 	if ev := j.take(); len(ev) != 1 || ev[0].worker != "a:1" || !ev[0].left || ev[0].why != "" {
 		t.Errorf("bye: %+v", ev)
 	}
@@ -47,7 +47,7 @@ func TestJoinersCount(t *testing.T) {
 // per slot, so a big joiner is not starved by a window sized for the
 // machinefile; it does not narrow when they leave.
 func TestJoinersWidenTheWindow(t *testing.T) {
-	f := newFrontier(frontierConfig{Window: 64, Slots: 2}, nil, worker.Run{ID: "T"}, nil, nil)
+	f := newFrontier(frontierConfig{Window: 64, Slots: 2}, nil, queue.Run{ID: "T"}, nil, nil)
 	f.addSlots(100)
 	if f.cfg.Window != 408 || f.cfg.Slots != 102 {
 		t.Errorf("after a 100-slot joiner: window %d, slots %d; want 408, 102", f.cfg.Window, f.cfg.Slots)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/scrape-cluster/scrape/machinefile"
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // node is one machinefile host and the worker process the run started there.
@@ -109,7 +109,7 @@ func (n *node) spawn(cfg *Config, relay *syncWriter) error {
 
 // hand writes the bootstrap to the started worker. It does not wait for the
 // worker to be ready; see awaitReady.
-func (n *node) hand(boot worker.Bootstrap) error {
+func (n *node) hand(boot queue.Bootstrap) error {
 	line, _ := json.Marshal(boot)
 	if _, err := n.stdin.Write(append(line, '\n')); err != nil {
 		// Most often ssh gave up before reading anything: its own reason
@@ -126,20 +126,20 @@ func (n *node) hand(boot worker.Bootstrap) error {
 }
 
 // awaitReady waits for the worker's hello, or for it to die trying.
-func (n *node) awaitReady(ctx context.Context, ready <-chan worker.Hello, timeout time.Duration) (worker.Hello, error) {
+func (n *node) awaitReady(ctx context.Context, ready <-chan queue.Hello, timeout time.Duration) (queue.Hello, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case h := <-ready:
 		return h, nil
 	case <-n.exited:
-		return worker.Hello{}, fmt.Errorf("%s: %s", n.name, n.exitReason())
+		return queue.Hello{}, fmt.Errorf("%s: %s", n.name, n.exitReason())
 	case <-t.C:
 		n.kill()
-		return worker.Hello{}, fmt.Errorf("%s: worker not ready after %s (%s)", n.name, timeout, n.tail.last())
+		return queue.Hello{}, fmt.Errorf("%s: worker not ready after %s (%s)", n.name, timeout, n.tail.last())
 	case <-ctx.Done():
 		n.kill()
-		return worker.Hello{}, ctx.Err()
+		return queue.Hello{}, ctx.Err()
 	}
 }
 

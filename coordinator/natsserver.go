@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // maxPayload is the largest message the embedded server accepts. A result
@@ -86,7 +86,7 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		opts.TLS = true
 		opts.TLSTimeout = 5 // seconds: a Raspberry Pi takes its time
-		es.pin = worker.CertPin(cert.Certificate[0])
+		es.pin = queue.CertPin(cert.Certificate[0])
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -106,8 +106,8 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 }
 
 // workerAuth is what a worker started by the run presents, and checks.
-func (s *embeddedServer) workerAuth() worker.Auth {
-	return worker.Auth{User: queueUser, Password: s.password, Pin: s.pin}
+func (s *embeddedServer) workerAuth() queue.Auth {
+	return queue.Auth{User: queueUser, Password: s.password, Pin: s.pin}
 }
 
 // joinKey returns the public key of the run's join NKey, making its seed

@@ -13,12 +13,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
-// queue is the run's JetStream: the embedded server, or an existing NATS
+// runQueue is the run's JetStream: the embedded server, or an existing NATS
 // server or cluster named with --nats.
-type queue struct {
+type runQueue struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	srv *embeddedServer // nil with --nats
@@ -26,8 +26,8 @@ type queue struct {
 
 // openQueue starts the embedded server in runDir, or connects to the
 // configured NATS, and connects the coordinator to it.
-func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*queue, error) {
-	q := &queue{}
+func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*runQueue, error) {
+	q := &runQueue{}
 	if len(c.cfg.NATS) == 0 {
 		srv, err := startServer(c.cfg.Listen, runDir, c.cfg.TLS, certNames(c.cfg.Advertise))
 		if err != nil {
@@ -86,7 +86,7 @@ func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*queue, err
 
 // forWorker is what a worker that dials addr (the coordinator's address on
 // its route; ignored with --nats) needs to reach the queue.
-func (q *queue) forWorker(addr string, auth worker.Auth) ([]string, worker.Auth) {
+func (q *runQueue) forWorker(addr string, auth queue.Auth) ([]string, queue.Auth) {
 	if q.srv == nil {
 		return nil, auth
 	}
@@ -96,10 +96,10 @@ func (q *queue) forWorker(addr string, auth worker.Auth) ([]string, worker.Auth)
 // drop removes every trace of a finished run from a shared NATS.
 // On the embedded queue it also makes for a prompt shutdown: deleting the
 // streams ends the workers' pending pulls at once.
-func (q *queue) drop(ctx context.Context, run worker.Run) error {
+func (q *runQueue) drop(ctx context.Context, run queue.Run) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return worker.DeleteRun(ctx, q.js, run)
+	return queue.DeleteRun(ctx, q.js, run)
 }
 
 // queueOutage is how long the coordinator keeps trying a queue that fails
@@ -159,7 +159,7 @@ func pause(ctx context.Context) {
 	}
 }
 
-func (q *queue) close() {
+func (q *runQueue) close() {
 	if q.nc != nil {
 		q.nc.Close()
 	}

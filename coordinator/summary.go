@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // Summary is what a run did, counted from the records it wrote.
@@ -89,7 +89,7 @@ func newSummary() *Summary {
 	return &Summary{Errors: map[string]int{}, PerNode: map[string]int{}}
 }
 
-func (s *Summary) add(m worker.ResultMeta) {
+func (s *Summary) add(m queue.ResultMeta) {
 	s.Records++
 	s.Bytes += m.Bytes
 	if m.Kind == "" {

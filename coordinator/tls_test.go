@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // startTLSQueue starts a run's embedded queue with --tls on loopback.
@@ -33,7 +33,7 @@ func startTLSQueue(t *testing.T) (*embeddedServer, string) {
 	return srv, dir
 }
 
-func connect(t *testing.T, url string, auth worker.Auth) (*nats.Conn, error) {
+func connect(t *testing.T, url string, auth queue.Auth) (*nats.Conn, error) {
 	t.Helper()
 	opts, err := auth.Options()
 	if err != nil {
@@ -62,12 +62,12 @@ func TestTLSQueueTrustsOnlyItsPin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("worker with the run's pin: %v", err)
 	}
-	if cs, err := nc.TLSConnectionState(); err != nil || worker.CertPin(cs.PeerCertificates[0].Raw) != auth.Pin {
+	if cs, err := nc.TLSConnectionState(); err != nil || queue.CertPin(cs.PeerCertificates[0].Raw) != auth.Pin {
 		t.Errorf("connection is not TLS with the pinned certificate: %v", err)
 	}
 
 	wrong := auth
-	wrong.Pin = worker.CertPin([]byte("another certificate"))
+	wrong.Pin = queue.CertPin([]byte("another certificate"))
 	if _, err := connect(t, url, wrong); err == nil || !strings.Contains(err.Error(), "does not match this run's pin") {
 		t.Errorf("worker with a wrong pin: %v, want a pin mismatch", err)
 	}
@@ -89,7 +89,7 @@ func TestTLSQueueTrustsOnlyItsPin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	joiner := worker.Auth{CA: string(ca), NKeySeed: strings.TrimSpace(string(seed))}
+	joiner := queue.Auth{CA: string(ca), NKeySeed: strings.TrimSpace(string(seed))}
 	for _, u := range []string{url, "tls://localhost:" + strconv.Itoa(srv.port())} {
 		if _, err := connect(t, u, joiner); err != nil {
 			t.Errorf("joiner with the run's certificate as CA, at %s: %v", u, err)
@@ -157,7 +157,7 @@ func TestTLSQueueOnTheWire(t *testing.T) {
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("TLS handshake after INFO: %v", err)
 	}
-	if got := worker.CertPin(tc.ConnectionState().PeerCertificates[0].Raw); got != srv.pin {
+	if got := queue.CertPin(tc.ConnectionState().PeerCertificates[0].Raw); got != srv.pin {
 		t.Errorf("handshake shows certificate %s, want the run's %s", got, srv.pin)
 	}
 }

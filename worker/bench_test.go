@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scrape-cluster/scrape/internal/testqueue"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -23,15 +25,15 @@ import (
 // process, a worker's goes over TCP.
 type benchQueue struct {
 	srv     *server.Server
-	run     Run
+	run     queue.Run
 	coord   jetstream.JetStream // the coordinator's side
 	results jetstream.Consumer
 }
 
-func startBenchQueue(b *testing.B, job Job) *benchQueue {
+func startBenchQueue(b *testing.B, job queue.Job) *benchQueue {
 	b.Helper()
-	srv := runServer(b)
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.UserInfo("w", "secret"))
+	srv := testqueue.Start(b)
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.UserInfo(testqueue.User, testqueue.Password))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,8 +42,8 @@ func startBenchQueue(b *testing.B, job Job) *benchQueue {
 	if err != nil {
 		b.Fatal(err)
 	}
-	q := &benchQueue{srv: srv, run: Run{ID: "BENCH"}, coord: js}
-	if q.results, err = CreateRun(context.Background(), js, q.run, job, Streams{MaxMsg: 1 << 20}); err != nil {
+	q := &benchQueue{srv: srv, run: queue.Run{ID: "BENCH"}, coord: js}
+	if q.results, err = queue.CreateRun(context.Background(), js, q.run, job, queue.Streams{MaxMsg: 1 << 20}); err != nil {
 		b.Fatal(err)
 	}
 	return q
@@ -50,7 +52,7 @@ func startBenchQueue(b *testing.B, job Job) *benchQueue {
 // workerSide connects over TCP as a worker process does.
 func (q *benchQueue) workerSide(b *testing.B) (jetstream.JetStream, jetstream.Consumer) {
 	b.Helper()
-	nc, err := nats.Connect(q.srv.ClientURL(), nats.UserInfo("w", "secret"))
+	nc, err := nats.Connect(q.srv.ClientURL(), nats.UserInfo(testqueue.User, testqueue.Password))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func (q *benchQueue) workerSide(b *testing.B) (jetstream.JetStream, jetstream.Co
 	if err != nil {
 		b.Fatal(err)
 	}
-	cons, err := js.Consumer(context.Background(), q.run.TaskStream(), WorkerConsumer)
+	cons, err := js.Consumer(context.Background(), q.run.TaskStream(), queue.WorkerConsumer)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func benchResult(url string) scrape.Result {
 // to be stored, then acks the task; the coordinator fetches the result and
 // acks it. No HTTP: this is the overhead every page pays on top of the fetch.
 func BenchmarkTaskRoundTrip(b *testing.B) {
-	q := startBenchQueue(b, Job{AckWait: 15 * time.Second})
+	q := startBenchQueue(b, queue.Job{AckWait: 15 * time.Second})
 	wjs, tasks := q.workerSide(b)
 	ctx := context.Background()
 	res := benchResult("http://127.0.0.1:8080/page/1")
@@ -100,7 +102,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 	for i := range b.N {
 		id := uint64(i + 1)
 		// Coordinator: release the task.
-		tm, err := EncodeTask(q.run, scrape.Task{ID: id, URL: res.URL, Line: i + 1, Attempt: 1})
+		tm, err := queue.EncodeTask(q.run, scrape.Task{ID: id, URL: res.URL, Line: i + 1, Attempt: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -115,11 +117,11 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		got := 0
 		for msg := range batch.Messages() {
 			got++
-			task, err := DecodeTask(msg.Data())
+			task, err := queue.DecodeTask(msg.Data())
 			if err != nil {
 				b.Fatal(err)
 			}
-			out, err := EncodeResult(q.run, task, &res, 1<<20)
+			out, err := queue.EncodeResult(q.run, task, &res, 1<<20)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -141,7 +143,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		got = 0
 		for msg := range rb.Messages() {
 			got++
-			meta, err := DecodeResultMeta(msg.Headers())
+			meta, err := queue.DecodeResultMeta(msg.Headers())
 			if err != nil || meta.Task != id {
 				b.Fatalf("result %+v, %v; want task %d", meta, err, id)
 			}
@@ -171,10 +173,10 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 		w.Write(page)
 	}))
 	b.Cleanup(site.Close)
-	q := startBenchQueue(b, Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 15 * time.Second, MaxDeliver: 5})
+	q := startBenchQueue(b, queue.Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 15 * time.Second, MaxDeliver: 5})
 
 	w, err := New(Config{
-		Bootstrap: Bootstrap{Servers: []string{q.srv.ClientURL()}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots},
+		Bootstrap: queue.Bootstrap{Servers: []string{q.srv.ClientURL()}, Auth: queue.Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots},
 		Grace:     5 * time.Second,
 	})
 	if err != nil {
@@ -202,7 +204,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 				feedErr <- ctx.Err()
 				return
 			}
-			m, err := EncodeTask(q.run, scrape.Task{ID: uint64(i + 1), URL: site.URL + "/article", Line: i + 1, Attempt: 1})
+			m, err := queue.EncodeTask(q.run, scrape.Task{ID: uint64(i + 1), URL: site.URL + "/article", Line: i + 1, Attempt: 1})
 			if err == nil {
 				_, err = q.coord.PublishMsg(ctx, m)
 			}
@@ -226,7 +228,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 		var acks []jetstream.Msg
 		for msg := range rb.Messages() {
 			acks = append(acks, msg)
-			meta, err := DecodeResultMeta(msg.Headers())
+			meta, err := queue.DecodeResultMeta(msg.Headers())
 			if err != nil {
 				b.Fatal(err)
 			}

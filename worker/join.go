@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/scrape-cluster/scrape/queue"
 	"log/slog"
 	"slices"
 	"strings"
@@ -31,7 +32,7 @@ var ErrNoActiveRun = errors.New("no active run")
 // Find is how a worker started by hand looks for its run.
 type Find struct {
 	Servers []string
-	Auth    Auth
+	Auth    queue.Auth
 	// Run is the run to join; empty means the one active run there is.
 	Run string
 	// Wait bounds the wait for a run (or for the queue to be reachable);
@@ -111,7 +112,7 @@ func FindRun(ctx context.Context, f Find) (string, error) {
 // or an error when waiting would not help.
 func pickRun(ctx context.Context, nc *nats.Conn, want string) (id, why string, err error) {
 	if want != "" {
-		if probe(ctx, nc, Run{ID: want}) {
+		if probe(ctx, nc, queue.Run{ID: want}) {
 			return want, "", nil
 		}
 		return "", fmt.Sprintf("run %s is not active", want), nil
@@ -138,9 +139,9 @@ func ActiveRuns(ctx context.Context, nc *nats.Conn) ([]string, error) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	names := js.KeyValueStoreNames(lctx)
-	var runs []Run
+	var runs []queue.Run
 	for b := range names.Name() {
-		if r, ok := RunFromBucket(b); ok {
+		if r, ok := queue.RunFromBucket(b); ok {
 			runs = append(runs, r)
 		}
 	}
@@ -162,7 +163,7 @@ func refused(url string, err error) error {
 	return fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file, or for a worker started by scrape run, the run's secret", url, err)
 }
 
-func probe(ctx context.Context, nc *nats.Conn, run Run) bool {
+func probe(ctx context.Context, nc *nats.Conn, run queue.Run) bool {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	_, err := nc.RequestWithContext(pctx, run.HelloSubject(), nil)

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"errors"
+	"github.com/scrape-cluster/scrape/internal/testqueue"
+	"github.com/scrape-cluster/scrape/queue"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +13,9 @@ import (
 
 // coordinate answers probes on run's hello subject, as a live coordinator
 // does, until the returned function is called.
-func coordinate(t *testing.T, q *queue, run Run) (stop func()) {
+func coordinate(t *testing.T, q *testQueue, run queue.Run) (stop func()) {
 	t.Helper()
-	nc, err := nats.Connect(q.url, nats.UserInfo("w", "secret"))
+	nc, err := nats.Connect(q.url, nats.UserInfo(testqueue.User, testqueue.Password))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +38,12 @@ func coordinate(t *testing.T, q *queue, run Run) (stop func()) {
 // is gone does not count; with two active it names both and asks; with none
 // it waits, up to its limit.
 func TestFindRun(t *testing.T) {
-	q := startQueue(t, Job{AckWait: time.Second})
-	other := Run{ID: "OTHER"}
-	if _, err := CreateRun(t.Context(), q.js, other, Job{AckWait: time.Second}, Streams{MaxMsg: 1 << 20}); err != nil {
+	q := startQueue(t, queue.Job{AckWait: time.Second})
+	other := queue.Run{ID: "OTHER"}
+	if _, err := queue.CreateRun(t.Context(), q.js, other, queue.Job{AckWait: time.Second}, queue.Streams{MaxMsg: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	find := Find{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Wait: 3 * time.Second, Logger: testLogger(t)}
+	find := Find{Servers: []string{q.url}, Auth: queue.Auth{User: "w", Password: "secret"}, Wait: 3 * time.Second, Logger: testLogger(t)}
 
 	// Two runs in the queue, neither with a coordinator: wait, then say so.
 	began := time.Now()
@@ -71,7 +73,7 @@ func TestFindRun(t *testing.T) {
 	// A coordinator that comes up while the worker waits is found.
 	stopOther()
 	stop()
-	late, err := nats.Connect(q.url, nats.UserInfo("w", "secret"))
+	late, err := nats.Connect(q.url, nats.UserInfo(testqueue.User, testqueue.Password))
 	if err != nil {
 		t.Fatal(err)
 	}

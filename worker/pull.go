@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -22,7 +23,7 @@ type puller struct {
 	w       *Worker
 	js      jetstream.JetStream
 	cons    jetstream.Consumer
-	job     Job
+	job     queue.Job
 	fetcher *scrape.Fetcher
 }
 
@@ -129,7 +130,7 @@ func (p *puller) pull(ctx context.Context, n int, dispatch func(jetstream.Msg)) 
 // extracts no more pages at once than it holds, and storing and
 // acknowledging need neither place.
 func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan struct{}, release func()) {
-	task, err := DecodeTask(msg.Data())
+	task, err := queue.DecodeTask(msg.Data())
 	if err != nil {
 		// Nothing can ever make this message readable; redelivering it
 		// would only loop. The coordinator's frontier still waits for the
@@ -189,7 +190,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan st
 	res.Depth = task.Depth
 	res.Parent = task.Parent
 
-	out, err := EncodeResult(p.w.run, task, &res, p.job.MaxRecord)
+	out, err := queue.EncodeResult(p.w.run, task, &res, p.job.MaxRecord)
 	if err != nil {
 		p.w.log.Error("encode result", "url", task.URL, "err", err)
 		_ = msg.Nak()
@@ -270,7 +271,7 @@ func (p *puller) lease(ctx context.Context, rawURL string) error {
 	}
 	for {
 		lctx, cancel := context.WithTimeout(ctx, leaseWait)
-		_, err := p.js.Conn().RequestWithContext(lctx, p.w.run.LeaseSubject(), []byte(HostKey(u)))
+		_, err := p.js.Conn().RequestWithContext(lctx, p.w.run.LeaseSubject(), []byte(queue.HostKey(u)))
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return ctx.Err()

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -38,7 +39,7 @@ const (
 
 // Config is how a worker joins a run.
 type Config struct {
-	Bootstrap
+	queue.Bootstrap
 	// Lifeline, when set, is read until end of file; its end means the
 	// coordinator (or the SSH session to it) is gone and the worker stops.
 	Lifeline io.Reader
@@ -55,7 +56,7 @@ type Config struct {
 // says stop, or the coordinator is lost.
 type Worker struct {
 	cfg  Config
-	run  Run
+	run  queue.Run
 	id   string
 	log  *slog.Logger
 	stop chan struct{}
@@ -89,7 +90,7 @@ func New(cfg Config) (*Worker, error) {
 	id := host + ":" + strconv.Itoa(os.Getpid())
 	return &Worker{
 		cfg:  cfg,
-		run:  Run{ID: cfg.Run},
+		run:  queue.Run{ID: cfg.Run},
 		id:   id,
 		log:  cfg.Logger.With("component", "worker", "node", cfg.Node),
 		stop: make(chan struct{}),
@@ -119,7 +120,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: jetstream: %w", err)
 	}
-	var job Job
+	var job queue.Job
 	var cons jetstream.Consumer
 	err = w.retry(ctx, func() error {
 		// Round trips that do not depend on each other.
@@ -128,12 +129,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			job = *w.cfg.Job
 		} else {
 			g.Go(func() (err error) {
-				job, err = loadJob(gctx, js, w.run)
+				job, err = queue.LoadJob(gctx, js, w.run)
 				return err
 			})
 		}
 		g.Go(func() (err error) {
-			if cons, err = js.Consumer(gctx, w.run.TaskStream(), WorkerConsumer); err != nil {
+			if cons, err = js.Consumer(gctx, w.run.TaskStream(), queue.WorkerConsumer); err != nil {
 				return fmt.Errorf("worker: open task consumer: %w", err)
 			}
 			return nil
@@ -144,7 +145,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	ctl, err := nc.Subscribe(w.run.ControlSubject(), func(m *nats.Msg) {
-		if string(m.Data) == ControlStop {
+		if string(m.Data) == queue.ControlStop {
 			cancel(errStopped)
 		}
 	})
@@ -166,7 +167,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	beats := make(chan struct{})
 	go func() {
 		defer close(beats)
-		t := time.NewTicker(HelloInterval)
+		t := time.NewTicker(queue.HelloInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -204,7 +205,6 @@ var (
 	errLifeline = errors.New("coordinator closed the session")
 	errStopped  = errors.New("coordinator said stop")
 	errLost     = errors.New("lost the coordinator")
-	errProtocol = errors.New("run the same scrape version on every node")
 )
 
 // connect dials NATS. Reconnects are unlimited, but a disconnection that lasts
@@ -292,7 +292,7 @@ func (w *Worker) hello(ctx context.Context, nc *nats.Conn) error {
 
 // announce sends a hello without waiting for the server to have it.
 func (w *Worker) announce(nc *nats.Conn) error {
-	data, _ := json.Marshal(Hello{
+	data, _ := json.Marshal(queue.Hello{
 		Node: w.cfg.Node, Worker: w.id, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
 		Joined: w.cfg.Joined,
@@ -305,7 +305,7 @@ func (w *Worker) announce(nc *nats.Conn) error {
 
 // bye tells the coordinator this worker is gone, so it stops counting it.
 func (w *Worker) bye(nc *nats.Conn) {
-	data, _ := json.Marshal(Bye{Node: w.cfg.Node, Worker: w.id})
+	data, _ := json.Marshal(queue.Bye{Node: w.cfg.Node, Worker: w.id})
 	if err := nc.Publish(w.run.ByeSubject(), data); err == nil {
 		_ = nc.FlushTimeout(time.Second)
 	}
@@ -318,7 +318,7 @@ func (w *Worker) retry(ctx context.Context, open func() error) error {
 	deadline := time.Now().Add(w.cfg.Grace)
 	for {
 		err := open()
-		if err == nil || errors.Is(err, errProtocol) || time.Now().After(deadline) {
+		if err == nil || errors.Is(err, queue.ErrProtocol) || time.Now().After(deadline) {
 			return err
 		}
 		w.log.Warn("open the run, trying again", "err", err)
@@ -328,25 +328,6 @@ func (w *Worker) retry(ctx context.Context, open func() error) error {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func loadJob(ctx context.Context, js jetstream.JetStream, run Run) (Job, error) {
-	var job Job
-	kv, err := js.KeyValue(ctx, run.ConfigBucket())
-	if err != nil {
-		return job, fmt.Errorf("worker: open run %s: %w", run.ID, err)
-	}
-	e, err := kv.Get(ctx, ConfigKey)
-	if err != nil {
-		return job, fmt.Errorf("worker: read run %s config: %w", run.ID, err)
-	}
-	if err := json.Unmarshal(e.Value(), &job); err != nil {
-		return job, fmt.Errorf("worker: decode run config: %w", err)
-	}
-	if job.Version != ProtocolVersion {
-		return job, fmt.Errorf("worker: run uses protocol %d, this worker %d: %w", job.Version, ProtocolVersion, errProtocol)
-	}
-	return job, nil
 }
 
 func withParallelism(c scrape.Config, slots int) scrape.Config {

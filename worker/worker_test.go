@@ -17,43 +17,25 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scrape-cluster/scrape/internal/testqueue"
 	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
-// queue is a real JetStream server on a free port with one run set up on it.
-type queue struct {
+// testQueue is a real JetStream server on a free port with one run set up on it.
+type testQueue struct {
 	srv     *server.Server
 	url     string
 	js      jetstream.JetStream
-	run     Run
+	run     queue.Run
 	results jetstream.Consumer
 }
 
-// runServer starts a JetStream server on a free loopback port, with the one
-// user w (password secret), for the length of the test or benchmark.
-func runServer(tb testing.TB) *server.Server {
-	tb.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: tb.TempDir(),
-		Users: []*server.User{{Username: "w", Password: "secret"}},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
-	}
-	tb.Cleanup(srv.Shutdown)
-	return srv
-}
-
-func startQueue(t *testing.T, job Job) *queue {
+func startQueue(t *testing.T, job queue.Job) *testQueue {
 	t.Helper()
-	srv := runServer(t)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("w", "secret"))
+	srv := testqueue.Start(t)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(testqueue.User, testqueue.Password))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,18 +44,18 @@ func startQueue(t *testing.T, job Job) *queue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &queue{srv: srv, url: srv.ClientURL(), js: js, run: Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
-	q.results, err = CreateRun(t.Context(), js, q.run, job, Streams{MaxMsg: 1 << 20})
+	q := &testQueue{srv: srv, url: srv.ClientURL(), js: js, run: queue.Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
+	q.results, err = queue.CreateRun(t.Context(), js, q.run, job, queue.Streams{MaxMsg: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return q
 }
 
-func (q *queue) publish(t *testing.T, tasks ...scrape.Task) {
+func (q *testQueue) publish(t *testing.T, tasks ...scrape.Task) {
 	t.Helper()
 	for _, task := range tasks {
-		m, err := EncodeTask(q.run, task)
+		m, err := queue.EncodeTask(q.run, task)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +66,7 @@ func (q *queue) publish(t *testing.T, tasks ...scrape.Task) {
 }
 
 // collect reads n results, failing the test if they do not come in time.
-func (q *queue) collect(t *testing.T, n int) map[uint64]scrape.Result {
+func (q *testQueue) collect(t *testing.T, n int) map[uint64]scrape.Result {
 	t.Helper()
 	out := map[uint64]scrape.Result{}
 	deadline := time.Now().Add(20 * time.Second)
@@ -94,7 +76,7 @@ func (q *queue) collect(t *testing.T, n int) map[uint64]scrape.Result {
 			t.Fatal(err)
 		}
 		for m := range b.Messages() {
-			meta, err := DecodeResultMeta(m.Headers())
+			meta, err := queue.DecodeResultMeta(m.Headers())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +97,7 @@ func (q *queue) collect(t *testing.T, n int) map[uint64]scrape.Result {
 	return out
 }
 
-func (q *queue) pendingTasks(t *testing.T) uint64 {
+func (q *testQueue) pendingTasks(t *testing.T) uint64 {
 	t.Helper()
 	s, err := q.js.Stream(t.Context(), q.run.TaskStream())
 	if err != nil {
@@ -141,17 +123,17 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // startWorker runs a worker until the test ends; the returned channel
 // yields Run's error.
-func startWorker(t *testing.T, q *queue, slots int, lifeline io.Reader) (context.CancelFunc, <-chan error) {
+func startWorker(t *testing.T, q *testQueue, slots int, lifeline io.Reader) (context.CancelFunc, <-chan error) {
 	t.Helper()
 	return launchWorker(t, q.bootstrap(slots), lifeline)
 }
 
 // bootstrap is what the run would hand a worker of slots slots, less the job.
-func (q *queue) bootstrap(slots int) Bootstrap {
-	return Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots}
+func (q *testQueue) bootstrap(slots int) queue.Bootstrap {
+	return queue.Bootstrap{Servers: []string{q.url}, Auth: queue.Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots}
 }
 
-func launchWorker(t *testing.T, boot Bootstrap, lifeline io.Reader) (context.CancelFunc, <-chan error) {
+func launchWorker(t *testing.T, boot queue.Bootstrap, lifeline io.Reader) (context.CancelFunc, <-chan error) {
 	t.Helper()
 	w, err := New(Config{
 		Bootstrap: boot,
@@ -184,7 +166,7 @@ func TestWorkerAnswersEveryTaskAndAcksIt(t *testing.T) {
 	site := testsite.New(50)
 	srv := httptest.NewServer(site)
 	t.Cleanup(func() { site.Close(); srv.Close() })
-	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 5 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 5 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
 
 	var tasks []scrape.Task
 	for i := range 50 {
@@ -218,14 +200,14 @@ func TestWorkerGivesUpALostQueueAfterItsGrace(t *testing.T) {
 	site := testsite.New(10)
 	web := httptest.NewServer(site)
 	t.Cleanup(func() { site.Close(); web.Close() })
-	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 30 * time.Second, MaxDeliver: 3})
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 30 * time.Second, MaxDeliver: 3})
 	// The page comes back while the queue is gone, before the grace ends.
 	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/slow/3000/1", Line: 1, Attempt: 1})
 
 	// Longer than HelloInterval, so a hello falls due while cut off.
-	const grace = HelloInterval + time.Second
+	const grace = queue.HelloInterval + time.Second
 	w, err := New(Config{
-		Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: 2},
+		Bootstrap: queue.Bootstrap{Servers: []string{q.url}, Auth: queue.Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: 2},
 		Grace:     grace,
 		Logger:    testLogger(t),
 	})
@@ -265,7 +247,7 @@ func TestWorkerHoldsALookaheadBeyondItsSlots(t *testing.T) {
 	web := httptest.NewServer(site)
 	t.Cleanup(func() { site.Close(); web.Close() })
 	// Pages outlast the ack wait: a held task waits longer than that.
-	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: time.Second, MaxDeliver: 3})
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: time.Second, MaxDeliver: 3})
 	var tasks []scrape.Task
 	path := func(i int) string { return "/slow/1500/" + itoa(i) }
 	for i := range pages {
@@ -347,7 +329,7 @@ func TestWorkerFetchesTheNextPageWhileExtracting(t *testing.T) {
 		return ok
 	}
 
-	q := startQueue(t, Job{Fetch: scrape.Config{Timeout: 20 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 20 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
 	tasks := []scrape.Task{{ID: 1, URL: web.URL + "/big", Attempt: 1}}
 	for i := 2; i <= slots; i++ {
 		tasks = append(tasks, scrape.Task{ID: uint64(i), URL: web.URL + "/slow/" + itoa(i), Attempt: 1})
@@ -396,12 +378,12 @@ func TestWorkerTakesTheJobFromItsBootstrap(t *testing.T) {
 		_, _ = io.WriteString(w, "<title>"+r.UserAgent()+"</title>")
 	}))
 	t.Cleanup(web.Close)
-	q := startQueue(t, Job{Fetch: scrape.Config{UserAgent: "from-the-bucket"}, AckWait: 5 * time.Second})
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{UserAgent: "from-the-bucket"}, AckWait: 5 * time.Second})
 	if err := q.js.DeleteKeyValue(t.Context(), q.run.ConfigBucket()); err != nil {
 		t.Fatal(err)
 	}
 	boot := q.bootstrap(1)
-	boot.Job = &Job{Fetch: scrape.Config{UserAgent: "from-the-bootstrap"}, AckWait: 5 * time.Second}
+	boot.Job = &queue.Job{Fetch: scrape.Config{UserAgent: "from-the-bootstrap"}, AckWait: 5 * time.Second}
 	stop, done := launchWorker(t, boot, nil)
 
 	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/", Attempt: 1})
@@ -414,9 +396,9 @@ func TestWorkerTakesTheJobFromItsBootstrap(t *testing.T) {
 	}
 }
 
-func (q *queue) ackPending(t *testing.T) int {
+func (q *testQueue) ackPending(t *testing.T) int {
 	t.Helper()
-	c, err := q.js.Consumer(t.Context(), q.run.TaskStream(), WorkerConsumer)
+	c, err := q.js.Consumer(t.Context(), q.run.TaskStream(), queue.WorkerConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,11 +415,11 @@ func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {
 	site := testsite.New(5)
 	srv := httptest.NewServer(site)
 	t.Cleanup(func() { site.Close(); srv.Close() })
-	q := startQueue(t, Job{AckWait: 500 * time.Millisecond, MaxDeliver: 1})
+	q := startQueue(t, queue.Job{AckWait: 500 * time.Millisecond, MaxDeliver: 1})
 	q.publish(t, scrape.Task{ID: 1, URL: srv.URL + "/page/1", Attempt: 1})
 
 	// Take the task as a worker that then dies: never ack it.
-	cons, err := q.js.Consumer(t.Context(), q.run.TaskStream(), WorkerConsumer)
+	cons, err := q.js.Consumer(t.Context(), q.run.TaskStream(), queue.WorkerConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +441,7 @@ func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {
 }
 
 func TestWorkerStops(t *testing.T) {
-	q := startQueue(t, Job{AckWait: time.Second})
+	q := startQueue(t, queue.Job{AckWait: time.Second})
 	t.Run("lifeline closed", func(t *testing.T) {
 		pr, pw := io.Pipe()
 		_, done := startWorker(t, q, 1, pr)
@@ -479,7 +461,7 @@ func TestWorkerStops(t *testing.T) {
 		nc := q.js.Conn()
 		deadline := time.After(5 * time.Second)
 		for {
-			nc.Publish(q.run.ControlSubject(), []byte(ControlStop))
+			nc.Publish(q.run.ControlSubject(), []byte(queue.ControlStop))
 			select {
 			case err := <-done:
 				if err != nil {
@@ -495,8 +477,8 @@ func TestWorkerStops(t *testing.T) {
 }
 
 func TestWorkerRefusesWrongCredentials(t *testing.T) {
-	q := startQueue(t, Job{})
-	w, err := New(Config{Bootstrap: Bootstrap{Servers: []string{q.url}, Auth: Auth{User: "w", Password: "guess"}, Run: q.run.ID}, Grace: 5 * time.Second})
+	q := startQueue(t, queue.Job{})
+	w, err := New(Config{Bootstrap: queue.Bootstrap{Servers: []string{q.url}, Auth: queue.Auth{User: "w", Password: "guess"}, Run: q.run.ID}, Grace: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,8 @@ import (
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testcluster"
 	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
-	"github.com/scrape-cluster/scrape/worker"
 )
 
 // Helper processes. The cluster tests re-exec this test binary inside a
@@ -237,7 +237,7 @@ func checkAuthRequired(addr string) error {
 // standard input copied to a file, and a function that waits for the
 // bootstraps of n workers to pass through it and returns them: the test's
 // way to learn the run's secret without the run telling anyone.
-func tapSSH(t *testing.T, c *testcluster.Cluster) (string, func(n int) []worker.Bootstrap) {
+func tapSSH(t *testing.T, c *testcluster.Cluster) (string, func(n int) []queue.Bootstrap) {
 	t.Helper()
 	dir := t.TempDir()
 	tap, log := filepath.Join(dir, "ssh-tap"), filepath.Join(dir, "stdin.log")
@@ -246,14 +246,14 @@ func tapSSH(t *testing.T, c *testcluster.Cluster) (string, func(n int) []worker.
 		t.Fatal(err)
 	}
 	ssh := strings.Join(append([]string{tap, log}, c.SSHCommand()...), " ")
-	return ssh, func(n int) []worker.Bootstrap {
+	return ssh, func(n int) []queue.Bootstrap {
 		t.Helper()
-		var boots []worker.Bootstrap
+		var boots []queue.Bootstrap
 		waitFor(t, 30*time.Second, fmt.Sprintf("%d bootstraps through ssh", n), func() bool {
 			boots = nil
 			data, _ := os.ReadFile(log)
 			for line := range strings.Lines(string(data)) {
-				var b worker.Bootstrap
+				var b queue.Bootstrap
 				if json.Unmarshal([]byte(line), &b) == nil && b.Password != "" {
 					boots = append(boots, b)
 				}
@@ -983,26 +983,26 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	queue := l.Addr().String()
+	queueAddr := l.Addr().String()
 	l.Close()
 	ssh, bootstraps := tapSSH(t, c)
 	// The later --ssh wins over startClusterRun's.
-	r := startClusterRun(t, c, "node1:2\nnode2:2\n", slowURLs(base, 100, 300), "--listen", queue, "--ssh", ssh)
+	r := startClusterRun(t, c, "node1:2\nnode2:2\n", slowURLs(base, 100, 300), "--listen", queueAddr, "--ssh", ssh)
 	r.waitRecords(t, 5)
 	boot := bootstraps(2)[0]
-	run := worker.Run{ID: boot.Run}
+	run := queue.Run{ID: boot.Run}
 
 	// With the run's credentials, the very session a stranger tries reads
 	// tasks: so the refusals below are the credentials' doing.
 	authorized, _ := json.Marshal(map[string]any{"verbose": false, "pedantic": false, "user": boot.User, "pass": boot.Password})
-	got, err := rawSession(queue, string(authorized), run.TaskSubject(), "")
+	got, err := rawSession(queueAddr, string(authorized), run.TaskSubject(), "")
 	if err != nil || !strings.Contains(got, "MSG "+run.TaskSubject()) {
 		t.Errorf("with the run's credentials, no task read from %s: %v\n%s", run.TaskSubject(), err, got)
 	}
 
 	// Strangers, from the root namespace and from a host of the cluster,
 	// where workers dial from.
-	probes := strangerProbes(queue, run.TaskSubject(), run.ResultSubject())
+	probes := strangerProbes(queueAddr, run.TaskSubject(), run.ResultSubject())
 	for _, p := range probes {
 		if p.err != nil {
 			t.Errorf("from the root namespace, %s: not refused: %v", p.name, p.err)
@@ -1015,7 +1015,7 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	out, err := c.Hosts[0].Command(ctx, exe, "-test.run=^TestHelperNATSProbe$", "-test.v", "--",
-		helperNATSProbe, queue, run.TaskSubject(), run.ResultSubject()).CombinedOutput()
+		helperNATSProbe, queueAddr, run.TaskSubject(), run.ResultSubject()).CombinedOutput()
 	if n := len(probes); err != nil || !strings.Contains(string(out), "--- PASS: TestHelperNATSProbe") ||
 		strings.Count(string(out), ": refused\n") != n {
 		t.Errorf("probe from node1 (want %d refusals): %v\n%s", n, err, out)

@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scrape-cluster/scrape/internal/testbin"
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // natsRun is one finished scrape run --nats.
@@ -201,7 +201,7 @@ func TestRunNATSFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := worker.AuthFiles{Creds: "u.creds", NKey: "u.nk", User: "bob", PasswordFile: "pw", TokenFile: "tok", CA: "ca.pem"}
+	want := queue.AuthFiles{Creds: "u.creds", NKey: "u.nk", User: "bob", PasswordFile: "pw", TokenFile: "tok", CA: "ca.pem"}
 	if got := o.NATS.servers(); !slices.Equal(got, []string{"nats://h1:4222", "nats://h2:4222"}) || o.Replicas != 3 || o.NATS.AuthFiles != want {
 		t.Errorf("servers %q, replicas %d, auth files %+v", got, o.Replicas, o.NATS.AuthFiles)
 	}

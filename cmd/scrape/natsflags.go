@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/scrape-cluster/scrape/worker"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // natsFlags are how scrape run and scrape worker reach an existing NATS, with
@@ -13,7 +13,7 @@ import (
 // as flag values, which ps would show.
 type natsFlags struct {
 	URLs string `json:"nats,omitempty"`
-	worker.AuthFiles
+	queue.AuthFiles
 }
 
 func (n *natsFlags) bind(f *pflag.FlagSet, use string) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/worker"
 )
 
@@ -86,7 +87,7 @@ func runWorker(ctx context.Context, o *workerOptions) error {
 		return joinRun(ctx, o)
 	}
 	in := bufio.NewReader(o.Stdin)
-	boot, err := worker.ReadBootstrap(in)
+	boot, err := queue.ReadBootstrap(in)
 	if err != nil {
 		return err
 	}
@@ -124,8 +125,8 @@ func joinRun(ctx context.Context, o *workerOptions) error {
 		return err
 	}
 	w, err := worker.New(worker.Config{
-		Bootstrap: worker.Bootstrap{
-			Version: worker.ProtocolVersion,
+		Bootstrap: queue.Bootstrap{
+			Version: queue.ProtocolVersion,
 			Servers: servers,
 			Auth:    auth,
 			Run:     id,

@@ -1,4 +1,4 @@
-package worker
+package queue
 
 import (
 	"context"
@@ -151,4 +151,28 @@ func DeleteRun(ctx context.Context, js jetstream.JetStream, run Run) error {
 	})
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ErrProtocol is a coordinator and a worker of builds that cannot talk.
+var ErrProtocol = errors.New("run the same scrape version on every node")
+
+// LoadJob reads the run's job from its config bucket, as a worker that
+// joined by itself must: it was not handed one in a bootstrap.
+func LoadJob(ctx context.Context, js jetstream.JetStream, run Run) (Job, error) {
+	var job Job
+	kv, err := js.KeyValue(ctx, run.ConfigBucket())
+	if err != nil {
+		return job, fmt.Errorf("open run %s: %w", run.ID, err)
+	}
+	e, err := kv.Get(ctx, ConfigKey)
+	if err != nil {
+		return job, fmt.Errorf("read run %s config: %w", run.ID, err)
+	}
+	if err := json.Unmarshal(e.Value(), &job); err != nil {
+		return job, fmt.Errorf("decode run config: %w", err)
+	}
+	if job.Version != ProtocolVersion {
+		return job, fmt.Errorf("run uses protocol %d, this worker %d: %w", job.Version, ProtocolVersion, ErrProtocol)
+	}
+	return job, nil
 }

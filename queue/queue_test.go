@@ -1,12 +1,41 @@
-package worker
+package queue
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/internal/testqueue"
 )
+
+// testRun is one run set up on a real JetStream server.
+type testRun struct {
+	js  jetstream.JetStream
+	run Run
+}
+
+func startQueue(t *testing.T, job Job) testRun {
+	t.Helper()
+	srv := testqueue.Start(t)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(testqueue.User, testqueue.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := testRun{js: js, run: Run{ID: "T" + strings.ToUpper(t.Name())}}
+	if _, err := CreateRun(t.Context(), js, q.run, job, Streams{MaxMsg: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
 
 // CreateRun can be tried again, as the coordinator does while a NATS cluster
 // heals: the same run again is no error, and a changed one updates the
@@ -41,7 +70,7 @@ func TestCreateRunAgain(t *testing.T) {
 			if got := c.CachedInfo().Config.AckWait; got != tt.job.AckWait {
 				t.Errorf("task consumer ack wait %v, want %v", got, tt.job.AckWait)
 			}
-			job, err := loadJob(t.Context(), q.js, q.run)
+			job, err := LoadJob(t.Context(), q.js, q.run)
 			if err != nil {
 				t.Fatal(err)
 			}
