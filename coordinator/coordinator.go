@@ -1,159 +1,24 @@
-// Package coordinator runs a scrape across a cluster: it starts the run's
-// embedded NATS JetStream queue, launches one worker per machinefile host,
-// feeds URL tasks through its frontier, writes every result to the output
-// exactly once and stops every worker it started.
+// Package coordinator runs a scrape across a cluster. See doc.go for where
+// each step of a URL's way through a run lives.
 package coordinator
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
-
-// Defaults for Config; a zero field means its default.
-const (
-	DefaultConnectTimeout = 10 * time.Second
-	// DefaultAckWait is how long a task may go without a heartbeat before
-	// it is handed to another worker. Workers beat every third of it, so it
-	// bounds how long a dead node's tasks wait.
-	DefaultAckWait    = 15 * time.Second
-	DefaultMaxDeliver = 5
-	// DefaultPerHost is Scrapy's per-domain default, here for the cluster.
-	DefaultPerHost      = 8
-	DefaultRetries      = 2
-	DefaultRetryBackoff = time.Second
-	// stopGrace is how long a worker gets to hand back its tasks and exit
-	// before it is killed; the whole stop stays within 5 s.
-	stopGrace = 3 * time.Second
-	// readyTimeout is how long a started worker gets, beyond the SSH
-	// connect timeout, to connect back and say hello.
-	readyTimeout = 20 * time.Second
-)
-
-// Config is one run.
-type Config struct {
-	// Hosts are the machinefile's nodes; nil means this machine alone
-	// with one slot per CPU. An empty list launches no worker: the run
-	// waits for workers to join (scrape worker --nats), which needs
-	// WaitWorkers.
-	Hosts []machinefile.Host
-	// WaitWorkers, when set, is how long the run waits for a worker to join
-	// while none is running (at the start with no Hosts, or after every
-	// node was lost) before it fails; zero fails at once.
-	WaitWorkers time.Duration
-	// Input is the urls file, one URL per line.
-	Input io.Reader
-	// Output is a file path, or "-" (or "") for stdout; Format overrides
-	// the format its extension implies.
-	Output string
-	Format string
-	Stdout io.Writer
-	// Stderr receives worker log lines, prefixed with their node.
-	Stderr io.Writer
-
-	Fetch scrape.Config
-
-	// Listen is where the embedded NATS listens (default all interfaces,
-	// a free port). Advertise, when set, is the address every worker
-	// dials; otherwise each worker dials our address on its route.
-	Listen    string
-	Advertise string
-	// SSH is the ssh command and its own arguments (default "ssh").
-	SSH []string
-	// RemoteBin is the scrape binary's path on remote nodes (default:
-	// LocalBin, as on a cluster sharing its file system).
-	RemoteBin string
-	// LocalBin is the binary started for local workers (default: this
-	// program).
-	LocalBin string
-	// Push copies LocalBin to every remote node that lacks an identical
-	// copy, into a per-user cache directory there, and runs it from there.
-	Push bool
-	// StateDir holds the queue's store, the journal and what a resume
-	// needs. Empty means a new directory under .scrape/, removed again after
-	// a successful run.
-	StateDir string
-	// InputPath is the urls file Input reads, or "-" for stdin; a resume
-	// reads it again.
-	InputPath string
-	// Resume continues the run kept in StateDir; Input is not read.
-	Resume bool
-	// Force lets a new run overwrite an existing output file and a state
-	// directory holding another run.
-	Force bool
-	// Saved is stored with the run for SavedOptions: the command's flags,
-	// so that a resume runs as the run did.
-	Saved []byte
-
-	// NATS, when set, are the URLs of an existing NATS server or cluster
-	// with JetStream to use instead of the embedded one; NATSAuth is how to
-	// log in to it (and is passed on to the workers). Replicas is the
-	// streams' replication factor there.
-	NATS     []string
-	NATSAuth queue.Auth
-	Replicas int
-	// TLS makes the embedded queue serve TLS with a certificate made for the
-	// run; workers get its pin with their credentials.
-	TLS bool
-
-	ConnectTimeout time.Duration
-	AckWait        time.Duration
-	MaxDeliver     int
-	// Window bounds the tasks released and not yet answered (default:
-	// four per slot, at least 64).
-	Window int
-
-	// Politeness, enforced for the whole cluster. PerHost bounds requests
-	// in flight to one host (default DefaultPerHost); Delay spaces the
-	// starts of requests to one host; robots.txt is obeyed unless
-	// IgnoreRobots.
-	PerHost      int
-	Delay        time.Duration
-	IgnoreRobots bool
-	// Retries is how many further attempts a timeout, connection error,
-	// 408, 429 or 5xx gets (used as given: the command's default is 2).
-	// RetryBackoff is the first wait (default DefaultRetryBackoff); each
-	// later one doubles, and a site's Retry-After is honoured.
-	Retries      int
-	RetryBackoff time.Duration
-
-	// Crawling: Depth > 0 follows links that many levels from the input,
-	// within SameHost (the input's hosts) or AllowDomains when given, up to
-	// MaxPages tasks in all (0: no cap).
-	Depth        int
-	SameHost     bool
-	AllowDomains []string
-	MaxPages     int
-
-	Logger *slog.Logger
-	// LogLevel is passed on to the workers ("DEBUG", "INFO", "WARN").
-	LogLevel string
-	// Progress shows the run as it goes on Stderr: a bar on a terminal,
-	// a status line every ProgressInterval elsewhere.
-	Progress         bool
-	ProgressInterval time.Duration
-}
-
-// ErrNoWorkers is returned when no node could start a worker, or every
-// worker was lost before the work was done.
-var ErrNoWorkers = errors.New("no worker")
 
 // Coordinator is one run.
 type Coordinator struct {
@@ -161,81 +26,17 @@ type Coordinator struct {
 	log       *slog.Logger
 	run       queue.Run
 	ownsState bool
-	relay     *syncWriter
-	stderr    io.Writer // cfg.Stderr, or the progress bar's writer while it is drawn
-	bin       binary    // what --push sends
+	// stderr is where the run's own lines go (worker logs, warnings, the
+	// log): Config.Stderr, or the progress bar's writer while it is drawn.
+	// Everything writes through it, so one swap moves them all.
+	stderr   *syncWriter
+	bin      binary // what --push sends
+	launcher Launcher
 }
 
 // New validates cfg and fills in defaults.
 func New(cfg Config) (*Coordinator, error) {
-	if cfg.Input == nil && !cfg.Resume {
-		return nil, errors.New("no input")
-	}
-	if cfg.TLS && len(cfg.NATS) > 0 {
-		return nil, errors.New("--tls is for the embedded queue; with --nats, use tls:// URLs and --tls-ca")
-	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.Stdout == nil {
-		cfg.Stdout = os.Stdout
-	}
-	if cfg.Stderr == nil {
-		cfg.Stderr = os.Stderr
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Hosts == nil {
-		cfg.Hosts = []machinefile.Host{{Name: "localhost", Slots: runtime.NumCPU(), Line: 0}}
-	} else if len(cfg.Hosts) == 0 && cfg.WaitWorkers <= 0 {
-		return nil, errors.New("no hosts to start workers on, and no --wait-workers to wait for workers to join")
-	}
-	if len(cfg.SSH) == 0 {
-		cfg.SSH = []string{"ssh"}
-	}
-	if cfg.LocalBin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own binary: %w", err)
-		}
-		cfg.LocalBin = exe
-	}
-	if cfg.RemoteBin == "" {
-		cfg.RemoteBin = cfg.LocalBin
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
-	if cfg.AckWait <= 0 {
-		cfg.AckWait = DefaultAckWait
-	}
-	if cfg.MaxDeliver <= 0 {
-		cfg.MaxDeliver = DefaultMaxDeliver
-	}
-	if cfg.ProgressInterval <= 0 {
-		cfg.ProgressInterval = DefaultProgressInterval
-	}
-	if cfg.PerHost <= 0 {
-		cfg.PerHost = DefaultPerHost
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = DefaultRetryBackoff
-	}
-	if cfg.Retries < 0 {
-		cfg.Retries = 0
-	}
-	if cfg.Window <= 0 {
-		slots := 0
-		for _, h := range cfg.Hosts {
-			slots += h.Slots
-		}
-		cfg.Window = max(64, 4*slots)
-	}
-	if _, _, err := splitListen(cfg.Listen); err != nil {
-		return nil, err
-	}
-	if err := cfg.Fetch.Validate(); err != nil {
+	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	id, err := randomHex(6)
@@ -245,11 +46,22 @@ func New(cfg Config) (*Coordinator, error) {
 	c := &Coordinator{
 		cfg:    cfg,
 		run:    queue.Run{ID: strings.ToUpper(id)},
-		relay:  &syncWriter{w: cfg.Stderr},
-		stderr: cfg.Stderr,
+		stderr: &syncWriter{w: cfg.Stderr},
 	}
-	c.log = cfg.Logger.With("component", "coordinator", "run", c.run.ID)
+	log := cfg.Logger
+	if log == nil {
+		var level slog.Level
+		if level.UnmarshalText([]byte(cfg.LogLevel)) != nil {
+			level = slog.LevelWarn
+		}
+		log = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	}
+	c.log = log.With("component", "coordinator", "run", c.run.ID)
 	c.bin.path = cfg.LocalBin
+	c.launcher = cfg.Launcher
+	if c.launcher == nil {
+		c.launcher = &processLauncher{cfg: &c.cfg, stderr: c.stderr, log: c.log, bin: &c.bin}
+	}
 	return c, nil
 }
 
@@ -266,7 +78,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}
 	if !c.cfg.Resume && !c.cfg.Force && c.cfg.Output != "" && c.cfg.Output != output.Stdout {
 		if _, err := os.Stat(c.cfg.Output); err == nil {
-			return stats, fmt.Errorf("%s exists: choose another -o, or overwrite it with --force", c.cfg.Output)
+			return stats, fmt.Errorf("%s exists: choose another output, or overwrite it with Force", c.cfg.Output)
 		}
 	}
 	runDir, st, err := c.prepareState(format)
@@ -300,63 +112,34 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	lctx, cancelLaunches := context.WithCancel(ctx)
 	defer cancelLaunches()
 	fl := c.launch(lctx)
-	var nc *nats.Conn // set once the queue is up
-	stopWorkers := func() {
-		cancelLaunches()
-		fl.stop(nc)
-		fl.reap()
-	}
-
 	q, err := c.openQueue(ctx, runDir)
 	if err != nil {
-		stopWorkers()
+		cancelLaunches()
+		fl.stop(nil)
+		fl.reap()
 		return stats, err
 	}
 	defer q.close()
-	defer stopWorkers() // before the queue closes; the processes are gone on return
-	nc = q.nc
-	js := q.js
-	if c.cfg.Resume {
-		// A resumed run starts its queue afresh: what the crashed run's
-		// streams held is either in the journal or released again, and fresh
-		// streams forget the message IDs it used. CreateRun makes them anew.
-		if err := queue.DeleteRun(ctx, js, c.run); err != nil {
-			return stats, fmt.Errorf("resume: reset the queue: %w", err)
-		}
-	}
-	job := queue.Job{
-		Fetch:      c.cfg.Fetch,
-		AckWait:    c.cfg.AckWait,
-		MaxDeliver: c.cfg.MaxDeliver,
-		MaxRecord:  maxPayload - 64<<10, // room for headers
-		Delay:      c.cfg.Delay,
-	}
-	// CreateRun only creates or updates, so it can be tried again while a
-	// NATS cluster has a peer offline or is electing leaders, as any other
-	// queue operation is; an error no wait will cure fails at once.
-	var results jetstream.Consumer
-	for o := (outage{}); ; pause(ctx) {
-		results, err = queue.CreateRun(ctx, js, c.run, job, queue.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
-		if err == nil || ctx.Err() != nil || !passing(err) || !o.failed(c.log, "set up the run", err) {
-			break
-		}
-	}
+	defer func() { // before the queue closes; the processes are gone on return
+		cancelLaunches()
+		fl.stop(q.nc)
+		fl.reap()
+	}()
+	job, results, err := c.setUpRun(ctx, q)
 	if err != nil {
-		// Its three parts are made at once, so which of them reports a
-		// refusal first varies; this names the step whichever it is.
-		return stats, fmt.Errorf("set up the run's queue: %w", err)
+		return stats, err
 	}
-	if q.srv != nil && c.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
+	if q.srv != nil && c.log.Enabled(ctx, slog.LevelInfo) {
 		c.log.Info("workers can join", "nats", fmt.Sprintf("nats://HOST:%d", q.srv.port()), "nkey", filepath.Join(runDir, JoinKeyFile))
 	}
 
 	snk := &sink{w: out, stats: stats, journal: jr}
-	f := newFrontier(c.frontierConfig(), js, c.run, snk, c.log)
+	f := newFrontier(c.frontierConfig(), q.js, c.run, snk, c.log)
 	if c.cfg.Resume {
 		if err := f.restore(rec); err != nil {
 			return stats, err
 		}
-		fmt.Fprintf(c.cfg.Stderr, "scrape: resuming run %s: %d records already in %s\n", c.run.ID, rec.Out.Records, c.cfg.Output)
+		fmt.Fprintf(c.stderr, "scrape: resuming run %s: %d records already in %s\n", c.run.ID, rec.Out.Records, c.cfg.Output)
 	}
 	status := func(running bool) Status {
 		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: running}
@@ -365,17 +148,16 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return st
 	}
 	prog, progOut := startProgress(c.cfg.Progress, c.cfg.Stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status(true) })
-	c.useStderr(progOut)
+	c.stderr.set(progOut)
 	defer func() { prog.finish(status(false)) }()
 	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
 
-	if err := fl.attach(nc, q, job); err != nil {
+	if err := fl.attach(q.nc, q, job); err != nil {
 		return stats, err
 	}
-
 	if c.cfg.Delay > 0 {
 		l := &leases{delay: c.cfg.Delay, next: map[string]time.Time{}}
-		sub, err := l.serve(nc, c.run.LeaseSubject())
+		sub, err := l.serve(q.nc, c.run.LeaseSubject())
 		if err != nil {
 			return stats, fmt.Errorf("serve start leases: %w", err)
 		}
@@ -396,8 +178,57 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	// they managed to store: an interrupted run's output holds everything
 	// scraped so far.
 	cancelLaunches()
-	fl.stop(nc)
+	fl.stop(q.nc)
 	stats.Nodes = fl.readyCount()
+	runErr = c.settleRecords(runErr, col, snk, f, stats, start)
+	prog.finish(status(false))
+	c.stderr.set(c.cfg.Stderr)
+	if runErr != nil {
+		return stats, c.keepForResume(ctx, runErr, out, runDir)
+	}
+	return stats, c.finish(out, q, jr, runDir, st)
+}
+
+// setUpRun makes the run's streams, consumers and config on the queue.
+func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jetstream.Consumer, error) {
+	if c.cfg.Resume {
+		// A resumed run starts its queue afresh: what the crashed run's
+		// streams held is either in the journal or released again, and fresh
+		// streams forget the message IDs it used. CreateRun makes them anew.
+		if err := queue.DeleteRun(ctx, q.js, c.run); err != nil {
+			return queue.Job{}, nil, fmt.Errorf("resume: reset the queue: %w", err)
+		}
+	}
+	job := queue.Job{
+		Fetch:      c.cfg.Fetch,
+		AckWait:    c.cfg.AckWait,
+		MaxDeliver: c.cfg.MaxDeliver,
+		MaxRecord:  maxPayload - 64<<10, // room for headers
+		Delay:      c.cfg.Delay,
+	}
+	// CreateRun only creates or updates, so it can be tried again while a
+	// NATS cluster has a peer offline or is electing leaders, as any other
+	// queue operation is; an error no wait will cure fails at once.
+	var results jetstream.Consumer
+	var err error
+	for o := (outage{}); ; pause(ctx) {
+		results, err = queue.CreateRun(ctx, q.js, c.run, job, queue.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
+		if err == nil || ctx.Err() != nil || !passing(err) || !o.failed(c.log, "set up the run", err) {
+			break
+		}
+	}
+	if err != nil {
+		// Its three parts are made at once, so which of them reports a
+		// refusal first varies; this names the step whichever it is.
+		return job, nil, fmt.Errorf("set up the run's queue: %w", err)
+	}
+	return job, results, nil
+}
+
+// settleRecords writes what the stopped workers stored after a failed or
+// interrupted run, makes the output durable, and fills in the summary's
+// last figures.
+func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *frontier, stats *Summary, start time.Time) error {
 	if runErr != nil {
 		if err := col.drain(); err != nil {
 			runErr = errors.Join(runErr, err)
@@ -407,30 +238,34 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		runErr = errors.Join(runErr, err)
 	}
 	stats.Outstanding = f.outstanding()
-	prog.finish(status(false))
-	c.useStderr(c.cfg.Stderr)
 	held, retried := f.politeness()
 	stats.Retries = retried
 	stats.PerHost = c.cfg.PerHost
 	if secs := time.Since(start); secs > 0 && held > secs/5 {
 		stats.PerHostHeld = held
 	}
-	if runErr != nil {
-		if err := out.Close(); err != nil {
-			return stats, errors.Join(runErr, fmt.Errorf("close output: %w", err))
-		}
-		if c.cfg.Output != "" && c.cfg.Output != output.Stdout {
-			fmt.Fprintf(c.cfg.Stderr, "scrape: the run's state is in %s; finish it with: scrape run --resume %s\n", runDir, runDir)
-		}
-		if ctx.Err() != nil {
-			return stats, ctx.Err()
-		}
-		return stats, runErr
-	}
+	return runErr
+}
 
-	// Every record is written: the queue can go while the output is synced
-	// to disk. The state directory stays until the output is safe, so that
-	// a run whose output fails to close can still be resumed.
+// keepForResume closes the output of a run that did not finish and says how
+// to take it up again; the state directory stays.
+func (c *Coordinator) keepForResume(ctx context.Context, runErr error, out output.Writer, runDir string) error {
+	if err := out.Close(); err != nil {
+		return errors.Join(runErr, fmt.Errorf("close output: %w", err))
+	}
+	if c.cfg.Output != "" && c.cfg.Output != output.Stdout {
+		fmt.Fprintf(c.stderr, "scrape: the run's state is in %s; finish it with: scrape run --resume %s\n", runDir, runDir)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return runErr
+}
+
+// finish closes a run whose every record is written: the queue can go while
+// the output is synced to disk. The state directory stays until the output
+// is safe, so that a run whose output fails to close can still be resumed.
+func (c *Coordinator) finish(out output.Writer, q *runQueue, jr *journal, runDir string, st *runState) error {
 	closed := make(chan error, 1)
 	go func() { closed <- out.Close() }()
 	if err := q.drop(context.Background(), c.run); err != nil {
@@ -438,13 +273,13 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}
 	q.close()
 	if err := <-closed; err != nil {
-		return stats, fmt.Errorf("close output: %w", err)
+		return fmt.Errorf("close output: %w", err)
 	}
 	jr.close()
 	if err := c.finishState(runDir, st); err != nil {
 		c.log.Warn("tidy state directory", "dir", runDir, "err", err)
 	}
-	return stats, nil
+	return nil
 }
 
 // openOutput creates the output, or on a resume takes it over where the
@@ -462,21 +297,6 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 		return output.Resume(c.cfg.Output, format, opt, rec.Out)
 	}
 	return output.Create(c.cfg.Output, format, c.cfg.Stdout, opt)
-}
-
-// useStderr sends the run's own lines (worker logs, warnings, logging) to w.
-func (c *Coordinator) useStderr(w io.Writer) {
-	c.relay.mu.Lock()
-	c.relay.w = w
-	c.relay.mu.Unlock()
-	c.stderr = w
-	if w != c.cfg.Stderr {
-		var level slog.Level
-		if level.UnmarshalText([]byte(c.cfg.LogLevel)) != nil {
-			level = slog.LevelWarn
-		}
-		c.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("component", "coordinator", "run", c.run.ID)
-	}
 }
 
 func (c *Coordinator) frontierConfig() frontierConfig {
@@ -502,24 +322,4 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
 	}
 	return fc
-}
-
-// advertise picks the address n's worker dials to reach the queue.
-func (c *Coordinator) advertise(ctx context.Context, n *node) (string, error) {
-	if c.cfg.Advertise != "" {
-		return c.cfg.Advertise, nil
-	}
-	host, _, _ := splitListen(c.cfg.Listen)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
-		return host, nil // listening on one address: that is the one
-	}
-	if n.local {
-		return "127.0.0.1", nil
-	}
-	target := sshHostName(ctx, c.cfg.SSH, n.host.Destination(), n.host.Port)
-	addr, err := routeAddr(ctx, target)
-	if err != nil {
-		return "", fmt.Errorf("find our address on the route to %s (set --advertise): %w", target, err)
-	}
-	return addr, nil
 }

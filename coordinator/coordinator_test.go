@@ -29,14 +29,14 @@ func TestRemoteCommandQuotesOnlyWhenNeeded(t *testing.T) {
 
 func TestWorkerArgvCarriesNoSecret(t *testing.T) {
 	cfg := &Config{SSH: []string{"ssh", "-F", "cfg"}, LocalBin: "/bin/scrape", ConnectTimeout: 7 * time.Second}
-	local := &node{host: machinefile.Host{Name: "localhost"}, local: true}
-	if got := local.argv(cfg); !slices.Equal(got, []string{"/bin/scrape", "worker"}) {
+	local := Node{Host: machinefile.Host{Name: "localhost"}, Local: true}
+	if got := local.argv(cfg, "/opt/scrape"); !slices.Equal(got, []string{"/bin/scrape", "worker"}) {
 		t.Errorf("local argv %q", got)
 	}
-	remote := &node{host: machinefile.Host{Name: "n1", User: "bob", Port: 2222}, remoteBin: "/opt/scrape"}
+	remote := Node{Host: machinefile.Host{Name: "n1", User: "bob", Port: 2222}}
 	want := []string{"ssh", "-F", "cfg", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7",
 		"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-p", "2222", "bob@n1", "/opt/scrape worker"}
-	if got := remote.argv(cfg); !slices.Equal(got, want) {
+	if got := remote.argv(cfg, "/opt/scrape"); !slices.Equal(got, want) {
 		t.Errorf("remote argv\n%q\nwant\n%q", got, want)
 	}
 }

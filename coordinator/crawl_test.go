@@ -78,20 +78,3 @@ func TestLeasesSpaceStartsPerHost(t *testing.T) {
 		t.Errorf("another host waited for the first: %s", s.Sub(now))
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	f := &frontier{cfg: frontierConfig{Backoff: time.Second}}
-	for n, want := range map[int]time.Duration{2: time.Second, 3: 2 * time.Second, 4: 4 * time.Second} {
-		for range 50 {
-			if d := f.backoff(n, 0); d < want/2 || d > want*3/2 {
-				t.Fatalf("attempt %d waits %s, want %s ± half", n, d, want)
-			}
-		}
-	}
-	if d := f.backoff(2, 30*time.Second); d != 30*time.Second {
-		t.Errorf("Retry-After 30s gave %s", d)
-	}
-	if d := f.backoff(2, time.Hour); d != maxBackoff {
-		t.Errorf("Retry-After of an hour gave %s, want the cap %s", d, maxBackoff)
-	}
-}

@@ -36,6 +36,7 @@ type fleet struct {
 
 	events   chan fleetEvent
 	launches sync.WaitGroup
+	watchers sync.WaitGroup // one per started worker, until it ends
 	stopOnce sync.Once
 
 	mu    sync.Mutex
@@ -70,13 +71,13 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 		if seen[name]++; seen[name] > 1 {
 			name += "#" + strconv.Itoa(seen[name])
 		}
-		fl.nodes = append(fl.nodes, &node{host: h, name: name, local: isLocal(h), gone: make(chan struct{})})
+		fl.nodes = append(fl.nodes, &node{Node: Node{Host: h, Name: name, Local: isLocal(h)}, gone: make(chan struct{})})
 		fl.hello[name] = make(chan queue.Hello, 1)
 	}
 	for _, n := range fl.nodes {
 		n.launchedAt = time.Now()
 		fl.launches.Go(func() {
-			err := c.start(ctx, fl, n)
+			err := fl.start(ctx, n)
 			fl.events <- fleetEvent{n: n, err: err, ready: err == nil}
 			if err != nil {
 				return
@@ -84,10 +85,12 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 			fl.mu.Lock()
 			fl.ready++
 			fl.mu.Unlock()
-			go func() {
-				<-n.exited
+			fl.watchers.Go(func() {
+				// Ends when the worker does: reap ends every worker and
+				// then waits for these.
+				<-n.proc.Exited()
 				fl.events <- fleetEvent{n: n, lost: true}
-			}()
+			})
 		})
 	}
 	return fl
@@ -140,65 +143,6 @@ func (fl *fleet) attach(nc *nats.Conn, q *runQueue, job queue.Job) error {
 	fl.queue = q
 	fl.job = &job
 	close(fl.queued)
-	return nil
-}
-
-// start launches n's worker, hands it the bootstrap once the queue is ready,
-// and waits for its hello.
-func (c *Coordinator) start(ctx context.Context, fl *fleet, n *node) error {
-	var addr string
-	if len(c.cfg.NATS) == 0 {
-		var err error
-		if addr, err = c.advertise(ctx, n); err != nil {
-			return fmt.Errorf("%s: %w", n.name, err)
-		}
-	}
-	n.remoteBin = c.cfg.RemoteBin
-	if c.cfg.Push && !n.local {
-		var err error
-		if n.remoteBin, err = c.push(ctx, n); err != nil {
-			return err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := n.spawn(&c.cfg, c.relay); err != nil {
-		return err
-	}
-	select {
-	case <-fl.queued:
-	case <-ctx.Done():
-		// The run never got going: no worker is owed a goodbye.
-		n.kill()
-		<-n.exited
-		return ctx.Err()
-	}
-	servers, auth := c.cfg.NATS, c.cfg.NATSAuth
-	if q := fl.queue; q.srv != nil {
-		servers, auth = q.forWorker(addr, auth)
-	}
-	boot := queue.Bootstrap{
-		Version:  queue.ProtocolVersion,
-		Servers:  servers,
-		Auth:     auth,
-		Run:      c.run.ID,
-		Node:     n.name,
-		Slots:    n.host.Slots,
-		LogLevel: c.cfg.LogLevel,
-		Job:      fl.job,
-	}
-	if err := n.hand(boot); err != nil {
-		return err
-	}
-	h, err := n.awaitReady(ctx, fl.hello[n.name], c.cfg.ConnectTimeout+readyTimeout)
-	if err != nil {
-		return err
-	}
-	fl.mu.Lock()
-	n.worker = h.Worker
-	fl.mu.Unlock()
-	c.log.Info("worker ready", "node", n.name, "worker", h.Worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
 	return nil
 }
 
@@ -260,7 +204,7 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 				alive++
 			case ev.lost:
 				alive--
-				msg := fmt.Sprintf("lost node %s: %s", ev.n.name, ev.n.exitReason())
+				msg := fmt.Sprintf("lost node %s: %s", ev.n.Name, ev.n.proc.Reason())
 				if others := alive + fl.joins.count(); others > 0 {
 					msg += fmt.Sprintf("; its tasks go to the other %d node(s)", others)
 				}
@@ -350,7 +294,7 @@ func (fl *fleet) reportUnwatched() {
 				// A start cut short by a tiny run's end is a race, not news;
 				// one that has gone on for a second is a slow or silent host.
 				if took := time.Since(ev.n.launchedAt); took >= time.Second {
-					fmt.Fprintf(fl.c.stderr, "scrape: warning: node %s did no work: still starting %s after its launch when the run ended\n", ev.n.name, took.Round(100*time.Millisecond))
+					fmt.Fprintf(fl.c.stderr, "scrape: warning: node %s did no work: still starting %s after its launch when the run ended\n", ev.n.Name, took.Round(100*time.Millisecond))
 				}
 			default:
 				fmt.Fprintf(fl.c.stderr, "scrape: warning: %v\n", ev.err)
@@ -369,4 +313,5 @@ func (fl *fleet) reap() {
 		wg.Go(n.reap)
 	}
 	wg.Wait()
+	fl.watchers.Wait()
 }

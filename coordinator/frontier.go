@@ -1,15 +1,9 @@
 package coordinator
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"sync"
 	"time"
@@ -17,15 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/temoto/robotstxt"
 
-	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
-
-// maxLine bounds one line of the urls file. A longer line is no URL anyone
-// can fetch; it becomes an invalid_url record instead of a reason to buffer
-// without end.
-const maxLine = 64 << 10
 
 // crawlIDBase starts the IDs of discovered pages above any line number, so
 // input lines keep their line numbers as task IDs.
@@ -122,82 +110,6 @@ func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out 
 	}
 	f.space = sync.NewCond(&f.mu)
 	return f
-}
-
-// feed reads the urls file to its end. A line that is not a URL is answered
-// at once with an invalid_url record: every line of the input gets exactly
-// one record.
-func (f *frontier) feed(ctx context.Context, input io.Reader) error {
-	// Wake a feed blocked on a full frontier when the run is cancelled.
-	stop := context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		f.space.Broadcast()
-		f.mu.Unlock()
-	})
-	defer stop()
-
-	r := bufio.NewReaderSize(input, maxLine)
-	for lineNo := 1; ; lineNo++ {
-		line, tooLong, err := readLine(r)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return fmt.Errorf("read urls: line %d: %w", lineNo, err)
-		}
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-		}
-		text := string(bytes.TrimSpace(line))
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		if f.skip[uint64(lineNo)] {
-			// Done before a resume; a crawl still needs it as a seed.
-			if u, err := scrape.ParseURL(text); err == nil && !tooLong {
-				f.mu.Lock()
-				if f.cfg.Crawl != nil {
-					f.cfg.Crawl.seed(u)
-				}
-				f.admitted++
-				f.mu.Unlock()
-			}
-			continue
-		}
-		if tooLong {
-			if err := f.sink.invalid(text[:min(len(text), 200)]+"…", lineNo, fmt.Sprintf("line longer than %d bytes", maxLine)); err != nil {
-				return err
-			}
-			continue
-		}
-		u, err := scrape.ParseURL(text)
-		if err != nil {
-			if err := f.sink.invalid(text, lineNo, err.Error()); err != nil {
-				return err
-			}
-			continue
-		}
-		f.mu.Lock()
-		for f.queued >= f.cfg.MaxQueued && ctx.Err() == nil {
-			f.space.Wait()
-		}
-		if ctx.Err() != nil {
-			f.mu.Unlock()
-			return nil
-		}
-		if f.cfg.Crawl != nil {
-			f.cfg.Crawl.seed(u)
-		}
-		f.admitted++
-		f.enqueueLocked(scrape.Task{ID: uint64(lineNo), URL: text, Line: lineNo, Attempt: 1}, u)
-		f.mu.Unlock()
-		f.poke()
-	}
-	f.mu.Lock()
-	f.inputDone = true
-	f.checkDoneLocked()
-	f.mu.Unlock()
-	return nil
 }
 
 // enqueueLocked puts a task at the back of its host's queue.
@@ -404,7 +316,7 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	defer f.poke()
 	if e.task.Attempt <= f.cfg.Retries && retryable(meta) {
 		e.task.Attempt++
-		e.notBefore = now.Add(f.backoff(e.task.Attempt, meta.RetryAfter))
+		e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
 		// To the front: the host asked us to slow down, not to reorder.
 		e.host.queue = append([]*entry{e}, e.host.queue...)
 		f.queued++
@@ -413,30 +325,6 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 		return retry, e.task
 	}
 	return write, e.task
-}
-
-// retryable says which failures are worth another attempt: the passing
-// ones. A 404 or a DNS failure will not heal in a few seconds.
-func retryable(m queue.ResultMeta) bool {
-	switch m.Kind {
-	case scrape.KindTimeout, scrape.KindConnect, scrape.KindBadBody:
-		return true
-	case scrape.KindHTTPStatus:
-		return m.Status == 408 || m.Status == 429 || m.Status >= 500
-	}
-	return false
-}
-
-// maxBackoff caps one wait, Retry-After included: a site asking for a day
-// gets its record with the error instead of a run that never ends.
-const maxBackoff = 5 * time.Minute
-
-// backoff is the wait before attempt n: exponential with jitter, and never
-// shorter than the site's own Retry-After.
-func (f *frontier) backoff(n int, retryAfter time.Duration) time.Duration {
-	d := f.cfg.Backoff << (n - 2)
-	d = d/2 + rand.N(d+1)
-	return min(max(d, retryAfter), maxBackoff)
 }
 
 // discover queues the links of a crawled page that are in scope and new.
@@ -529,104 +417,3 @@ func (f *frontier) politeness() (held time.Duration, retried int) {
 	return f.held, f.retried
 }
 
-// readLine returns the next line without its newline. A line longer than
-// the reader's buffer is returned cut, with tooLong set, and the rest of it
-// is skipped.
-func readLine(r *bufio.Reader) (line []byte, tooLong bool, err error) {
-	line, err = r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		line = append([]byte(nil), line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			_, err = r.ReadSlice('\n')
-		}
-		if errors.Is(err, io.EOF) {
-			err = nil
-		}
-		return line, true, err
-	}
-	if errors.Is(err, io.EOF) && len(line) > 0 {
-		err = nil
-	}
-	return bytes.TrimSuffix(line, []byte("\n")), false, err
-}
-
-// sink is the single writer of the output. The frontier (invalid lines,
-// robots.txt refusals) and the collector (results) both write through it.
-//
-// Every record it writes is for one task, and the journal hears of it: a
-// flush commits the records written so far with the output's position.
-type sink struct {
-	mu      sync.Mutex
-	w       writer
-	stats   *Summary
-	journal *journal
-}
-
-type writer interface {
-	Write([]byte) error
-	Flush() error
-	Pos() output.Pos
-}
-
-func (s *sink) write(rec []byte, meta queue.ResultMeta) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.w.Write(rec); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	s.journal.markDone(meta.Task)
-	s.stats.add(meta)
-	return nil
-}
-
-// found journals a page crawling discovered, with the next commit: the
-// result that links to it is acknowledged only after that.
-func (s *sink) found(t scrape.Task) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.journal.markFound(t)
-}
-
-func (s *sink) record(id uint64, r scrape.Result) error {
-	rec, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return s.write(rec, queue.ResultMeta{Task: id, Kind: r.Error.Kind})
-}
-
-func (s *sink) invalid(text string, line int, why string) error {
-	return s.record(uint64(line), scrape.Result{
-		URL:   text,
-		Line:  line,
-		Error: &scrape.Error{Kind: scrape.KindInvalidURL, Message: why},
-	})
-}
-
-func (s *sink) robotsDenied(t scrape.Task, host string) error {
-	return s.record(t.ID, scrape.Result{
-		URL: t.URL, Line: t.Line, Depth: t.Depth, Parent: t.Parent,
-		Error: scrape.Errorf(scrape.KindRobotsDisallowed, "robots.txt of %s disallows it", host),
-	})
-}
-
-// snapshot copies the counts so far.
-func (s *sink) snapshot() Summary {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats.clone()
-}
-
-// flush makes the records written so far durable in the output, then
-// commits them to the journal. Only then may their results be acknowledged.
-func (s *sink) flush() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.journal.changed(s.w.Pos()) {
-		return nil
-	}
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return s.journal.commit(s.w.Pos())
-}

@@ -59,51 +59,51 @@ const uploadScript = `umask 077; d="%[1]s"; mkdir -p "$d" && t="$d/scrape.$$" &&
 	`(sha256sum "$d/scrape" 2>/dev/null || shasum -a 256 "$d/scrape") | cut -d' ' -f1`
 
 // push makes sure node n has this exact binary and returns its path there.
-func (c *Coordinator) push(ctx context.Context, n *node) (string, error) {
-	bin := &c.bin
+func (l *processLauncher) push(ctx context.Context, n Node) (string, error) {
+	bin := l.bin
 	if err := bin.load(); err != nil {
 		return "", err
 	}
 	tag := bin.hash[:16]
-	out, err := c.sshRun(ctx, n, fmt.Sprintf(probeScript, tag), nil)
+	out, err := l.sshRun(ctx, n, fmt.Sprintf(probeScript, tag), nil)
 	if err != nil {
-		return "", fmt.Errorf("push to %s: probe: %w", n.name, err)
+		return "", fmt.Errorf("push to %s: probe: %w", n.Name, err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 2 {
-		return "", fmt.Errorf("push to %s: unexpected answer to probe: %q", n.name, out)
+		return "", fmt.Errorf("push to %s: unexpected answer to probe: %q", n.Name, out)
 	}
 	if goos, goarch := platform(lines[0]); goos != runtime.GOOS || goarch != runtime.GOARCH {
 		return "", fmt.Errorf("push to %s: the node is %s/%s (%s) but this binary is %s/%s: build scrape for the node and use --remote-bin",
-			n.name, goos, goarch, lines[0], runtime.GOOS, runtime.GOARCH)
+			n.Name, goos, goarch, lines[0], runtime.GOOS, runtime.GOARCH)
 	}
 	dir := strings.TrimSpace(lines[1])
 	path := dir + "/scrape"
 	if len(lines) >= 3 && strings.TrimSpace(lines[2]) == bin.hash {
-		c.log.Info("binary already on node", "node", n.name, "path", path)
+		l.log.Info("binary already on node", "node", n.Name, "path", path)
 		return path, nil
 	}
 	f, err := os.Open(bin.path)
 	if err != nil {
-		return "", fmt.Errorf("push to %s: %w", n.name, err)
+		return "", fmt.Errorf("push to %s: %w", n.Name, err)
 	}
 	defer f.Close()
-	got, err := c.sshRun(ctx, n, fmt.Sprintf(uploadScript, dir), f)
+	got, err := l.sshRun(ctx, n, fmt.Sprintf(uploadScript, dir), f)
 	if err != nil {
-		return "", fmt.Errorf("push to %s: copy: %w", n.name, err)
+		return "", fmt.Errorf("push to %s: copy: %w", n.Name, err)
 	}
 	if strings.TrimSpace(got) != bin.hash {
-		return "", fmt.Errorf("push to %s: copy arrived with hash %q, want %s", n.name, strings.TrimSpace(got), bin.hash)
+		return "", fmt.Errorf("push to %s: copy arrived with hash %q, want %s", n.Name, strings.TrimSpace(got), bin.hash)
 	}
-	fmt.Fprintf(c.stderr, "scrape: pushed %s to %s:%s\n", humanBytes(bin.size), n.name, path)
+	fmt.Fprintf(l.stderr, "scrape: pushed %s to %s:%s\n", humanBytes(bin.size), n.Name, path)
 	return path, nil
 }
 
 // sshRun runs script on node n and returns its standard output.
-func (c *Coordinator) sshRun(ctx context.Context, n *node, script string, stdin io.Reader) (string, error) {
+func (l *processLauncher) sshRun(ctx context.Context, n Node, script string, stdin io.Reader) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
-	argv := n.sshArgv(&c.cfg, script)
+	argv := n.sshArgv(l.cfg, script)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer

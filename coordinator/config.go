@@ -1,0 +1,224 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// Defaults for Config; a zero field means its default.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultAckWait is how long a task may go without a heartbeat before
+	// it is handed to another worker. Workers beat every third of it, so it
+	// bounds how long a dead node's tasks wait.
+	DefaultAckWait    = 15 * time.Second
+	DefaultMaxDeliver = 5
+	// DefaultPerHost is Scrapy's per-domain default, here for the cluster.
+	DefaultPerHost      = 8
+	DefaultRetries      = 2
+	DefaultRetryBackoff = time.Second
+	// MaxRetries bounds Retries: with doubling waits capped at maxBackoff,
+	// more attempts than this keep one page for hours.
+	MaxRetries = 20
+	// stopGrace is how long a worker gets to hand back its tasks and exit
+	// before it is killed; the whole stop stays within 5 s.
+	stopGrace = 3 * time.Second
+	// readyTimeout is how long a started worker gets, beyond the SSH
+	// connect timeout, to connect back and say hello.
+	readyTimeout = 20 * time.Second
+)
+
+// Config is one run.
+type Config struct {
+	// Hosts are the machinefile's nodes; nil means this machine alone
+	// with one slot per CPU. An empty list launches no worker: the run
+	// waits for workers to join (scrape worker --nats), which needs
+	// WaitWorkers.
+	Hosts []machinefile.Host
+	// WaitWorkers, when set, is how long the run waits for a worker to join
+	// while none is running (at the start with no Hosts, or after every
+	// node was lost) before it fails; zero fails at once.
+	WaitWorkers time.Duration
+	// Input is the urls file, one URL per line.
+	Input io.Reader
+	// Output is a file path, or "-" (or "") for stdout; Format overrides
+	// the format its extension implies.
+	Output string
+	Format string
+	Stdout io.Writer
+	// Stderr receives worker log lines, prefixed with their node.
+	Stderr io.Writer
+
+	Fetch scrape.Config
+
+	// Listen is where the embedded NATS listens (default all interfaces,
+	// a free port). Advertise, when set, is the address every worker
+	// dials; otherwise each worker dials our address on its route.
+	Listen    string
+	Advertise string
+	// SSH is the ssh command and its own arguments (default "ssh").
+	SSH []string
+	// RemoteBin is the scrape binary's path on remote nodes (default:
+	// LocalBin, as on a cluster sharing its file system).
+	RemoteBin string
+	// Launcher starts the workers (default: scrape worker processes, over
+	// ssh for remote nodes, with the fields above).
+	Launcher Launcher
+	// LocalBin is the binary started for local workers (default: this
+	// program).
+	LocalBin string
+	// Push copies LocalBin to every remote node that lacks an identical
+	// copy, into a per-user cache directory there, and runs it from there.
+	Push bool
+	// StateDir holds the queue's store, the journal and what a resume
+	// needs. Empty means a new directory under .scrape/, removed again after
+	// a successful run.
+	StateDir string
+	// InputPath is the urls file Input reads, or "-" for stdin; a resume
+	// reads it again.
+	InputPath string
+	// Resume continues the run kept in StateDir; Input is not read.
+	Resume bool
+	// Force lets a new run overwrite an existing output file and a state
+	// directory holding another run.
+	Force bool
+	// Saved is stored with the run for SavedOptions: the command's flags,
+	// so that a resume runs as the run did.
+	Saved []byte
+
+	// NATS, when set, are the URLs of an existing NATS server or cluster
+	// with JetStream to use instead of the embedded one; NATSAuth is how to
+	// log in to it (and is passed on to the workers). Replicas is the
+	// streams' replication factor there.
+	NATS     []string
+	NATSAuth queue.Auth
+	Replicas int
+	// TLS makes the embedded queue serve TLS with a certificate made for the
+	// run; workers get its pin with their credentials.
+	TLS bool
+
+	ConnectTimeout time.Duration
+	AckWait        time.Duration
+	MaxDeliver     int
+	// Window bounds the tasks released and not yet answered (default:
+	// four per slot, at least 64).
+	Window int
+
+	// Politeness, enforced for the whole cluster. PerHost bounds requests
+	// in flight to one host (default DefaultPerHost); Delay spaces the
+	// starts of requests to one host; robots.txt is obeyed unless
+	// IgnoreRobots.
+	PerHost      int
+	Delay        time.Duration
+	IgnoreRobots bool
+	// Retries is how many further attempts a timeout, connection error,
+	// 408, 429 or 5xx gets (used as given: the command's default is 2).
+	// RetryBackoff is the first wait (default DefaultRetryBackoff); each
+	// later one doubles, and a site's Retry-After is honoured.
+	Retries      int
+	RetryBackoff time.Duration
+
+	// Crawling: Depth > 0 follows links that many levels from the input,
+	// within SameHost (the input's hosts) or AllowDomains when given, up to
+	// MaxPages tasks in all (0: no cap).
+	Depth        int
+	SameHost     bool
+	AllowDomains []string
+	MaxPages     int
+
+	// Logger, when set, receives the coordinator's log. Otherwise the run
+	// logs at LogLevel to Stderr, through the progress bar while it is
+	// drawn. LogLevel is passed on to the workers too ("DEBUG", "INFO",
+	// "WARN"; default WARN).
+	Logger   *slog.Logger
+	LogLevel string
+	// Progress shows the run as it goes on Stderr: a bar on a terminal,
+	// a status line every ProgressInterval elsewhere.
+	Progress         bool
+	ProgressInterval time.Duration
+}
+
+// ErrNoWorkers is returned when no node could start a worker, or every
+// worker was lost before the work was done.
+var ErrNoWorkers = errors.New("no worker")
+
+// setDefaults validates c and fills in its defaults.
+func (c *Config) setDefaults() error {
+	if c.Input == nil && !c.Resume {
+		return errors.New("no input")
+	}
+	if c.TLS && len(c.NATS) > 0 {
+		return errors.New("TLS with a certificate of the run's own is for the embedded queue; an existing NATS is reached over TLS by its tls:// URLs")
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.Hosts == nil {
+		c.Hosts = []machinefile.Host{{Name: "localhost", Slots: runtime.NumCPU(), Line: 0}}
+	} else if len(c.Hosts) == 0 && c.WaitWorkers <= 0 {
+		return errors.New("no hosts to start workers on, and no time to wait for workers to join")
+	}
+	if len(c.SSH) == 0 {
+		c.SSH = []string{"ssh"}
+	}
+	if c.LocalBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find own binary: %w", err)
+		}
+		c.LocalBin = exe
+	}
+	if c.RemoteBin == "" {
+		c.RemoteBin = c.LocalBin
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.PerHost <= 0 {
+		c.PerHost = DefaultPerHost
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.Retries < 0 || c.Retries > MaxRetries {
+		return fmt.Errorf("retries %d: want 0 to %d", c.Retries, MaxRetries)
+	}
+	if c.Window <= 0 {
+		slots := 0
+		for _, h := range c.Hosts {
+			slots += h.Slots
+		}
+		c.Window = max(64, 4*slots)
+	}
+	if _, _, err := splitListen(c.Listen); err != nil {
+		return err
+	}
+	if err := c.Fetch.Validate(); err != nil {
+		return err
+	}
+	return nil
+}

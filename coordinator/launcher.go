@@ -1,0 +1,208 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/queue"
+)
+
+// Node is one machinefile host as the run knows it.
+type Node struct {
+	Host  machinefile.Host
+	Name  string // what records call the node; unique within a run
+	Local bool   // this machine: its worker is a child process, not SSH
+}
+
+// Launcher starts the worker of one node. The run's launcher starts `scrape
+// worker` processes, over the system ssh client or as children of this one;
+// tests start workers in-process, where the race detector sees them.
+type Launcher interface {
+	// Start starts n's worker, which then waits for its bootstrap. It
+	// returns once the worker is started, not once it is ready.
+	Start(ctx context.Context, n Node) (Process, error)
+}
+
+// Process is one started worker.
+type Process interface {
+	// Hand gives the worker its bootstrap, with which it connects to the
+	// run's queue. It does not wait for the worker to be ready.
+	Hand(boot queue.Bootstrap) error
+	// Stop is the worker's signal to hand back what it holds and exit.
+	Stop()
+	// Kill ends the worker at once.
+	Kill()
+	// Exited is closed once the worker has ended.
+	Exited() <-chan struct{}
+	// Reason explains an ended worker in the words of what failed (for a
+	// node that could not be reached, ssh's own message); while it runs,
+	// the last lines it printed.
+	Reason() string
+}
+
+// processLauncher starts `scrape worker` processes: over ssh, after pushing
+// the binary where asked, or as a child for this machine.
+type processLauncher struct {
+	cfg    *Config
+	stderr io.Writer // worker output, prefixed with its node
+	log    *slog.Logger
+	bin    *binary // what --push sends
+}
+
+func (l *processLauncher) Start(ctx context.Context, n Node) (Process, error) {
+	bin := l.cfg.RemoteBin
+	if l.cfg.Push && !n.Local {
+		var err error
+		if bin, err = l.push(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return spawn(n, n.argv(l.cfg, bin), l.stderr)
+}
+
+// argv is the command that starts this node's worker. The run's secret is
+// never part of it: it goes to the process's stdin.
+func (n Node) argv(cfg *Config, remoteBin string) []string {
+	if n.Local {
+		return []string{cfg.LocalBin, "worker"}
+	}
+	return n.sshArgv(cfg, remoteCommand(remoteBin))
+}
+
+// sshArgv runs command on the node through the system ssh client.
+func (n Node) sshArgv(cfg *Config, command string) []string {
+	args := append([]string{}, cfg.SSH...)
+	args = append(args,
+		"-T", // no terminal: stdin must be a clean pipe for the bootstrap
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout="+strconv.Itoa(int(cfg.ConnectTimeout.Seconds())),
+		// Keepalives make a vanished node visible as an ssh exit within
+		// about 15 s instead of a TCP timeout of minutes.
+		"-o", "ServerAliveInterval=5",
+		"-o", "ServerAliveCountMax=3",
+	)
+	if n.Host.Port != 0 {
+		args = append(args, "-p", strconv.Itoa(n.Host.Port))
+	}
+	return append(args, n.Host.Destination(), command)
+}
+
+// remoteCommand is the command line the node's shell runs. It stays free of
+// quoting where it can, because the node's shell may be sh, PowerShell or
+// cmd.exe, each of which quotes differently.
+func remoteCommand(bin string) string {
+	safe := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			strings.ContainsRune("/._-:\\+=,", r)
+	}
+	if strings.IndexFunc(bin, func(r rune) bool { return !safe(r) }) < 0 {
+		return bin + " worker"
+	}
+	return "'" + strings.ReplaceAll(bin, "'", `'\''`) + "' worker"
+}
+
+// process is a worker started as an OS process: `scrape worker` here, or the
+// ssh client that runs it on its node. Its stdin is the worker's lifeline.
+type process struct {
+	name   string
+	local  bool
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	tail   *lineRelay
+	exited chan struct{} // closed once cmd has been waited for
+	err    error         // why the process ended; read after exited
+}
+
+// spawn starts the worker process. It reads nothing until Hand gives it
+// its bootstrap.
+func spawn(n Node, argv []string, stderr io.Writer) (*process, error) {
+	p := &process{name: n.Name, local: n.Local, exited: make(chan struct{})}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	setProcessGroup(p.cmd)
+	p.tail = &lineRelay{prefix: "[" + n.Name + "] ", dst: stderr}
+	p.cmd.Stdout = p.tail
+	p.cmd.Stderr = p.tail
+	// A worker's grandchildren could hold our pipes open; do not let that
+	// hold up the run's end.
+	p.cmd.WaitDelay = 2 * time.Second
+	stdin, err := p.cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("launch worker on %s: %w", n.Name, err)
+	}
+	p.stdin = stdin
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("launch worker on %s: %w", n.Name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		p.tail.flush()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *process) Hand(boot queue.Bootstrap) error {
+	line, _ := json.Marshal(boot)
+	if _, err := p.stdin.Write(append(line, '\n')); err != nil {
+		// Most often ssh gave up before reading anything: its own reason
+		// says more than the broken pipe.
+		select {
+		case <-p.exited:
+		case <-time.After(stopGrace):
+			p.Kill()
+			<-p.exited
+		}
+		return fmt.Errorf("%s: %s", p.name, p.Reason())
+	}
+	return nil
+}
+
+// Stop closes the worker's stdin, which it reads as the end of the run.
+func (p *process) Stop() { _ = p.stdin.Close() }
+
+// Kill ends the process group. Over SSH, killing the client closes the
+// session, which the remote worker also reads as the end.
+func (p *process) Kill() { killProcessGroup(p.cmd) }
+
+func (p *process) Exited() <-chan struct{} { return p.exited }
+
+func (p *process) Reason() string {
+	select {
+	case <-p.exited:
+	default:
+		return p.tail.last()
+	}
+	msg := p.tail.last()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(p.err, &ee) && !p.local && ee.ExitCode() == 255:
+		if msg == "" {
+			// ssh says nothing when the remote worker was killed by a
+			// signal, or, below LogLevel INFO, when the node stopped
+			// answering its keepalives.
+			msg = "exit status 255 and no message: the worker was killed or the connection lost"
+		}
+		return "ssh failed: " + msg
+	case errors.As(p.err, &ee) && !p.local && ee.ExitCode() == 127:
+		return fmt.Sprintf("worker binary not found on the node: %s", msg)
+	case p.err != nil && msg != "":
+		return fmt.Sprintf("%v: %s", p.err, msg)
+	case p.err != nil:
+		return p.err.Error()
+	case msg != "":
+		return "exited: " + msg
+	}
+	return "exited"
+}

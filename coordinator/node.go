@@ -1,0 +1,153 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/scrape-cluster/scrape/queue"
+)
+
+// node is one machinefile host and the worker the run started there.
+type node struct {
+	Node
+	launchedAt time.Time // when its launch began
+
+	proc Process // set once started
+
+	worker  string        // the worker's ID, from its hello
+	gone    chan struct{} // closed when the worker says bye
+	byeOnce sync.Once
+	stopBy  time.Time // set by stop: when reap kills what is left
+}
+
+// start launches n's worker, hands it the bootstrap once the queue is ready,
+// and waits for its hello.
+func (fl *fleet) start(ctx context.Context, n *node) error {
+	c := fl.c
+	var addr string
+	if len(c.cfg.NATS) == 0 {
+		var err error
+		if addr, err = c.advertise(ctx, n.Node); err != nil {
+			return fmt.Errorf("%s: %w", n.Name, err)
+		}
+	}
+	proc, err := c.launcher.Start(ctx, n.Node)
+	if err != nil {
+		return err
+	}
+	n.proc = proc
+	select {
+	case <-fl.queued:
+	case <-ctx.Done():
+		// The run never got going: no worker is owed a goodbye.
+		proc.Kill()
+		<-n.proc.Exited()
+		return ctx.Err()
+	}
+	servers, auth := c.cfg.NATS, c.cfg.NATSAuth
+	if q := fl.queue; q.srv != nil {
+		servers, auth = q.forWorker(addr, auth)
+	}
+	boot := queue.Bootstrap{
+		Version:  queue.ProtocolVersion,
+		Servers:  servers,
+		Auth:     auth,
+		Run:      c.run.ID,
+		Node:     n.Name,
+		Slots:    n.Host.Slots,
+		LogLevel: c.cfg.LogLevel,
+		Job:      fl.job,
+	}
+	if err := proc.Hand(boot); err != nil {
+		return err
+	}
+	h, err := n.awaitReady(ctx, fl.hello[n.Name], c.cfg.ConnectTimeout+readyTimeout)
+	if err != nil {
+		return err
+	}
+	fl.mu.Lock()
+	n.worker = h.Worker
+	fl.mu.Unlock()
+	c.log.Info("worker ready", "node", n.Name, "worker", h.Worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
+	return nil
+}
+
+// awaitReady waits for the worker's hello, or for it to die trying.
+func (n *node) awaitReady(ctx context.Context, ready <-chan queue.Hello, timeout time.Duration) (queue.Hello, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case h := <-ready:
+		return h, nil
+	case <-n.proc.Exited():
+		return queue.Hello{}, fmt.Errorf("%s: %s", n.Name, n.proc.Reason())
+	case <-t.C:
+		n.proc.Kill()
+		return queue.Hello{}, fmt.Errorf("%s: worker not ready after %s (%s)", n.Name, timeout, n.proc.Reason())
+	case <-ctx.Done():
+		n.proc.Kill()
+		return queue.Hello{}, ctx.Err()
+	}
+}
+
+// stop signals the worker to hand back what it holds and exit, and waits
+// until it has said bye, has exited, or grace has passed. A worker that said
+// bye holds nothing and has left the queue; its process ending is reap's
+// business, so the run can close its output and queue meanwhile.
+func (n *node) stop(grace time.Duration) {
+	if n.proc == nil {
+		return
+	}
+	n.stopBy = time.Now().Add(grace)
+	n.proc.Stop()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-n.proc.Exited():
+	case <-n.gone:
+	case <-t.C:
+	}
+}
+
+// reap waits for the stopped worker to end, and kills it if it is still
+// there when the grace stop gave it has passed.
+func (n *node) reap() {
+	if n.proc == nil {
+		return
+	}
+	t := time.NewTimer(time.Until(n.stopBy))
+	defer t.Stop()
+	select {
+	case <-n.proc.Exited():
+		return
+	case <-t.C:
+	}
+	n.proc.Kill()
+	<-n.proc.Exited()
+}
+
+// bye records the worker's goodbye.
+func (n *node) bye() { n.byeOnce.Do(func() { close(n.gone) }) }
+
+// advertise picks the address n's worker dials to reach the queue.
+func (c *Coordinator) advertise(ctx context.Context, n Node) (string, error) {
+	if c.cfg.Advertise != "" {
+		return c.cfg.Advertise, nil
+	}
+	host, _, _ := splitListen(c.cfg.Listen)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return host, nil // listening on one address: that is the one
+	}
+	if n.Local {
+		return "127.0.0.1", nil
+	}
+	target := sshHostName(ctx, c.cfg.SSH, n.Host.Destination(), n.Host.Port)
+	addr, err := routeAddr(ctx, target)
+	if err != nil {
+		return "", fmt.Errorf("find our address on the route to %s (set the address workers dial, --advertise): %w", target, err)
+	}
+	return addr, nil
+}

@@ -1,0 +1,92 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/scrape-cluster/scrape/output"
+	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// sink is the single writer of the output. The frontier (invalid lines,
+// robots.txt refusals) and the collector (results) both write through it.
+//
+// Every record it writes is for one task, and the journal hears of it: a
+// flush commits the records written so far with the output's position.
+type sink struct {
+	mu      sync.Mutex
+	w       writer
+	stats   *Summary
+	journal *journal
+}
+
+type writer interface {
+	Write([]byte) error
+	Flush() error
+	Pos() output.Pos
+}
+
+func (s *sink) write(rec []byte, meta queue.ResultMeta) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.Write(rec); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	s.journal.markDone(meta.Task)
+	s.stats.add(meta)
+	return nil
+}
+
+// found journals a page crawling discovered, with the next commit: the
+// result that links to it is acknowledged only after that.
+func (s *sink) found(t scrape.Task) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.journal.markFound(t)
+}
+
+func (s *sink) record(id uint64, r scrape.Result) error {
+	rec, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.write(rec, queue.ResultMeta{Task: id, Kind: r.Error.Kind})
+}
+
+func (s *sink) invalid(text string, line int, why string) error {
+	return s.record(uint64(line), scrape.Result{
+		URL:   text,
+		Line:  line,
+		Error: &scrape.Error{Kind: scrape.KindInvalidURL, Message: why},
+	})
+}
+
+func (s *sink) robotsDenied(t scrape.Task, host string) error {
+	return s.record(t.ID, scrape.Result{
+		URL: t.URL, Line: t.Line, Depth: t.Depth, Parent: t.Parent,
+		Error: scrape.Errorf(scrape.KindRobotsDisallowed, "robots.txt of %s disallows it", host),
+	})
+}
+
+// snapshot copies the counts so far.
+func (s *sink) snapshot() Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.clone()
+}
+
+// flush makes the records written so far durable in the output, then
+// commits them to the journal. Only then may their results be acknowledged.
+func (s *sink) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.journal.changed(s.w.Pos()) {
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return s.journal.commit(s.w.Pos())
+}
