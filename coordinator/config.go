@@ -151,6 +151,10 @@ type Config struct {
 // worker was lost before the work was done.
 var ErrNoWorkers = errors.New("no worker")
 
+// ErrOutputExists is a new run's output file that is there already, and
+// Force is not set.
+var ErrOutputExists = errors.New("exists")
+
 // setDefaults validates c and fills in its defaults.
 func (c *Config) setDefaults() error {
 	if c.Input == nil && !c.Resume {

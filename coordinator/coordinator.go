@@ -78,7 +78,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}
 	if !c.cfg.Resume && !c.cfg.Force && c.cfg.Output != "" && c.cfg.Output != output.Stdout {
 		if _, err := os.Stat(c.cfg.Output); err == nil {
-			return stats, fmt.Errorf("%s exists: choose another output, or overwrite it with Force", c.cfg.Output)
+			return stats, fmt.Errorf("%s: %w", c.cfg.Output, ErrOutputExists)
 		}
 	}
 	runDir, st, err := c.prepareState(format)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -40,9 +39,11 @@ const (
 // Config is how a worker joins a run.
 type Config struct {
 	queue.Bootstrap
-	// Lifeline, when set, is read until end of file; its end means the
-	// coordinator (or the SSH session to it) is gone and the worker stops.
-	Lifeline io.Reader
+	// Lifeline, when set, is closed when the coordinator that started the
+	// worker (or the SSH session to it) is gone, and the worker stops. The
+	// process reads its stdin for that (see Watch): a read of a pipe cannot
+	// be interrupted everywhere, so it is the process's to own, not Run's.
+	Lifeline <-chan struct{}
 	// Grace is how long the worker waits for a lost NATS connection to come
 	// back before it gives up. Zero means DefaultGrace.
 	Grace time.Duration
@@ -87,7 +88,12 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The process ID names the worker on its node; the count tells apart
+	// workers that share a process, as in-process tests run them.
 	id := host + ":" + strconv.Itoa(os.Getpid())
+	if n := workers.Add(1); n > 1 {
+		id += "." + strconv.FormatInt(n, 10)
+	}
 	return &Worker{
 		cfg:  cfg,
 		run:  queue.Run{ID: cfg.Run},
@@ -103,10 +109,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	if w.cfg.Lifeline != nil {
+	if gone := w.cfg.Lifeline; gone != nil {
+		watched := make(chan struct{})
 		go func() {
-			_, _ = io.Copy(io.Discard, w.cfg.Lifeline)
-			cancel(errLifeline)
+			defer close(watched)
+			select {
+			case <-gone:
+				cancel(errLifeline)
+			case <-ctx.Done():
+			}
+		}()
+		defer func() {
+			cancel(nil)
+			<-watched
 		}()
 	}
 
@@ -334,3 +349,6 @@ func withParallelism(c scrape.Config, slots int) scrape.Config {
 	c.Parallelism = slots
 	return c
 }
+
+// workers counts the workers this process made, for their IDs.
+var workers atomic.Int64

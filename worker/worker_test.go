@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -123,7 +124,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // startWorker runs a worker until the test ends; the returned channel
 // yields Run's error.
-func startWorker(t *testing.T, q *testQueue, slots int, lifeline io.Reader) (context.CancelFunc, <-chan error) {
+func startWorker(t *testing.T, q *testQueue, slots int, lifeline <-chan struct{}) (context.CancelFunc, <-chan error) {
 	t.Helper()
 	return launchWorker(t, q.bootstrap(slots), lifeline)
 }
@@ -133,7 +134,7 @@ func (q *testQueue) bootstrap(slots int) queue.Bootstrap {
 	return queue.Bootstrap{Servers: []string{q.url}, Auth: queue.Auth{User: "w", Password: "secret"}, Run: q.run.ID, Node: "n1", Slots: slots}
 }
 
-func launchWorker(t *testing.T, boot queue.Bootstrap, lifeline io.Reader) (context.CancelFunc, <-chan error) {
+func launchWorker(t *testing.T, boot queue.Bootstrap, lifeline <-chan struct{}) (context.CancelFunc, <-chan error) {
 	t.Helper()
 	w, err := New(Config{
 		Bootstrap: boot,
@@ -443,10 +444,10 @@ func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {
 func TestWorkerStops(t *testing.T) {
 	q := startQueue(t, queue.Job{AckWait: time.Second})
 	t.Run("lifeline closed", func(t *testing.T) {
-		pr, pw := io.Pipe()
-		_, done := startWorker(t, q, 1, pr)
+		gone := make(chan struct{})
+		_, done := startWorker(t, q, 1, gone)
 		time.Sleep(200 * time.Millisecond)
-		pw.Close()
+		close(gone)
 		select {
 		case err := <-done:
 			if err != nil {
@@ -454,6 +455,19 @@ func TestWorkerStops(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("worker ignored the end of its lifeline")
+		}
+	})
+	t.Run("nothing it started outlives Run", func(t *testing.T) {
+		// A lifeline that never ends, as a coordinator's that is still
+		// there: Run ends by its context, and takes its goroutines along.
+		cancel, done := startWorker(t, q, 2, make(chan struct{}))
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if left := ownGoroutines(); left != "" {
+			t.Errorf("goroutines of the worker still running after Run returned:\n%s", left)
 		}
 	})
 	t.Run("coordinator says stop", func(t *testing.T) {
@@ -508,4 +522,18 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ownGoroutines lists the goroutines running this package's code, other than
+// tests'.
+func ownGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var own []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "scrape/worker.(*") && !strings.Contains(g, "scrape/worker.Test") && !strings.Contains(g, "scrape/worker.launchWorker") {
+			own = append(own, g)
+		}
+	}
+	return strings.Join(own, "\n\n")
 }

@@ -97,7 +97,7 @@ func runWorker(ctx context.Context, o *workerOptions) error {
 	}
 	w, err := worker.New(worker.Config{
 		Bootstrap: boot,
-		Lifeline:  in,
+		Lifeline:  watchStdin(in),
 		Grace:     o.Grace,
 		Logger:    slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level})),
 	})
@@ -145,4 +145,18 @@ func joinRun(ctx context.Context, o *workerOptions) error {
 	}
 	log.Info("left the run", "run", id)
 	return nil
+}
+
+// watchStdin reads the rest of a started worker's stdin and returns a channel
+// closed at its end: the coordinator, or the ssh session to it, is gone. The
+// read lasts as long as the process, which exits once its worker's Run
+// returns; a read of a pipe cannot be interrupted on every platform, so it
+// is the process's, not the worker's.
+func watchStdin(r io.Reader) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	return gone
 }
