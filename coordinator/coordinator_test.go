@@ -138,3 +138,22 @@ func TestLineRelayPrefixesWholeLines(t *testing.T) {
 		t.Errorf("last() = %q", got)
 	}
 }
+
+// The run's log follows its stderr when the progress bar takes it over, from
+// every part of the run, the ones made before the bar included.
+func TestLogFollowsStderr(t *testing.T) {
+	var before, during bytes.Buffer
+	c, err := New(Config{Input: strings.NewReader(""), Stderr: &before, LogLevel: "INFO", LocalBin: "/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := c.frontierConfig() // as Run makes it, before the bar
+	c.stderr.set(&during)
+	fc.Robots.log.Warn("from the robots fetcher")
+	c.log.Warn("from the coordinator")
+	for _, msg := range []string{"from the robots fetcher", "from the coordinator"} {
+		if !strings.Contains(during.String(), msg) {
+			t.Errorf("%q did not go through the swapped stderr:\nbefore: %s\nduring: %s", msg, before.String(), during.String())
+		}
+	}
+}

@@ -37,16 +37,12 @@ func newCrawlScope(depth int, sameHost bool, allow []string, maxPages int) *craw
 // URL itself is not fetched again when a page links to it.
 func (c *crawlScope) seed(u *url.URL) {
 	c.seeds[queue.HostKey(u)] = true
-	if n, err := normalize(u); err == nil {
-		c.seen[hash(n)] = struct{}{}
-	}
+	c.seen[hash(normalize(*u).String())] = struct{}{}
 }
 
 // see marks u as found, as a resumed run does for the pages found before.
 func (c *crawlScope) see(u *url.URL) {
-	if n, err := normalize(u); err == nil {
-		c.seen[hash(n)] = struct{}{}
-	}
+	c.seen[hash(normalize(*u).String())] = struct{}{}
 }
 
 // admit reports whether link should be crawled, and its normalised form.
@@ -55,10 +51,8 @@ func (c *crawlScope) admit(link string) (*url.URL, string, bool) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, "", false
 	}
-	n, err := normalize(u)
-	if err != nil {
-		return nil, "", false
-	}
+	u = normalize(*u)
+	n := u.String()
 	if c.sameHost && !c.seeds[queue.HostKey(u)] {
 		return nil, "", false
 	}
@@ -85,8 +79,8 @@ func (c *crawlScope) allowed(host string) bool {
 // normalize makes the forms of one URL into one: scheme and host lower case,
 // default ports dropped, dot segments resolved, an empty path made "/", the
 // fragment removed. The query is kept as it is: it can name another page.
-// It rewrites u in place.
-func normalize(u *url.URL) (string, error) {
+// It works on a copy: the caller's URL is left as it was.
+func normalize(u url.URL) *url.URL {
 	u.Scheme = strings.ToLower(u.Scheme)
 	host := strings.ToLower(u.Hostname())
 	port := u.Port()
@@ -106,9 +100,7 @@ func normalize(u *url.URL) (string, error) {
 		u.Path = "/"
 	}
 	// Resolving against the URL itself removes "." and ".." segments.
-	r := u.ResolveReference(&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery})
-	*u = *r
-	return u.String(), nil
+	return u.ResolveReference(&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery})
 }
 
 func hash(s string) uint64 {

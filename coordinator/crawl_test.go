@@ -23,9 +23,26 @@ func TestNormalize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := normalize(u)
-		if err != nil || got != want {
-			t.Errorf("normalize(%q) = %q, %v; want %q", in, got, err, want)
+		if got := normalize(*u).String(); got != want {
+			t.Errorf("normalize(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// Seeding the scope and marking a URL seen leave the caller's URL as it was:
+// the frontier goes on to queue it, robots.txt path and all.
+func TestCrawlScopeLeavesItsURLAlone(t *testing.T) {
+	for _, in := range []string{"HTTP://Example.COM:80/a/../b?q=1#frag", "http://user:pw@example.com", "https://example.com:443/./x/"} {
+		c := newCrawlScope(2, true, nil, 0)
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := *u
+		c.seed(u)
+		c.see(u)
+		if *u != before {
+			t.Errorf("seed/see(%q) rewrote it to %q", in, u)
 		}
 	}
 }

@@ -70,6 +70,11 @@ type frontier struct {
 
 	wake chan struct{}
 
+	// robots are the robots.txt fetches under way, on robotsCtx.
+	robots      sync.WaitGroup
+	robotsCtx   context.Context
+	stopFetches context.CancelFunc
+
 	mu       sync.Mutex
 	space    *sync.Cond // signalled when queued drops
 	hosts    map[string]*hostState
@@ -109,7 +114,14 @@ func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out 
 		done:    make(chan struct{}),
 	}
 	f.space = sync.NewCond(&f.mu)
+	f.robotsCtx, f.stopFetches = context.WithCancel(context.Background())
 	return f
+}
+
+// stopRobots cancels the robots.txt fetches under way and waits for them.
+func (f *frontier) stopRobots() {
+	f.stopFetches()
+	f.robots.Wait()
 }
 
 // enqueueLocked puts a task at the back of its host's queue.
@@ -141,6 +153,11 @@ func (f *frontier) poke() {
 
 // dispatch releases tasks as room appears, until the run is done.
 func (f *frontier) dispatch(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, f.stopFetches)
+	defer func() {
+		stop()
+		f.stopRobots()
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -258,15 +275,17 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 	}
 }
 
+// fetchRobotsLocked fetches h's robots.txt in the background. The fetches
+// are the frontier's: dispatch cancels and waits for them as it returns.
 func (f *frontier) fetchRobotsLocked(h *hostState) {
 	h.robotsWait = true
-	go func() {
-		data := f.cfg.Robots.fetch(h.scheme, h.key)
+	f.robots.Go(func() {
+		data := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key)
 		f.mu.Lock()
 		h.robots, h.robotsWait = data, false
 		f.mu.Unlock()
 		f.poke()
-	}()
+	})
 }
 
 func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
@@ -416,4 +435,3 @@ func (f *frontier) politeness() (held time.Duration, retried int) {
 	defer f.mu.Unlock()
 	return f.held, f.retried
 }
-

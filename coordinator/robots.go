@@ -51,10 +51,14 @@ var allowAll, _ = robotstxt.FromStatusAndBytes(http.StatusNotFound, nil)
 // pages' own fetches will then fail with the error that really happened,
 // instead of every record blaming robots.txt. A 5xx answer disallows all,
 // as RFC 9309 says.
-func (r *robotsFetcher) fetch(scheme, host string) *robotstxt.RobotsData {
-	r.sem <- struct{}{}
+func (r *robotsFetcher) fetch(ctx context.Context, scheme, host string) *robotstxt.RobotsData {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return allowAll // the run is over: nobody reads the answer
+	}
 	defer func() { <-r.sem }()
-	ctx, cancel := context.WithTimeout(context.Background(), robotsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, robotsTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/robots.txt", nil)
 	if err != nil {
