@@ -1,5 +1,3 @@
-// Package coordinator runs a scrape across a cluster. See doc.go for where
-// each step of a URL's way through a run lives.
 package coordinator
 
 import (

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // crawlScope decides which discovered links become tasks. It is used under
@@ -107,4 +108,33 @@ func hash(s string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return h.Sum64()
+}
+
+// discover queues the links of a crawled page that are in scope and new.
+func (f *frontier) discover(parent scrape.Task, links []string) {
+	c := f.cfg.Crawl
+	if c == nil || parent.Depth >= c.depth {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	added := false
+	for _, l := range links {
+		if c.maxPages > 0 && f.admitted >= c.maxPages {
+			break
+		}
+		u, key, ok := c.admit(l)
+		if !ok {
+			continue
+		}
+		f.admitted++
+		f.nextID++
+		t := scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL}
+		f.sink.found(t)
+		f.enqueueLocked(t, u)
+		added = true
+	}
+	if added {
+		f.poke()
+	}
 }

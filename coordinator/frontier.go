@@ -346,62 +346,6 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	return write, e.task
 }
 
-// discover queues the links of a crawled page that are in scope and new.
-func (f *frontier) discover(parent scrape.Task, links []string) {
-	c := f.cfg.Crawl
-	if c == nil || parent.Depth >= c.depth {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	added := false
-	for _, l := range links {
-		if c.maxPages > 0 && f.admitted >= c.maxPages {
-			break
-		}
-		u, key, ok := c.admit(l)
-		if !ok {
-			continue
-		}
-		f.admitted++
-		f.nextID++
-		t := scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL}
-		f.sink.found(t)
-		f.enqueueLocked(t, u)
-		added = true
-	}
-	if added {
-		f.poke()
-	}
-}
-
-// restore takes up a run where its journal left it: the input lines with
-// records are skipped as the input is read again, and the pages crawling had
-// found are known (so not found twice) and, if they have no record yet,
-// queued again.
-func (f *frontier) restore(rec recovered) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.skip = rec.Done
-	for _, t := range rec.Found {
-		f.nextID = max(f.nextID, t.ID)
-		u, err := scrape.ParseURL(t.URL)
-		if err != nil {
-			return fmt.Errorf("resume: journal holds an unreadable URL %q: %w", t.URL, err)
-		}
-		if f.cfg.Crawl != nil {
-			f.cfg.Crawl.see(u)
-		}
-		f.admitted++
-		if rec.Done[t.ID] {
-			continue
-		}
-		t.Attempt = 1
-		f.enqueueLocked(t, u)
-	}
-	return nil
-}
-
 // settle ends the run when nothing is left to do.
 func (f *frontier) settle() {
 	f.mu.Lock()

@@ -127,3 +127,30 @@ func readJournal(path string) (recovered, error) {
 		rec.Valid += int64(len(line))
 	}
 }
+
+// restore takes up a run where its journal left it: the input lines with
+// records are skipped as the input is read again, and the pages crawling had
+// found are known (so not found twice) and, if they have no record yet,
+// queued again.
+func (f *frontier) restore(rec recovered) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skip = rec.Done
+	for _, t := range rec.Found {
+		f.nextID = max(f.nextID, t.ID)
+		u, err := scrape.ParseURL(t.URL)
+		if err != nil {
+			return fmt.Errorf("resume: journal holds an unreadable URL %q: %w", t.URL, err)
+		}
+		if f.cfg.Crawl != nil {
+			f.cfg.Crawl.see(u)
+		}
+		f.admitted++
+		if rec.Done[t.ID] {
+			continue
+		}
+		t.Attempt = 1
+		f.enqueueLocked(t, u)
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+// Package coordinator runs a scrape across a cluster: it starts the run's
+// queue (an embedded NATS JetStream server, or an existing NATS), launches a
+// worker on every machinefile host, feeds URL tasks through its frontier,
+// writes every result to the output exactly once, and stops every worker it
+// started.
+//
+// # The way of one URL
+//
+//  1. config.go: Config, its defaults and what New refuses.
+//  2. coordinator.go: Run, in order: the state directory (state.go), the
+//     journal read back on a resume (journal.go), the output, the input, the
+//     workers' launch (fleet.go) beside the queue's start (queue.go,
+//     natsserver.go, cert.go), the run's streams (setUpRun, through the
+//     protocol package queue), then the four parts that run together: the
+//     feed, the dispatch, the collector and the fleet's watch.
+//  3. input.go: feed reads a line of the urls file. A line that is no URL
+//     becomes an invalid_url record at once (sink.go); a URL becomes a task
+//     whose ID is its line number, at the back of its host's queue.
+//  4. frontier.go: dispatch releases tasks to the task stream, round-robin
+//     across hosts, within the window and each host's limit, once the host's
+//     robots.txt is known (robots.go); robots.txt refusals become records.
+//  5. The worker (package worker) fetches the page and publishes its result;
+//     queue/protocol.go is how tasks and results are encoded.
+//  6. collect.go: the collector reads results; frontier.answer decides: the
+//     final record of its task (write), another attempt (retry.go: which
+//     failures, how long to wait), or a duplicate (drop). crawl.go turns a
+//     written page's links into new tasks within the crawl's scope.
+//  7. sink.go: the one writer of the output. Each record's task is marked
+//     done in the journal; a flush makes the output durable and then commits
+//     the journal (journal.go) with the output's position.
+//  8. coordinator.go: finish, once nothing is outstanding: the queue is
+//     dropped, the output synced and closed, the state directory removed.
+//     A run that fails or is interrupted keeps it instead (keepForResume).
+//
+// # Where exactly-once lives
+//
+//   - Task IDs: an input line's task is its line number, a crawled page's an
+//     ID above crawlIDBase, journalled when found (input.go, crawl.go).
+//   - Publishing: a task's and a result's message ID is its task and attempt,
+//     so the streams drop a copy published again after a lost answer
+//     (frontier.publish; queue/protocol.go msgID; queue/queue.go's window).
+//   - The worker acknowledges a task only after its result is stored in the
+//     result stream; a task whose worker dies is redelivered after AckWait,
+//     and after MaxDeliver deliveries it is recorded as worker_lost
+//     (worker/pull.go).
+//   - frontier.answer accepts one result per pending task and attempt; any
+//     other is dropped (frontier.go).
+//   - The collector acknowledges results only after the output holding them
+//     is flushed and the journal committed (collect.go, sink.flush).
+//   - A resume truncates the output to the journal's last commit, skips the
+//     input lines it names, and queues again the crawled pages without a
+//     record (journal.go, output.Resume, frontier.restore).
+//
+// # Where politeness lives
+//
+// All of it in the coordinator, which alone sees the whole cluster: the
+// per-host limit and round-robin (frontier.pick), robots.txt (robots.go,
+// consulted in pick), retries' backoff and Retry-After (retry.go), and the
+// spacing of requests to one host across every node (lease.go, which workers
+// ask before each request when Delay is set).
+//
+// # Workers
+//
+// fleet.go starts one worker per host through a Launcher (launcher.go: the
+// scrape worker process, over the system ssh client for remote hosts, after
+// pushing the binary with push.go when asked) and watches them; node.go is one
+// node's life: start, bootstrap, hello, stop, reap. Workers that join by
+// themselves with the run's join key are join.go's. relay.go puts the
+// workers' output and the run's own lines on one stderr, which the progress
+// bar (progress.go) takes over while it is drawn.
+package coordinator
