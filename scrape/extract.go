@@ -58,8 +58,11 @@ func newExtractor(opt ExtractOptions) (extractor, error) {
 // description, h1–h3 headings and outgoing http(s) links, resolved against
 // base (or the document's own <base href>), and what opt asks for: the values
 // of selectors and the page's text. The caller decodes other charsets and
-// bounds the size of r; Fetch does both. The only errors are invalid
-// selectors in opt and a failing r.
+// bounds the size of r; Fetch does both. The errors are invalid selectors in
+// opt, a failing r, and a document the HTML parser refuses to build a tree
+// of, such as one nested deeper than its 512 open elements: then the error is
+// an *Error of KindParseLimit, and the Page holds what the token scan read
+// (see scanPrefix), without Fields or Text.
 //
 // Malformed markup is not an error: it is repaired the way a browser would,
 // which is why this builds the HTML5 tree instead of scanning tokens.
@@ -75,9 +78,6 @@ func Extract(base *url.URL, r io.Reader, opt ExtractOptions) (Page, error) {
 var docPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
-	if len(x.fields) > 0 || x.text {
-		return x.extractTree(base, r)
-	}
 	buf := docPool.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledBuf {
@@ -88,20 +88,44 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 	if _, err := buf.ReadFrom(r); err != nil {
 		return Page{}, fmt.Errorf("parse html: %w", err)
 	}
-	if p, ok := scanPage(base, buf.Bytes()); ok {
-		return p, nil
+	doc := buf.Bytes()
+	if len(x.fields) == 0 && !x.text {
+		if p, ok := scanPage(base, doc); ok {
+			return p, nil
+		}
 	}
-	return x.extractTree(base, bytes.NewReader(buf.Bytes()))
+	p, err := x.extractTree(base, doc)
+	if err != nil {
+		return scanPrefix(base, doc), err
+	}
+	return p, nil
+}
+
+// scanPrefix is what scanPage reads of doc before it declines, or all of it
+// when it does not: the most there is of a page the parser refused. A heading
+// the scan was reading when it declined is left out, and nothing after a NUL
+// is read.
+func scanPrefix(base *url.URL, doc []byte) Page {
+	if i := bytes.IndexByte(doc, 0); i >= 0 {
+		doc = doc[:i]
+	}
+	s := scanner{z: html.NewTokenizer(bytes.NewReader(doc))}
+	s.run()
+	return s.result(base)
 }
 
 // extractTree builds the document's HTML5 tree and reads everything from it:
-// the way for selectors and text, and for pages scanPage declines.
-func (x extractor) extractTree(base *url.URL, r io.Reader) (Page, error) {
+// the way for selectors and text, and for pages scanPage declines. The only
+// error is the parser's refusal of src, an *Error of KindParseLimit.
+func (x extractor) extractTree(base *url.URL, src []byte) (Page, error) {
 	// Without scripting, <noscript> content is parsed as markup, which is what
 	// a crawler that runs no JavaScript actually sees, fallback links included.
-	root, err := html.ParseWithOptions(r, html.ParseOptionEnableScripting(false))
+	root, err := html.ParseWithOptions(bytes.NewReader(src), html.ParseOptionEnableScripting(false))
 	if err != nil {
-		return Page{}, fmt.Errorf("parse html: %w", err)
+		// A bytes.Reader does not fail, so this is the parser giving up on
+		// the document itself (it panics past 512 open elements and returns
+		// the panic): it will do so on every attempt.
+		return Page{}, Errorf(KindParseLimit, "%s", err)
 	}
 	doc := goquery.NewDocumentFromNode(root)
 	var p Page
