@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
@@ -60,8 +58,11 @@ func newExtractor(opt ExtractOptions) (extractor, error) {
 // description, h1–h3 headings and outgoing http(s) links, resolved against
 // base (or the document's own <base href>), and what opt asks for: the values
 // of selectors and the page's text. The caller decodes other charsets and
-// bounds the size of r; Fetch does both. The only errors are invalid
-// selectors in opt and a failing r.
+// bounds the size of r; Fetch does both. The errors are invalid selectors in
+// opt, a failing r, and a document the HTML parser refuses to build a tree
+// of, such as one nested deeper than its 512 open elements: then the error is
+// an *Error of KindParseLimit, and the Page holds what the token scan read
+// (see scanPrefix), without Fields or Text.
 //
 // Malformed markup is not an error: it is repaired the way a browser would,
 // which is why this builds the HTML5 tree instead of scanning tokens.
@@ -77,9 +78,6 @@ func Extract(base *url.URL, r io.Reader, opt ExtractOptions) (Page, error) {
 var docPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
-	if len(x.fields) > 0 || x.text {
-		return x.extractTree(base, r)
-	}
 	buf := docPool.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxPooledBuf {
@@ -90,20 +88,44 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 	if _, err := buf.ReadFrom(r); err != nil {
 		return Page{}, fmt.Errorf("parse html: %w", err)
 	}
-	if p, ok := scanPage(base, buf.Bytes()); ok {
-		return p, nil
+	doc := buf.Bytes()
+	if len(x.fields) == 0 && !x.text {
+		if p, ok := scanPage(base, doc); ok {
+			return p, nil
+		}
 	}
-	return x.extractTree(base, bytes.NewReader(buf.Bytes()))
+	p, err := x.extractTree(base, doc)
+	if err != nil {
+		return scanPrefix(base, doc), err
+	}
+	return p, nil
+}
+
+// scanPrefix is what scanPage reads of doc before it declines, or all of it
+// when it does not: the most there is of a page the parser refused. A heading
+// the scan was reading when it declined is left out, and nothing after a NUL
+// is read.
+func scanPrefix(base *url.URL, doc []byte) Page {
+	if i := bytes.IndexByte(doc, 0); i >= 0 {
+		doc = doc[:i]
+	}
+	s := scanner{z: html.NewTokenizer(bytes.NewReader(doc))}
+	s.run()
+	return s.result(base)
 }
 
 // extractTree builds the document's HTML5 tree and reads everything from it:
-// the way for selectors and text, and for pages scanPage declines.
-func (x extractor) extractTree(base *url.URL, r io.Reader) (Page, error) {
+// the way for selectors and text, and for pages scanPage declines. The only
+// error is the parser's refusal of src, an *Error of KindParseLimit.
+func (x extractor) extractTree(base *url.URL, src []byte) (Page, error) {
 	// Without scripting, <noscript> content is parsed as markup, which is what
 	// a crawler that runs no JavaScript actually sees, fallback links included.
-	root, err := html.ParseWithOptions(r, html.ParseOptionEnableScripting(false))
+	root, err := html.ParseWithOptions(bytes.NewReader(src), html.ParseOptionEnableScripting(false))
 	if err != nil {
-		return Page{}, fmt.Errorf("parse html: %w", err)
+		// A bytes.Reader does not fail, so this is the parser giving up on
+		// the document itself (it panics past 512 open elements and returns
+		// the panic): it will do so on every attempt.
+		return Page{}, Errorf(KindParseLimit, "%s", err)
 	}
 	doc := goquery.NewDocumentFromNode(root)
 	var p Page
@@ -222,291 +244,6 @@ func attr(n *html.Node, key string) (string, bool) {
 	for _, a := range n.Attr {
 		if a.Key == key && a.Namespace == "" {
 			return a.Val, true
-		}
-	}
-	return "", false
-}
-
-// textOf concatenates the text under n, like the DOM's textContent, except
-// that script and style content is skipped and block boundaries and <br>
-// count as spaces, so <h1><div>Foo</div><div>Bar</div></h1> reads "Foo Bar"
-// as it renders. It stops early once it has far more than maxTextLen, so an
-// unclosed <h1> that swallows the rest of a large page costs little.
-func textOf(root *html.Node) string {
-	const enough = 4 * maxTextLen
-	var b strings.Builder
-	n := root.FirstChild
-	for n != nil && b.Len() < enough {
-		descend := true
-		switch n.Type {
-		case html.TextNode:
-			b.WriteString(n.Data)
-		case html.ElementNode:
-			switch {
-			case n.DataAtom == atom.Script, n.DataAtom == atom.Style, n.DataAtom == atom.Template:
-				descend = false
-			case breaksText(n):
-				b.WriteByte(' ')
-			}
-		}
-		if descend && n.FirstChild != nil {
-			n = n.FirstChild
-			continue
-		}
-		for n != root && n.NextSibling == nil {
-			if breaksText(n) {
-				b.WriteByte(' ')
-			}
-			n = n.Parent
-		}
-		if n == root {
-			break
-		}
-		if breaksText(n) {
-			b.WriteByte(' ')
-		}
-		n = n.NextSibling
-	}
-	return b.String()
-}
-
-// breaksText reports whether n renders on its own line, which makes its
-// boundaries word boundaries.
-func breaksText(n *html.Node) bool {
-	if n.Type != html.ElementNode || n.Namespace != "" {
-		return false
-	}
-	switch n.DataAtom {
-	case atom.Address, atom.Article, atom.Aside, atom.Blockquote, atom.Br, atom.Caption,
-		atom.Dd, atom.Details, atom.Div, atom.Dl, atom.Dt, atom.Fieldset, atom.Figcaption,
-		atom.Figure, atom.Footer, atom.Form, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5,
-		atom.H6, atom.Header, atom.Hr, atom.Li, atom.Main, atom.Nav, atom.Noscript, atom.Ol,
-		atom.P, atom.Pre, atom.Section, atom.Summary, atom.Table, atom.Td, atom.Th, atom.Tr,
-		atom.Ul:
-		return true
-	}
-	return false
-}
-
-// cleanText makes s fit for a record: valid UTF-8, whitespace runs collapsed to
-// one space, trimmed, and at most maxTextLen bytes.
-func cleanText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if !needsCollapse(s) {
-		return truncate(s, maxTextLen)
-	}
-	var b strings.Builder
-	b.Grow(min(len(s), maxTextLen+utf8.UTFMax))
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-		if b.Len() > maxTextLen {
-			break
-		}
-	}
-	return truncate(b.String(), maxTextLen)
-}
-
-// needsCollapse reports whether s has leading, trailing, repeated or non-' '
-// whitespace. Most titles and headings have none, and skipping the rewrite
-// for them saves an allocation per string.
-func needsCollapse(s string) bool {
-	prevSpace := true // a leading space counts as "after a space"
-	for _, r := range s {
-		switch {
-		case r == ' ':
-			if prevSpace {
-				return true
-			}
-			prevSpace = true
-		case unicode.IsSpace(r):
-			return true
-		default:
-			prevSpace = false
-		}
-	}
-	return prevSpace && s != ""
-}
-
-// truncate cuts s to at most n bytes without splitting a rune.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// documentBase is the URL relative links resolve against: the first
-// <base href>, itself resolved against the page URL, as browsers do. A base
-// that does not parse or is not http(s) (browsers refuse javascript: and
-// data:) is ignored rather than losing every relative link.
-func documentBase(page *url.URL, href string, ok bool) *url.URL {
-	if page == nil {
-		page = &url.URL{}
-	}
-	if !ok {
-		return page
-	}
-	u, err := page.Parse(cleanHref(href))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return page
-	}
-	return u
-}
-
-// resolveLinks turns raw hrefs into absolute, fragment-free http(s) URLs,
-// deduplicated in first-seen order and capped at maxLinks.
-func resolveLinks(base *url.URL, hrefs []string) []string {
-	if len(hrefs) == 0 {
-		return nil
-	}
-	links := make([]string, 0, min(len(hrefs), maxLinks))
-	seen := make(map[string]struct{}, min(len(hrefs), maxLinks))
-	r := newLinkResolver(base)
-	for _, href := range hrefs {
-		link, ok := r.resolve(href)
-		if !ok {
-			continue
-		}
-		if _, dup := seen[link]; dup {
-			continue
-		}
-		seen[link] = struct{}{}
-		links = append(links, link)
-		if len(links) == maxLinks {
-			break
-		}
-	}
-	if len(links) == 0 {
-		return nil
-	}
-	return links
-}
-
-// linkResolver resolves the hrefs of one page. Most links are plain paths
-// ("/docs/intro", "next.html"); for those, when the base is plain too, it
-// joins strings instead of parsing and printing a URL, with the same result
-// (FuzzLinkResolver holds it to resolveLink).
-type linkResolver struct {
-	base   *url.URL
-	prefix string // scheme://[userinfo@]host, "" when the fast path is off
-	dir    string // the base's path up to its last '/'
-}
-
-func newLinkResolver(base *url.URL) linkResolver {
-	r := linkResolver{base: base}
-	if base == nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.Opaque != "" {
-		return r
-	}
-	path := base.EscapedPath()
-	if !strings.HasPrefix(path, "/") || !plainPath(path) {
-		return r
-	}
-	r.prefix = (&url.URL{Scheme: base.Scheme, User: base.User, Host: base.Host}).String()
-	r.dir = path[:strings.LastIndexByte(path, '/')+1]
-	return r
-}
-
-func (r linkResolver) resolve(href string) (string, bool) {
-	if r.prefix != "" {
-		h := cleanHref(href)
-		if h != "" && !strings.HasPrefix(h, "//") && plainPath(h) {
-			link := r.prefix + h
-			if h[0] != '/' {
-				link = r.prefix + r.dir + h
-			}
-			if len(link) > maxLinkLen {
-				return "", false
-			}
-			return link, true
-		}
-	}
-	return resolveLink(r.base, href)
-}
-
-// plainPath reports whether p is a path that resolving and printing a URL
-// leave as it is: letters, digits, "-_~/." only, no dot segments, no empty
-// segments.
-func plainPath(p string) bool {
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '~':
-		case c == '/':
-			if i+1 < len(p) && p[i+1] == '/' {
-				return false
-			}
-		case c == '.':
-			if i == 0 || p[i-1] == '/' {
-				return false // "." or ".." segments, and names like ".x", which need no care but are rare
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func resolveLink(base *url.URL, href string) (string, bool) {
-	href = cleanHref(href)
-	// An empty or fragment-only href points back into this same document, so
-	// it is not an outgoing link.
-	if href == "" || href[0] == '#' {
-		return "", false
-	}
-	// Checking the scheme first spares parsing javascript: and data: URLs,
-	// which can be very long.
-	if s, ok := scheme(href); ok && !strings.EqualFold(s, "http") && !strings.EqualFold(s, "https") {
-		return "", false
-	}
-	u, err := base.Parse(href)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", false
-	}
-	u.Fragment, u.RawFragment = "", ""
-	link := u.String()
-	if len(link) > maxLinkLen || !utf8.ValidString(link) {
-		return "", false
-	}
-	return link, true
-}
-
-// cleanHref strips what browsers strip before parsing a URL: surrounding
-// whitespace and control characters, and tabs and newlines anywhere (markup
-// often wraps long hrefs). Go's URL parser rejects these outright.
-func cleanHref(href string) string {
-	href = strings.TrimFunc(href, func(r rune) bool { return r <= ' ' })
-	if strings.ContainsAny(href, "\t\n\r") {
-		href = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(href)
-	}
-	return href
-}
-
-// scheme returns the scheme of href if it has one by RFC 3986 syntax.
-func scheme(href string) (string, bool) {
-	for i := 0; i < len(href); i++ {
-		c := href[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case '0' <= c && c <= '9', c == '+', c == '-', c == '.':
-			if i == 0 {
-				return "", false
-			}
-		case c == ':':
-			return href[:i], i > 0
-		default:
-			return "", false
 		}
 	}
 	return "", false

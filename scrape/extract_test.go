@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"bytes"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -219,6 +220,48 @@ func TestExtractLimits(t *testing.T) {
 	}
 }
 
+// TestExtractParseLimit: a document the HTML parser refuses, nested deeper
+// than its 512 open elements, is an *Error of KindParseLimit that comes with
+// what the token scan read of it.
+func TestExtractParseLimit(t *testing.T) {
+	head := `<title>Deep</title><meta name=description content=D><h1>Top</h1><a href=/a>a</a>`
+	deep := strings.Repeat("<div>", 600)
+	after := `<h2>After</h2><a href=/b>b</a>`
+	read := Page{Title: "Deep", Description: "D", Headings: []string{"Top"}, Links: []string{"https://example.com/a"}}
+	whole := Page{Title: "Deep", Description: "D", Headings: []string{"Top", "After"},
+		Links: []string{"https://example.com/a", "https://example.com/b"}}
+	tests := []struct {
+		name    string
+		doc     string
+		opt     ExtractOptions
+		want    Page
+		refused bool // whether the parser's refusal is the error
+	}{
+		// With nothing that needs the tree, the scan reads it all itself.
+		{"scan alone", head + deep + after, ExtractOptions{}, whole, false},
+		{"text", head + deep + after, ExtractOptions{Text: true}, whole, true},
+		{"select", head + deep + after, ExtractOptions{Select: mustSelectors(t, "h=h1")}, whole, true},
+		{"scan declines at a table", head + "<table>" + deep + after, ExtractOptions{}, read, true},
+		{"scan declines at a heading", head + "<h2>Cut<table>" + deep + after, ExtractOptions{}, read, true},
+		{"NUL", head + "\x00" + deep + after, ExtractOptions{}, read, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Extract(mustParseURL(t, testPageURL), strings.NewReader(tt.doc), tt.opt)
+			var e *Error
+			switch {
+			case !tt.refused && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tt.refused && (!errors.As(err, &e) || e.Kind != KindParseLimit || !strings.Contains(e.Message, "512")):
+				t.Errorf("error %#v, want an *Error of kind %s naming the limit", err, KindParseLimit)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("page\n got %#v\nwant %#v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestCleanText(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
@@ -252,6 +295,7 @@ func FuzzExtract(f *testing.F) {
 	}
 	f.Add([]byte(`<base href="//x"><a href="/a">`), "http://h:8080/p?q#f")
 	f.Add([]byte(`<a href="http://[fe80::1%25en0]/">`), "https://[::1]/")
+	f.Add([]byte("<title>t</title><table>"+strings.Repeat("<div>", 600)+"<a href=/x>"), testPageURL)
 
 	// Selectors of every kind: text, URL and plain attributes, a group, and
 	// one that matches everything.
@@ -267,13 +311,19 @@ func FuzzExtract(f *testing.F) {
 		}
 		// Raw bytes reach Extract unchecked when a page lies about its
 		// charset, so both paths must hold up.
-		for _, r := range []func() Page{
-			func() Page { p, _ := Extract(base, bytes.NewReader(page), opt); return p },
-			func() Page { p, _ := Extract(base, utf8Reader(page, ""), opt); return p },
+		for _, r := range []func() (Page, error){
+			func() (Page, error) { return Extract(base, bytes.NewReader(page), opt) },
+			func() (Page, error) { return Extract(base, utf8Reader(page, ""), opt) },
 		} {
-			p := r()
+			p, err := r()
 			checkPage(t, p)
-			checkExtras(t, p, opt)
+			// A page the parser refused has what the scan read, and no
+			// fields or text.
+			if refused := (*Error)(nil); !errors.As(err, &refused) {
+				checkExtras(t, p, opt)
+			} else if p.Fields != nil || p.Text != "" {
+				t.Errorf("refused page (%v) has fields %q or text %.40q", err, p.Fields, p.Text)
+			}
 		}
 	})
 }

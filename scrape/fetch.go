@@ -165,7 +165,8 @@ const maxPreallocBody = 1 << 20
 // failure is a Result whose Error says what went wrong. It leaves Node, Worker,
 // Line and Attempts for the caller. DurationMS covers the whole call, fetch
 // and extraction. Fields and Text, as Config asks, come with the other
-// extracted fields: only from an HTML body that was read whole.
+// extracted fields: only from an HTML body that was read whole and that the
+// parser built a tree of.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) Result {
 	return f.FetchReleasing(ctx, rawURL, nil)
 }
@@ -290,11 +291,17 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	}
 
 	page, err := f.extract.extract(resp.Request.URL, utf8Reader(body, header))
-	if err != nil {
+	// A page the parser refuses is refused on every attempt: it keeps what
+	// was read without the parser, and the parser's reason.
+	var refused *Error
+	if err != nil && !errors.As(err, &refused) {
 		if res.Error == nil {
 			res.Error = Errorf(KindBadBody, "%s", err)
 		}
 		return res
+	}
+	if res.Error == nil {
+		res.Error = refused
 	}
 	res.Title, res.Description = page.Title, page.Description
 	res.Headings, res.Links = page.Headings, page.Links

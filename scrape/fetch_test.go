@@ -135,6 +135,16 @@ func newSite(t testing.TB) *httptest.Server {
 			conn.Close()
 		}
 	})
+	// Nested deeper than the HTML parser's 512 open elements: it builds no
+	// tree of these, and the token scan reads the first whole but declines
+	// the second at its <table>.
+	mux.Handle("GET /deep", serve("text/html", []byte(deepPage)))
+	mux.Handle("GET /deep-table", serve("text/html", []byte(deepTablePage)))
+	mux.HandleFunc("GET /deep-missing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(deepPage))
+	})
 	mux.Handle("GET /doc.pdf", serve("application/pdf", []byte("%PDF-1.4\n%fake\n")))
 	mux.Handle("GET /data.json", serve("application/json", []byte(`{"title":"not html"}`)))
 	mux.Handle("GET /sniff-pdf", serve("", []byte("%PDF-1.4\n%fake\n")))
@@ -149,6 +159,14 @@ func newSite(t testing.TB) *httptest.Server {
 	t.Cleanup(func() { close(done) }) // runs first: cleanups are last in, first out
 	return srv
 }
+
+// deepPage and deepTablePage nest 600 <div>s, past the 512 open elements
+// the HTML parser allows, between what the token scan can read.
+var (
+	deepHead      = `<title>Deep</title><meta name=description content="Nested too far"><h1>Top</h1><a href="/a">a</a>`
+	deepPage      = deepHead + strings.Repeat("<div>", 600) + `<h2>After</h2><a href="/b">b</a>`
+	deepTablePage = deepHead + "<table>" + strings.Repeat("<div>", 600) + `<h2>Lost</h2><a href="/lost">lost</a>`
+)
 
 // gzipBomb is 50 MiB of zeros in about 50 KiB of gzip. It is built from one
 // compressed MiB repeated: gzip allows concatenated members and readers
@@ -312,6 +330,40 @@ func TestFetch(t *testing.T) {
 			// "closed before response", or "reset" if the close races
 			// the request.
 			wantMsg: "connection",
+		},
+		{
+			// A parse limit is the page's own doing, not a bad body: what
+			// the scan read is kept, with an error of its own kind.
+			name: "too deep for the tree",
+			url:  "/deep",
+			cfg:  Config{Text: true},
+			want: Result{
+				FinalURL: "/deep", Status: 200, ContentType: "text/html", Bytes: int64(len(deepPage)),
+				Title: "Deep", Description: "Nested too far", Headings: []string{"Top", "After"}, Links: []string{"/a", "/b"},
+				Error: &Error{Kind: KindParseLimit},
+			},
+			wantMsg: "open stack of elements exceeds 512 nodes",
+		},
+		{
+			name: "too deep, declined by the scan",
+			url:  "/deep-table",
+			want: Result{
+				FinalURL: "/deep-table", Status: 200, ContentType: "text/html", Bytes: int64(len(deepTablePage)),
+				Title: "Deep", Description: "Nested too far", Headings: []string{"Top"}, Links: []string{"/a"},
+				Error: &Error{Kind: KindParseLimit},
+			},
+			wantMsg: "512",
+		},
+		{
+			name: "too deep and not found",
+			url:  "/deep-missing",
+			cfg:  Config{Text: true},
+			want: Result{
+				FinalURL: "/deep-missing", Status: 404, ContentType: "text/html", Bytes: int64(len(deepPage)),
+				Title: "Deep", Description: "Nested too far", Headings: []string{"Top", "After"}, Links: []string{"/a", "/b"},
+				Error: &Error{Kind: KindHTTPStatus},
+			},
+			wantMsg: "404 Not Found",
 		},
 		{
 			name:    "pdf",

@@ -22,6 +22,13 @@ const (
 	KindNotHTML          = "not_html"
 	KindBadBody          = "bad_body"
 	KindFetch            = "fetch"
+	// KindParseLimit marks an HTML page the parser refused to build a tree
+	// of, such as one nested deeper than its 512 open elements. That is the
+	// document's doing, not the network's: every attempt fails the same
+	// way, so it is not one to retry. The record keeps what could be read
+	// without the tree (title, description, headings and links, as far as
+	// the token scan got), but no Fields or Text.
+	KindParseLimit = "parse_limit"
 	// KindWorkerLost marks a task whose deliveries kept dying with their
 	// worker: it is given up rather than allowed to take down every node.
 	KindWorkerLost = "worker_lost"

@@ -29,10 +29,15 @@ func scanPage(base *url.URL, doc []byte) (Page, bool) {
 	if !s.run() {
 		return Page{}, false
 	}
+	return s.result(base), true
+}
+
+// result is the page as far as the scan has read it.
+func (s *scanner) result(base *url.URL) Page {
 	p := s.page
 	s.meta.fill(&p)
 	p.Links = resolveLinks(documentBase(base, s.baseHref, s.hasBase), s.hrefs)
-	return p, true
+	return p
 }
 
 type scanner struct {

@@ -1,7 +1,6 @@
 package scrape
 
 import (
-	"bytes"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 // match whenever it accepts a page.
 func treePage(t testing.TB, base string, doc []byte) Page {
 	t.Helper()
-	p, err := extractor{}.extractTree(mustParseURL(t, base), bytes.NewReader(doc))
+	p, err := extractor{}.extractTree(mustParseURL(t, base), doc)
 	if err != nil {
 		t.Fatal(err)
 	}

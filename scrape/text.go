@@ -27,20 +27,48 @@ func pageText(root *html.Node) string {
 }
 
 // nodeText is the whitespace-normalised text under root, at most limit bytes.
-// Block boundaries and <br> separate words, as in textOf. Script, style and
-// template content is skipped below root (root itself may be a <script>: that
-// is how a selector reads JSON-LD); with page, so is everything pageText
-// leaves out.
+// With page, it is the text pageText describes; without, that of one element
+// (see walkText).
 //
 // Without page, it also stops after visiting 8×limit nodes. A selector may
 // match up to maxFieldValues elements nested in one another, each of which
 // would otherwise be walked to its end when it holds no text.
 func nodeText(root *html.Node, limit int, page bool) string {
 	t := textBuf{limit: limit}
-	steps := 8 * limit
+	steps := 0
+	if !page {
+		steps = 8 * limit
+	}
+	walkText(root, &t, page, steps)
+	return t.b.String()
+}
+
+// textOf concatenates the text under n, like the DOM's textContent but read
+// as walkText reads it, so <h1><div>Foo</div><div>Bar</div></h1> reads
+// "Foo Bar" as it renders. The result is raw, for cleanText.
+func textOf(root *html.Node) string {
+	var t rawText
+	walkText(root, &t, false, 0)
+	return t.String()
+}
+
+// textSink is what walkText writes to.
+type textSink interface {
+	write(s string) // a text node's data
+	space()         // a word boundary: the edge of a block, or a <br>
+	full() bool     // whether the walk may stop
+}
+
+// walkText writes the text under root to w in document order, block
+// boundaries and <br> as spaces. Script, style and template content is
+// skipped below root (root itself may be a <script>: that is how a selector
+// reads JSON-LD); with page, so is everything pageText leaves out. It stops
+// once w is full and, when steps > 0, after visiting that many nodes.
+func walkText(root *html.Node, w textSink, page bool, steps int) {
+	bounded := steps > 0
 	n := root.FirstChild
-	for n != nil && !t.full {
-		if !page {
+	for n != nil && !w.full() {
+		if bounded {
 			if steps == 0 {
 				break
 			}
@@ -49,13 +77,13 @@ func nodeText(root *html.Node, limit int, page bool) string {
 		descend := true
 		switch n.Type {
 		case html.TextNode:
-			t.write(n.Data)
+			w.write(n.Data)
 		case html.ElementNode:
 			switch {
 			case skipText(n, page):
 				descend = false
 			case breaksText(n):
-				t.space()
+				w.space()
 			}
 		}
 		if descend && n.FirstChild != nil {
@@ -64,7 +92,7 @@ func nodeText(root *html.Node, limit int, page bool) string {
 		}
 		for n != root && n.NextSibling == nil {
 			if breaksText(n) {
-				t.space()
+				w.space()
 			}
 			n = n.Parent
 		}
@@ -72,11 +100,10 @@ func nodeText(root *html.Node, limit int, page bool) string {
 			break
 		}
 		if breaksText(n) {
-			t.space()
+			w.space()
 		}
 		n = n.NextSibling
 	}
-	return t.b.String()
 }
 
 func skipText(n *html.Node, page bool) bool {
@@ -95,6 +122,24 @@ func skipText(n *html.Node, page bool) bool {
 	return hidden
 }
 
+// breaksText reports whether n renders on its own line, which makes its
+// boundaries word boundaries.
+func breaksText(n *html.Node) bool {
+	if n.Type != html.ElementNode || n.Namespace != "" {
+		return false
+	}
+	switch n.DataAtom {
+	case atom.Address, atom.Article, atom.Aside, atom.Blockquote, atom.Br, atom.Caption,
+		atom.Dd, atom.Details, atom.Div, atom.Dl, atom.Dt, atom.Fieldset, atom.Figcaption,
+		atom.Figure, atom.Footer, atom.Form, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5,
+		atom.H6, atom.Header, atom.Hr, atom.Li, atom.Main, atom.Nav, atom.Noscript, atom.Ol,
+		atom.P, atom.Pre, atom.Section, atom.Summary, atom.Table, atom.Td, atom.Th, atom.Tr,
+		atom.Ul:
+		return true
+	}
+	return false
+}
+
 // textBuf collects text with whitespace collapsed as it is written, so that
 // its limit applies to what is kept, not to the indentation of the source.
 // Invalid UTF-8 becomes U+FFFD. Once the next word does not fit, it is full
@@ -103,8 +148,10 @@ type textBuf struct {
 	b       strings.Builder
 	limit   int
 	pending bool // a space goes before the next non-space
-	full    bool
+	filled  bool
 }
+
+func (t *textBuf) full() bool { return t.filled }
 
 // space separates what was written from what comes next, unless nothing was
 // written yet: the text never starts or ends with a space.
@@ -113,7 +160,7 @@ func (t *textBuf) space() {
 }
 
 func (t *textBuf) write(s string) {
-	for len(s) > 0 && !t.full {
+	for len(s) > 0 && !t.filled {
 		r, size := utf8.DecodeRuneInString(s)
 		s = s[size:]
 		if unicode.IsSpace(r) {
@@ -125,7 +172,7 @@ func (t *textBuf) write(s string) {
 			n++
 		}
 		if t.b.Len()+n > t.limit {
-			t.full = true
+			t.filled = true
 			return
 		}
 		if t.pending {
@@ -134,4 +181,60 @@ func (t *textBuf) write(s string) {
 		}
 		t.b.WriteRune(r)
 	}
+}
+
+// rawText keeps the text as written, for textOf. It is full once it holds
+// far more than cleanText keeps, so that an unclosed <h1> that swallows the
+// rest of a large page costs little.
+type rawText struct{ strings.Builder }
+
+func (t *rawText) write(s string) { t.WriteString(s) }
+func (t *rawText) space()         { t.WriteByte(' ') }
+func (t *rawText) full() bool     { return t.Len() >= 4*maxTextLen }
+
+// cleanText makes s fit for a record: valid UTF-8, whitespace runs collapsed to
+// one space, trimmed, and at most maxTextLen bytes.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if !needsCollapse(s) {
+		return truncate(s, maxTextLen)
+	}
+	// textBuf stops before a rune that would not fit; give it room for one
+	// more, and a space, so that the cut is truncate's, as on the fast path.
+	t := textBuf{limit: maxTextLen + 1 + utf8.UTFMax}
+	t.b.Grow(min(len(s), t.limit))
+	t.write(s)
+	return truncate(t.b.String(), maxTextLen)
+}
+
+// needsCollapse reports whether s has leading, trailing, repeated or non-' '
+// whitespace. Most titles and headings have none, and skipping the rewrite
+// for them saves an allocation per string.
+func needsCollapse(s string) bool {
+	prevSpace := true // a leading space counts as "after a space"
+	for _, r := range s {
+		switch {
+		case r == ' ':
+			if prevSpace {
+				return true
+			}
+			prevSpace = true
+		case unicode.IsSpace(r):
+			return true
+		default:
+			prevSpace = false
+		}
+	}
+	return prevSpace && s != ""
+}
+
+// truncate cuts s to at most n bytes without splitting a rune.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
