@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // collectBatch is how many results are written between two flushes of the
@@ -20,10 +23,15 @@ const collectBatch = 256
 // result only after the output holding it is flushed, so a result is never
 // both gone from the queue and missing from the file.
 type collector struct {
+	runID    queue.Run
 	cons     jetstream.Consumer
 	frontier *frontier
 	sink     *sink
 	log      *slog.Logger
+	// nodeOf names the node of a worker ID; rejected counts and reports the
+	// results refused, by sender.
+	nodeOf   func(worker string) string
+	rejected rejections
 }
 
 func (c *collector) run(ctx context.Context) error {
@@ -81,25 +89,15 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	var acks []jetstream.Msg
 	for msg := range b.Messages() {
 		acks = append(acks, msg)
-		meta, err := queue.DecodeResultMeta(msg.Headers())
-		if err != nil {
-			c.log.Error("dropping unreadable result", "err", err)
+		rec, meta, task, ok := c.check(msg)
+		if !ok {
 			continue
 		}
-		v, task := c.frontier.answer(meta, time.Now())
-		if v != write {
-			continue
-		}
-		if err := c.sink.write(msg.Data(), meta); err != nil {
+		if err := c.sink.write(rec, meta.ResultMeta); err != nil {
 			return len(acks), err
 		}
 		if meta.Kind == "" && c.frontier.cfg.Crawl != nil && task.Depth < c.frontier.cfg.Crawl.depth {
-			var page struct {
-				Links []string `json:"links"`
-			}
-			if err := json.Unmarshal(msg.Data(), &page); err == nil {
-				c.frontier.discover(task, page.Links)
-			}
+			c.frontier.discover(task, meta.links)
 		}
 		if c.frontier.outstanding() == 0 {
 			// The last record the run waits for: flush and acknowledge it
@@ -118,4 +116,86 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 		return len(acks), &queueError{err}
 	}
 	return len(acks), nil
+}
+
+// checked is a result the collector accepted: the meta it is accounted by,
+// and its links for the crawl.
+type checked struct {
+	queue.ResultMeta
+	links []string
+}
+
+// check decides what becomes of one result, and returns the record to write
+// for the one that is its task's final answer. The record is the
+// coordinator's own encoding of what it decoded, with the task's own URL,
+// line and place in the crawl and the sender's node as the queue knows it:
+// a worker can at most lie about a page it was given, never write into the
+// output bytes of its choosing, answer a task it was not given, or claim to
+// be another node.
+func (c *collector) check(msg jetstream.Msg) ([]byte, checked, scrape.Task, bool) {
+	meta, err := queue.DecodeResultMeta(c.runID, msg.Subject(), msg.Headers())
+	if err != nil {
+		c.rejected.add(c.log, c.runID.WorkerOf(msg.Subject()), err.Error())
+		return nil, checked{}, scrape.Task{}, false
+	}
+	var r scrape.Result
+	if err := json.Unmarshal(msg.Data(), &r); err != nil {
+		c.rejected.add(c.log, meta.Worker, "result is not a record: "+err.Error())
+		return nil, checked{}, scrape.Task{}, false
+	}
+	// The frontier's decision rests on what is written, not on headers
+	// that could say otherwise.
+	meta.Kind, meta.Status, meta.Bytes = "", r.Status, r.Bytes
+	if r.Error != nil {
+		meta.Kind = r.Error.Kind
+	}
+	meta.Node = c.nodeOf(meta.Worker)
+	v, task := c.frontier.answer(meta, time.Now())
+	switch v {
+	case reject:
+		c.rejected.add(c.log, meta.Worker, fmt.Sprintf("answers task %d attempt %d, which was not delivered to it", meta.Task, meta.Attempt))
+		return nil, checked{}, task, false
+	case write:
+	default:
+		return nil, checked{}, task, false
+	}
+	r.URL, r.Line, r.Depth, r.Parent, r.Node = task.URL, task.Line, task.Depth, task.Parent, meta.Node
+	if r.Error != nil && r.Error.Kind == "" {
+		r.Error.Kind = scrape.KindFetch
+	}
+	rec, err := json.Marshal(&r)
+	if err != nil {
+		// Nothing decoded from JSON fails to encode again; should it, the
+		// task still gets its one record.
+		rec, _ = json.Marshal(scrape.Result{URL: task.URL, Line: task.Line, Depth: task.Depth, Parent: task.Parent,
+			Error: scrape.Errorf(scrape.KindFetch, "unencodable result: %v", err)})
+	}
+	return rec, checked{ResultMeta: meta, links: r.Links}, task, true
+}
+
+// rejections counts the results the collector refused, and logs the first
+// from each sender.
+type rejections struct {
+	mu     sync.Mutex
+	n      int
+	logged map[string]bool
+}
+
+func (r *rejections) add(log *slog.Logger, sender, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	if r.logged == nil {
+		r.logged = map[string]bool{}
+	}
+	if !r.logged[sender] {
+		r.logged[sender] = true
+		log.Warn("rejected a result; further ones from this sender are counted, not logged", "sender", sender, "why", why)
+	}
+}
+
+func (r *rejections) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
 }

@@ -101,10 +101,17 @@ type Config struct {
 	// streams' replication factor there.
 	NATS     []string
 	NATSAuth queue.Auth
-	Replicas int
-	// TLS makes the embedded queue serve TLS with a certificate made for the
-	// run; workers get its pin with their credentials.
-	TLS bool
+	// WorkerAuth is how the workers the run starts log in to an existing
+	// NATS: credentials of their own, limited to a worker's subjects, never
+	// the coordinator's.
+	WorkerAuth queue.Auth
+	Replicas   int
+	// Plaintext turns off the embedded queue's TLS, for debugging with
+	// tools that read the wire. By default the queue serves TLS with a
+	// certificate made for the run, and workers get its pin with their
+	// keys. Logins are NKey signatures either way, so no credential crosses
+	// the network; without TLS the tasks and results do, in clear.
+	Plaintext bool
 
 	ConnectTimeout time.Duration
 	AckWait        time.Duration
@@ -159,9 +166,6 @@ var ErrOutputExists = errors.New("exists")
 func (c *Config) setDefaults() error {
 	if c.Input == nil && !c.Resume {
 		return errors.New("no input")
-	}
-	if c.TLS && len(c.NATS) > 0 {
-		return errors.New("TLS with a certificate of the run's own is for the embedded queue; an existing NATS is reached over TLS by its tls:// URLs")
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
@@ -218,6 +222,10 @@ func (c *Config) setDefaults() error {
 		}
 		c.Window = max(64, 4*slots)
 	}
+	if c.Listen == "" && len(c.NATS) == 0 && c.WaitWorkers <= 0 && allLocal(c.Hosts) {
+		// Nobody off this machine is expected: nobody off it can try.
+		c.Listen = "127.0.0.1"
+	}
 	if _, _, err := splitListen(c.Listen); err != nil {
 		return err
 	}
@@ -225,4 +233,14 @@ func (c *Config) setDefaults() error {
 		return err
 	}
 	return nil
+}
+
+// allLocal reports whether every host is this machine (and there is one).
+func allLocal(hosts []machinefile.Host) bool {
+	for _, h := range hosts {
+		if !isLocal(h) {
+			return false
+		}
+	}
+	return len(hosts) > 0
 }

@@ -55,6 +55,9 @@ func New(cfg Config) (*Coordinator, error) {
 		log = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 	}
 	c.log = log.With("component", "coordinator", "run", c.run.ID)
+	if cfg.Plaintext && len(cfg.NATS) == 0 && !allLocal(cfg.Hosts) {
+		fmt.Fprintf(c.stderr, "scrape: warning: the queue serves without TLS: tasks and results cross the network in clear to the other nodes\n")
+	}
 	c.bin.path = cfg.LocalBin
 	c.launcher = cfg.Launcher
 	if c.launcher == nil {
@@ -148,7 +151,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	prog, progOut := startProgress(c.cfg.Progress, c.cfg.Stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status(true) })
 	c.stderr.set(progOut)
 	defer func() { prog.finish(status(false)) }()
-	col := &collector{cons: results, frontier: f, sink: snk, log: c.log}
+	col := &collector{runID: c.run, cons: results, frontier: f, sink: snk, log: c.log, nodeOf: fl.nodeOf}
 
 	if err := fl.attach(q.nc, q, job); err != nil {
 		return stats, err
@@ -236,6 +239,7 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 		runErr = errors.Join(runErr, err)
 	}
 	stats.Outstanding = f.outstanding()
+	stats.Rejected = col.rejected.count()
 	held, retried := f.politeness()
 	stats.Retries = retried
 	stats.PerHost = c.cfg.PerHost

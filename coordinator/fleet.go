@@ -71,8 +71,9 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 		if seen[name]++; seen[name] > 1 {
 			name += "#" + strconv.Itoa(seen[name])
 		}
-		fl.nodes = append(fl.nodes, &node{Node: Node{Host: h, Name: name, Local: isLocal(h)}, gone: make(chan struct{})})
-		fl.hello[name] = make(chan queue.Hello, 1)
+		n := &node{Node: Node{Host: h, Name: name, Local: isLocal(h)}, worker: queue.NewWorkerID(), gone: make(chan struct{})}
+		fl.nodes = append(fl.nodes, n)
+		fl.hello[n.worker] = make(chan queue.Hello, 1)
 	}
 	for _, n := range fl.nodes {
 		n.launchedAt = time.Now()
@@ -101,7 +102,10 @@ func (c *Coordinator) launch(ctx context.Context) *fleet {
 func (fl *fleet) attach(nc *nats.Conn, q *runQueue, job queue.Job) error {
 	c := fl.c
 	var err error
-	fl.sub, err = nc.Subscribe(c.run.HelloSubject(), func(m *nats.Msg) {
+	// Who sent a hello or a bye is the subject's last token, which the
+	// queue lets only that worker use; what the message says of its sender
+	// is not taken.
+	fl.sub, err = nc.Subscribe(c.run.Hellos(), func(m *nats.Msg) {
 		if m.Reply != "" {
 			_ = m.Respond([]byte(c.run.ID)) // a probe: this run takes workers
 		}
@@ -109,23 +113,23 @@ func (fl *fleet) attach(nc *nats.Conn, q *runQueue, job queue.Job) error {
 		if json.Unmarshal(m.Data, &h) != nil {
 			return
 		}
-		if h.Joined {
-			fl.joins.hello(h, time.Now())
-			return
-		}
-		if ch, ok := fl.hello[h.Node]; ok {
+		h.Worker = c.run.WorkerOf(m.Subject)
+		if ch, ok := fl.hello[h.Worker]; ok {
 			select {
 			case ch <- h:
 			default:
 			}
+			return
 		}
+		fl.joins.hello(h, time.Now())
 	})
 	if err == nil {
-		fl.byes, err = nc.Subscribe(c.run.ByeSubject(), func(m *nats.Msg) {
+		fl.byes, err = nc.Subscribe(c.run.Byes(), func(m *nats.Msg) {
 			var b queue.Bye
 			if json.Unmarshal(m.Data, &b) != nil {
 				return
 			}
+			b.Worker = c.run.WorkerOf(m.Subject)
 			if n := fl.launched(b.Worker); n != nil {
 				n.bye()
 				return
@@ -223,14 +227,22 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 
 // launched finds the node the run started the worker with this ID on.
 func (fl *fleet) launched(id string) *node {
-	fl.mu.Lock()
-	defer fl.mu.Unlock()
 	for _, n := range fl.nodes {
 		if n.worker == id {
 			return n
 		}
 	}
 	return nil
+}
+
+// nodeOf names the node of the worker with this ID: the machinefile's name
+// for a worker the run started, what a joiner's hello said for a joiner
+// (which can only speak for itself), "" for a worker never heard of.
+func (fl *fleet) nodeOf(id string) string {
+	if n := fl.launched(id); n != nil {
+		return n.Name
+	}
+	return fl.joins.node(id)
 }
 
 // readyCount is how many workers took part: launched and ready, or joined.

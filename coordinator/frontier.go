@@ -2,6 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -232,6 +235,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 				continue
 			}
 			h.inflight++
+			e.task.Token = newToken()
 			f.pending[e.task.ID] = e
 			batch = append(batch, e)
 		}
@@ -316,9 +320,10 @@ func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
 type verdict int
 
 const (
-	drop  verdict = iota // a duplicate, or the answer to an attempt already retried
-	retry                // not written: the task is queued again
-	write                // the final record for its task
+	drop   verdict = iota // a duplicate, or the answer to an attempt already retried
+	retry                 // not written: the task is queued again
+	write                 // the final record for its task
+	reject                // not from the worker the attempt was delivered to
 )
 
 // answer accounts for a result. The caller writes a result judged write,
@@ -327,8 +332,11 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e, ok := f.pending[meta.Task]
-	if !ok || (meta.Attempt != 0 && meta.Attempt != e.task.Attempt) {
+	if !ok || meta.Attempt != e.task.Attempt {
 		return drop, scrape.Task{}
+	}
+	if subtle.ConstantTimeCompare([]byte(meta.Token), []byte(e.task.Token)) != 1 {
+		return reject, scrape.Task{}
 	}
 	delete(f.pending, meta.Task)
 	e.host.inflight--
@@ -378,4 +386,11 @@ func (f *frontier) politeness() (held time.Duration, retried int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.held, f.retried
+}
+
+// newToken makes the token of one delivery of a task.
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }

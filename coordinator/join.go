@@ -61,6 +61,17 @@ func (j *joiners) hello(h queue.Hello, now time.Time) {
 	j.nudge()
 }
 
+// node is what the joiner with this ID called its node, "" if it never said
+// hello.
+func (j *joiners) node(id string) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if jr, ok := j.live[id]; ok {
+		return jr.node
+	}
+	return ""
+}
+
 // bye stops counting a joiner that left.
 func (j *joiners) bye(b queue.Bye) {
 	j.mu.Lock()

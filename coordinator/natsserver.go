@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
 	"github.com/scrape-cluster/scrape/queue"
@@ -25,18 +26,15 @@ import (
 // with thousands of links can pass the NATS default of 1 MiB.
 const maxPayload = 8 << 20
 
-// queueUser is the one account of the embedded server. Its password is made
-// per run and travels only inside the bootstrap written to a worker's stdin.
-const queueUser = "scrape"
-
 // embeddedServer is the run's own NATS server with JetStream, stored in the
 // run's state directory.
 type embeddedServer struct {
-	srv      *server.Server
-	password string
-	pin      string // of the server's certificate, with --tls
-	dir      string // the run's state directory
-	once     sync.Once
+	srv    *server.Server
+	access *access
+	self   nkeys.KeyPair // the coordinator's login
+	pin    string        // of the server's certificate; "" without TLS
+	dir    string        // the run's state directory
+	once   sync.Once
 }
 
 // JoinKeyFile is the file in a run's state directory holding the NKey seed
@@ -45,14 +43,18 @@ type embeddedServer struct {
 // workers can rejoin a resumed run.
 const JoinKeyFile = "worker.nk"
 
-func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedServer, error) {
+func startServer(run queue.Run, listen, runDir string, useTLS bool, names []string) (*embeddedServer, error) {
 	host, port, err := splitListen(listen)
 	if err != nil {
 		return nil, err
 	}
-	password, err := randomHex(24)
+	self, err := nkeys.CreateUser()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("make the coordinator's key: %w", err)
+	}
+	selfPub, err := self.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("make the coordinator's key: %w", err)
 	}
 	joiner, err := joinKey(runDir)
 	if err != nil {
@@ -74,10 +76,12 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 		MaxPayload: maxPayload,
 		JetStream:  true,
 		StoreDir:   filepath.Join(runDir, "jetstream"),
-		Users:      []*server.User{{Username: queueUser, Password: password}},
-		Nkeys:      []*server.NkeyUser{{Nkey: joiner}},
+		// Every login signs the server's nonce with an NKey; access
+		// checks the signature and sets what the client may do.
+		AlwaysEnableNonce:          true,
+		CustomClientAuthentication: newAccess(run, selfPub, joiner),
 	}
-	es := &embeddedServer{password: password, dir: runDir}
+	es := &embeddedServer{access: opts.CustomClientAuthentication.(*access), self: self, dir: runDir}
 	if useTLS {
 		cert, err := runCertificate(runDir, names)
 		if err != nil {
@@ -105,9 +109,22 @@ func startServer(listen, runDir string, useTLS bool, names []string) (*embeddedS
 	return es, nil
 }
 
-// workerAuth is what a worker started by the run presents, and checks.
-func (s *embeddedServer) workerAuth() queue.Auth {
-	return queue.Auth{User: queueUser, Password: s.password, Pin: s.pin}
+// workerAuth makes the login of the worker with ID id, which the run starts:
+// a key of its own, which the queue takes for that worker only, and the pin
+// of the queue's certificate.
+func (s *embeddedServer) workerAuth(id string) (queue.Auth, error) {
+	seed, pub, err := newKey()
+	if err != nil {
+		return queue.Auth{}, fmt.Errorf("make worker key: %w", err)
+	}
+	s.access.allow(pub, id)
+	return queue.Auth{NKeySeed: seed, Pin: s.pin}, nil
+}
+
+// login is the coordinator's own.
+func (s *embeddedServer) login() nats.Option {
+	pub, _ := s.self.PublicKey()
+	return nats.Nkey(pub, s.self.Sign)
 }
 
 // joinKey returns the public key of the run's join NKey, making its seed

@@ -17,7 +17,7 @@ type node struct {
 
 	proc Process // set once started
 
-	worker  string        // the worker's ID, from its hello
+	worker  string        // the worker's ID, which the run gives it
 	gone    chan struct{} // closed when the worker says bye
 	byeOnce sync.Once
 	stopBy  time.Time // set by stop: when reap kills what is left
@@ -47,9 +47,12 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 		<-n.proc.Exited()
 		return ctx.Err()
 	}
-	servers, auth := c.cfg.NATS, c.cfg.NATSAuth
+	servers, auth := c.cfg.NATS, c.cfg.WorkerAuth
 	if q := fl.queue; q.srv != nil {
-		servers, auth = q.forWorker(addr, auth)
+		if servers, auth, err = q.forWorker(addr, n.worker); err != nil {
+			proc.Kill()
+			return fmt.Errorf("%s: %w", n.Name, err)
+		}
 	}
 	boot := queue.Bootstrap{
 		Version:  queue.ProtocolVersion,
@@ -57,6 +60,7 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 		Auth:     auth,
 		Run:      c.run.ID,
 		Node:     n.Name,
+		Worker:   n.worker,
 		Slots:    n.Host.Slots,
 		LogLevel: c.cfg.LogLevel,
 		Job:      fl.job,
@@ -64,14 +68,11 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 	if err := proc.Hand(boot); err != nil {
 		return err
 	}
-	h, err := n.awaitReady(ctx, fl.hello[n.Name], c.cfg.ConnectTimeout+readyTimeout)
+	h, err := n.awaitReady(ctx, fl.hello[n.worker], c.cfg.ConnectTimeout+readyTimeout)
 	if err != nil {
 		return err
 	}
-	fl.mu.Lock()
-	n.worker = h.Worker
-	fl.mu.Unlock()
-	c.log.Info("worker ready", "node", n.Name, "worker", h.Worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
+	c.log.Info("worker ready", "node", n.Name, "worker", n.worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
 	return nil
 }
 

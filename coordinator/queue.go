@@ -29,12 +29,12 @@ type runQueue struct {
 func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*runQueue, error) {
 	q := &runQueue{}
 	if len(c.cfg.NATS) == 0 {
-		srv, err := startServer(c.cfg.Listen, runDir, c.cfg.TLS, certNames(c.cfg.Advertise))
+		srv, err := startServer(c.run, c.cfg.Listen, runDir, !c.cfg.Plaintext, certNames(c.cfg.Advertise))
 		if err != nil {
 			return nil, err
 		}
 		q.srv = srv
-		q.nc, err = nats.Connect("", nats.InProcessServer(srv.srv), nats.UserInfo(queueUser, srv.password), nats.Name("scrape coordinator"))
+		q.nc, err = nats.Connect("", nats.InProcessServer(srv.srv), srv.login(), nats.Name("scrape coordinator"))
 		if err != nil {
 			srv.shutdown()
 			return nil, fmt.Errorf("connect to queue: %w", err)
@@ -84,13 +84,18 @@ func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*runQueue, 
 	return q, nil
 }
 
-// forWorker is what a worker that dials addr (the coordinator's address on
-// its route; ignored with --nats) needs to reach the queue.
-func (q *runQueue) forWorker(addr string, auth queue.Auth) ([]string, queue.Auth) {
-	if q.srv == nil {
-		return nil, auth
+// forWorker is what the worker with ID id, which dials addr (the
+// coordinator's address on its route), needs to reach the embedded queue.
+func (q *runQueue) forWorker(addr, id string) ([]string, queue.Auth, error) {
+	auth, err := q.srv.workerAuth(id)
+	if err != nil {
+		return nil, auth, err
 	}
-	return []string{"nats://" + net.JoinHostPort(addr, strconv.Itoa(q.srv.port()))}, q.srv.workerAuth()
+	scheme := "nats://"
+	if q.srv.pin != "" {
+		scheme = "tls://"
+	}
+	return []string{scheme + net.JoinHostPort(addr, strconv.Itoa(q.srv.port()))}, auth, nil
 }
 
 // drop removes every trace of a finished run from a shared NATS.

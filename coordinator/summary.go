@@ -32,6 +32,9 @@ type Summary struct {
 	Outstanding int `json:"outstanding"`
 	// Retries is how many attempts were made again after a passing failure.
 	Retries int `json:"retries"`
+	// Rejected counts results refused unwritten: from a worker the task
+	// was not delivered to, or not a record at all.
+	Rejected int `json:"rejected"`
 	// PerHostHeld is how long the --per-host limit kept work back while
 	// slots were idle, when that was a fifth of the run or more.
 	PerHostHeld time.Duration `json:"per_host_held_ns,omitempty"`
@@ -120,6 +123,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
+	}
+	if s.Rejected > 0 {
+		fmt.Fprintf(w, "  rejected: %d results not written: sent by a worker the task was not given to, or unreadable\n", s.Rejected)
 	}
 	if s.PerHostHeld > 0 {
 		fmt.Fprintf(w, "  the per-host limit held the run back for %s of %s: at most %d requests per host were in flight while slots were idle; raise --per-host if the site allows\n",

@@ -25,7 +25,7 @@ import (
 func startTLSQueue(t *testing.T) (*embeddedServer, string) {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := startServer("127.0.0.1:0", dir, true, certNames(""))
+	srv, err := startServer(queue.Run{ID: "TLSTEST"}, "127.0.0.1:0", dir, true, certNames(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +33,16 @@ func startTLSQueue(t *testing.T) (*embeddedServer, string) {
 	return srv, dir
 }
 
-func connect(t *testing.T, url string, auth queue.Auth) (*nats.Conn, error) {
+// connect logs in to url as a worker with the ID id would.
+func connect(t *testing.T, url string, auth queue.Auth, id string) (*nats.Conn, error) {
 	t.Helper()
 	opts, err := auth.Options()
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(url, append(opts, nats.Timeout(5*time.Second), nats.NoReconnect())...)
+	opts = append(opts, nats.Name(queue.ClientName(id, "test")), nats.CustomInboxPrefix(queue.InboxPrefix(id)),
+		nats.Timeout(5*time.Second), nats.NoReconnect())
+	nc, err := nats.Connect(url, opts...)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}
@@ -53,12 +56,16 @@ func connect(t *testing.T, url string, auth queue.Auth) (*nats.Conn, error) {
 func TestTLSQueueTrustsOnlyItsPin(t *testing.T) {
 	srv, dir := startTLSQueue(t)
 	url := "nats://127.0.0.1:" + strconv.Itoa(srv.port())
-	auth := srv.workerAuth()
+	id := queue.NewWorkerID()
+	auth, err := srv.workerAuth(id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if auth.Pin == "" {
 		t.Fatal("a --tls queue gives its workers no pin")
 	}
 
-	nc, err := connect(t, url, auth)
+	nc, err := connect(t, url, auth, id)
 	if err != nil {
 		t.Fatalf("worker with the run's pin: %v", err)
 	}
@@ -68,7 +75,7 @@ func TestTLSQueueTrustsOnlyItsPin(t *testing.T) {
 
 	wrong := auth
 	wrong.Pin = queue.CertPin([]byte("another certificate"))
-	if _, err := connect(t, url, wrong); err == nil || !strings.Contains(err.Error(), "does not match this run's pin") {
+	if _, err := connect(t, url, wrong, id); err == nil || !strings.Contains(err.Error(), "does not match this run's pin") {
 		t.Errorf("worker with a wrong pin: %v, want a pin mismatch", err)
 	}
 
@@ -77,7 +84,7 @@ func TestTLSQueueTrustsOnlyItsPin(t *testing.T) {
 	// in TestTLSQueueOnTheWire shows the server refusing plaintext.
 	plain := auth
 	plain.Pin = ""
-	if _, err := connect(t, url, plain); err == nil || !strings.Contains(err.Error(), "tls") {
+	if _, err := connect(t, url, plain, id); err == nil || !strings.Contains(err.Error(), "tls") {
 		t.Errorf("client without the pin: %v, want a TLS failure", err)
 	}
 
@@ -91,14 +98,14 @@ func TestTLSQueueTrustsOnlyItsPin(t *testing.T) {
 	}
 	joiner := queue.Auth{CA: string(ca), NKeySeed: strings.TrimSpace(string(seed))}
 	for _, u := range []string{url, "tls://localhost:" + strconv.Itoa(srv.port())} {
-		if _, err := connect(t, u, joiner); err != nil {
+		if _, err := connect(t, u, joiner, queue.NewWorkerID()); err != nil {
 			t.Errorf("joiner with the run's certificate as CA, at %s: %v", u, err)
 		}
 	}
 	kp, _ := nkeys.CreateUser()
 	other, _ := kp.Seed()
 	joiner.NKeySeed = string(other)
-	if _, err := connect(t, url, joiner); !errors.Is(err, nats.ErrAuthorization) {
+	if _, err := connect(t, url, joiner, queue.NewWorkerID()); !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("joiner with another key: %v, want %v", err, nats.ErrAuthorization)
 	}
 }
@@ -134,7 +141,7 @@ func TestTLSQueueOnTheWire(t *testing.T) {
 	}
 	defer conn.Close()
 	r := info(conn)
-	connect, _ := json.Marshal(map[string]any{"user": queueUser, "pass": srv.password, "verbose": false, "pedantic": false})
+	connect, _ := json.Marshal(map[string]any{"name": queue.ClientName(queue.NewWorkerID(), "plain"), "verbose": false, "pedantic": false})
 	if _, err := conn.Write([]byte("CONNECT " + string(connect) + "\r\nPING\r\n")); err != nil {
 		t.Fatal(err)
 	}

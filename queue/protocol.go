@@ -22,7 +22,7 @@ import (
 // builds could misread each other. Mixed clusters run mixed binaries, so a
 // mismatch is refused at start-up with a clear message instead of producing
 // records nobody can decode.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.
@@ -45,6 +45,9 @@ const (
 	HeaderStatus  = "Scrape-Status"
 	// HeaderRetryAfter carries the site's Retry-After, in milliseconds.
 	HeaderRetryAfter = "Scrape-Retry-After"
+	// HeaderToken echoes the token of the delivery a result answers: only
+	// the worker given the task has it, so only it can answer.
+	HeaderToken = "Scrape-Token"
 )
 
 // Run names every stream, subject and bucket of one run. They all carry the
@@ -56,12 +59,24 @@ type Run struct {
 func (r Run) TaskStream() string     { return "SCRAPE_" + r.ID + "_TASKS" }
 func (r Run) ResultStream() string   { return "SCRAPE_" + r.ID + "_RESULTS" }
 func (r Run) TaskSubject() string    { return "scrape." + r.ID + ".task" }
-func (r Run) ResultSubject() string  { return "scrape." + r.ID + ".result" }
-func (r Run) HelloSubject() string   { return "scrape." + r.ID + ".hello" }
 func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
 func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
 func (r Run) LeaseSubject() string   { return "scrape." + r.ID + ".lease" }
-func (r Run) ByeSubject() string     { return "scrape." + r.ID + ".bye" }
+
+// A worker's results, hellos and byes go to subjects that end in its ID
+// (see WorkerPermissions); the coordinator listens to all of them.
+func (r Run) ResultSubject(worker string) string { return "scrape." + r.ID + ".result." + worker }
+func (r Run) HelloSubject(worker string) string  { return "scrape." + r.ID + ".hello." + worker }
+func (r Run) ByeSubject(worker string) string    { return "scrape." + r.ID + ".bye." + worker }
+func (r Run) Results() string                    { return r.ResultSubject("*") }
+func (r Run) Hellos() string                     { return r.HelloSubject("*") }
+func (r Run) Byes() string                       { return r.ByeSubject("*") }
+
+// WorkerOf is the worker ID a result, hello or bye subject of r ends in.
+func (r Run) WorkerOf(subject string) string {
+	i := strings.LastIndexByte(subject, '.')
+	return subject[i+1:]
+}
 
 // RunFromBucket is the run whose config bucket is named bucket, if it is one.
 func RunFromBucket(bucket string) (Run, bool) {
@@ -115,9 +130,11 @@ type Bootstrap struct {
 	Version int      `json:"version"`
 	Servers []string `json:"servers"`
 	Auth
-	Run   string `json:"run"`
-	Node  string `json:"node"`
-	Slots int    `json:"slots"`
+	Run  string `json:"run"`
+	Node string `json:"node"`
+	// Worker is the worker's ID, which its login to the queue is bound to.
+	Worker string `json:"worker"`
+	Slots  int    `json:"slots"`
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`
@@ -219,7 +236,7 @@ func DecodeTask(data []byte) (scrape.Task, error) {
 // EncodeResult builds the message that carries r, the answer to task t.
 // A result larger than maxRecord loses its links (then headings) and says so,
 // rather than being refused by the server and retried forever.
-func EncodeResult(run Run, t scrape.Task, r *scrape.Result, maxRecord int) (*nats.Msg, error) {
+func EncodeResult(run Run, worker string, t scrape.Task, r *scrape.Result, maxRecord int) (*nats.Msg, error) {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode result of task %d: %w", t.ID, err)
@@ -235,12 +252,13 @@ func EncodeResult(run Run, t scrape.Task, r *scrape.Result, maxRecord int) (*nat
 		}
 		r = &trimmed
 	}
-	m := nats.NewMsg(run.ResultSubject())
+	m := nats.NewMsg(run.ResultSubject(worker))
 	m.Data = data
 	m.Header.Set(nats.MsgIdHdr, msgID(t.ID, t.Attempt))
 	m.Header.Set(HeaderTask, strconv.FormatUint(t.ID, 10))
 	m.Header.Set(HeaderBytes, strconv.FormatInt(r.Bytes, 10))
 	m.Header.Set(HeaderAttempt, strconv.Itoa(t.Attempt))
+	m.Header.Set(HeaderToken, t.Token)
 	if r.Status != 0 {
 		m.Header.Set(HeaderStatus, strconv.Itoa(r.Status))
 	}
@@ -256,10 +274,13 @@ func EncodeResult(run Run, t scrape.Task, r *scrape.Result, maxRecord int) (*nat
 	return m, nil
 }
 
-// ResultMeta is what the coordinator reads from a result's headers.
+// ResultMeta is what the coordinator reads from a result's subject and
+// headers.
 type ResultMeta struct {
 	Task       uint64
 	Attempt    int
+	Token      string
+	Worker     string // the sender, from the subject the queue let it use
 	Kind       string
 	Node       string
 	Bytes      int64
@@ -267,8 +288,8 @@ type ResultMeta struct {
 	RetryAfter time.Duration
 }
 
-// DecodeResultMeta reads a result's headers.
-func DecodeResultMeta(h nats.Header) (ResultMeta, error) {
+// DecodeResultMeta reads a result's subject and headers.
+func DecodeResultMeta(run Run, subject string, h nats.Header) (ResultMeta, error) {
 	id, err := strconv.ParseUint(h.Get(HeaderTask), 10, 64)
 	if err != nil {
 		return ResultMeta{}, fmt.Errorf("result has no valid %s header: %w", HeaderTask, err)
@@ -278,7 +299,8 @@ func DecodeResultMeta(h nats.Header) (ResultMeta, error) {
 	status, _ := strconv.Atoi(h.Get(HeaderStatus))
 	ra, _ := strconv.ParseInt(h.Get(HeaderRetryAfter), 10, 64)
 	return ResultMeta{
-		Task: id, Attempt: attempt, Kind: h.Get(HeaderKind), Node: h.Get(HeaderNode),
+		Task: id, Attempt: attempt, Token: h.Get(HeaderToken), Worker: run.WorkerOf(subject),
+		Kind: h.Get(HeaderKind), Node: h.Get(HeaderNode),
 		Bytes: n, Status: status, RetryAfter: time.Duration(ra) * time.Millisecond,
 	}, nil
 }

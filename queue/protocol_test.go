@@ -13,7 +13,7 @@ import (
 )
 
 func TestReadBootstrap(t *testing.T) {
-	good := `{"version":1,"servers":["nats://10.0.0.1:4222"],"user":"u","password":"p","run":"R","node":"n","slots":4}`
+	good := `{"version":2,"servers":["nats://10.0.0.1:4222"],"user":"u","password":"p","run":"R","node":"n","slots":4}`
 	tests := []struct {
 		name, in, err string
 	}{
@@ -22,7 +22,7 @@ func TestReadBootstrap(t *testing.T) {
 		{"empty", "", "read bootstrap from stdin"},
 		{"not json", "hello\n", "decode bootstrap"},
 		{"other version", `{"version":99,"servers":["x"],"run":"R"}` + "\n", "protocol 99"},
-		{"no server", `{"version":1,"run":"R"}` + "\n", "no server"},
+		{"no server", `{"version":2,"run":"R"}` + "\n", "no server"},
 		{"too long", strings.Repeat("x", 5<<20), "too long"},
 	}
 	for _, tt := range tests {
@@ -89,14 +89,14 @@ func TestResultHeadersAndTrimming(t *testing.T) {
 		{"too big for the queue", scrape.Result{URL: "http://x/", Links: links}, 16 << 10, scrape.KindTooLarge, 0},
 	}
 	for _, tt := range tests {
-		m, err := EncodeResult(run, task, &tt.res, tt.max)
+		m, err := EncodeResult(run, "w1", task, &tt.res, tt.max)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(m.Data) > tt.max {
 			t.Errorf("%s: %d bytes exceed %d", tt.name, len(m.Data), tt.max)
 		}
-		meta, err := DecodeResultMeta(m.Header)
+		meta, err := DecodeResultMeta(run, m.Subject, m.Header)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestResultHeadersAndTrimming(t *testing.T) {
 			t.Errorf("%s: %d links, want %d", tt.name, len(back.Links), tt.wantLinks)
 		}
 	}
-	if _, err := DecodeResultMeta(nats.Header{}); err == nil {
+	if _, err := DecodeResultMeta(Run{ID: "R"}, "scrape.R.result.w1", nats.Header{}); err == nil {
 		t.Error("result without task header accepted")
 	}
 }

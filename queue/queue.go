@@ -85,7 +85,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 		return nil
 	})
 	g.Go(func() error {
-		s := stream(run.ResultStream(), run.ResultSubject(), resultDedupeWindow)
+		s := stream(run.ResultStream(), run.Results(), resultDedupeWindow)
 		if err := createStream(gctx, js, s); err != nil {
 			return fmt.Errorf("create stream %s: %w", s.Name, err)
 		}

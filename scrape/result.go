@@ -92,4 +92,7 @@ type Task struct {
 	Attempt int    `json:"attempt"`
 	Depth   int    `json:"depth,omitempty"`
 	Parent  string `json:"parent,omitempty"`
+	// Token is new for each attempt; the result must carry it back, which
+	// only the worker the attempt was delivered to can do.
+	Token string `json:"token,omitempty"`
 }

@@ -121,7 +121,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out, err := queue.EncodeResult(q.run, task, &res, 1<<20)
+			out, err := queue.EncodeResult(q.run, queue.NewWorkerID(), task, &res, 1<<20)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		got = 0
 		for msg := range rb.Messages() {
 			got++
-			meta, err := queue.DecodeResultMeta(msg.Headers())
+			meta, err := queue.DecodeResultMeta(q.run, msg.Subject(), msg.Headers())
 			if err != nil || meta.Task != id {
 				b.Fatalf("result %+v, %v; want task %d", meta, err, id)
 			}
@@ -228,7 +228,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 		var acks []jetstream.Msg
 		for msg := range rb.Messages() {
 			acks = append(acks, msg)
-			meta, err := queue.DecodeResultMeta(msg.Headers())
+			meta, err := queue.DecodeResultMeta(q.run, msg.Subject(), msg.Headers())
 			if err != nil {
 				b.Fatal(err)
 			}

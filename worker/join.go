@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/scrape-cluster/scrape/queue"
 	"log/slog"
 	"slices"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // A worker started by hand (scrape worker --nats) gets no bootstrap: it finds
@@ -62,7 +63,11 @@ func FindRun(ctx context.Context, f Find) (string, error) {
 		return "", err
 	}
 	url := strings.Join(f.Servers, ",")
-	opts := append(auth, nats.Name("scrape worker (looking for a run)"), nats.Timeout(5*time.Second), nats.NoReconnect())
+	// The search has a worker ID of its own: the queue lets it use only the
+	// subjects and the inbox of that ID, as it does any worker.
+	self := queue.NewWorkerID()
+	opts := append(auth, nats.Name(queue.ClientName(self, "(looking for a run)")), nats.CustomInboxPrefix(queue.InboxPrefix(self)),
+		nats.Timeout(5*time.Second), nats.NoReconnect())
 
 	var nc *nats.Conn
 	defer func() {
@@ -87,7 +92,7 @@ func FindRun(ctx context.Context, f Find) (string, error) {
 			}
 		}
 		if nc != nil {
-			id, waiting, err := pickRun(ctx, nc, f.Run)
+			id, waiting, err := pickRun(ctx, nc, self, f.Run)
 			if err != nil || id != "" {
 				return id, err
 			}
@@ -110,14 +115,14 @@ func FindRun(ctx context.Context, f Find) (string, error) {
 
 // pickRun looks once. It returns the run to join, or why there is none yet,
 // or an error when waiting would not help.
-func pickRun(ctx context.Context, nc *nats.Conn, want string) (id, why string, err error) {
+func pickRun(ctx context.Context, nc *nats.Conn, self, want string) (id, why string, err error) {
 	if want != "" {
-		if probe(ctx, nc, queue.Run{ID: want}) {
+		if probe(ctx, nc, queue.Run{ID: want}, self) {
 			return want, "", nil
 		}
 		return "", fmt.Sprintf("run %s is not active", want), nil
 	}
-	active, err := ActiveRuns(ctx, nc)
+	active, err := ActiveRuns(ctx, nc, self)
 	if err != nil {
 		return "", fmt.Sprintf("cannot list runs: %v", err), nil
 	}
@@ -130,8 +135,9 @@ func pickRun(ctx context.Context, nc *nats.Conn, want string) (id, why string, e
 	return "", "", fmt.Errorf("%d runs are active (%s): choose one with --run", len(active), strings.Join(active, ", "))
 }
 
-// ActiveRuns lists the IDs of the runs on nc whose coordinator answers.
-func ActiveRuns(ctx context.Context, nc *nats.Conn) ([]string, error) {
+// ActiveRuns lists the IDs of the runs on nc whose coordinator answers a
+// probe from the worker with ID self.
+func ActiveRuns(ctx context.Context, nc *nats.Conn, self string) ([]string, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -150,7 +156,7 @@ func ActiveRuns(ctx context.Context, nc *nats.Conn) ([]string, error) {
 	}
 	var active []string
 	for _, r := range runs {
-		if probe(ctx, nc, r) {
+		if probe(ctx, nc, r, self) {
 			active = append(active, r.ID)
 		}
 	}
@@ -163,9 +169,9 @@ func refused(url string, err error) error {
 	return fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file, or for a worker started by scrape run, the run's secret", url, err)
 }
 
-func probe(ctx context.Context, nc *nats.Conn, run queue.Run) bool {
+func probe(ctx context.Context, nc *nats.Conn, run queue.Run, self string) bool {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	_, err := nc.RequestWithContext(pctx, run.HelloSubject(), nil)
+	_, err := nc.RequestWithContext(pctx, run.HelloSubject(self), nil)
 	return err == nil
 }

@@ -20,7 +20,7 @@ func coordinate(t *testing.T, q *testQueue, run queue.Run) (stop func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	sub, err := nc.Subscribe(run.HelloSubject(), func(m *nats.Msg) {
+	sub, err := nc.Subscribe(run.Hellos(), func(m *nats.Msg) {
 		if m.Reply != "" {
 			_ = m.Respond([]byte(run.ID))
 		}
@@ -80,7 +80,7 @@ func TestFindRun(t *testing.T) {
 	t.Cleanup(late.Close)
 	go func() {
 		time.Sleep(time.Second)
-		_, _ = late.Subscribe(other.HelloSubject(), func(m *nats.Msg) { _ = m.Respond(nil) })
+		_, _ = late.Subscribe(other.Hellos(), func(m *nats.Msg) { _ = m.Respond(nil) })
 	}()
 	find.Wait = 20 * time.Second
 	if id, err := FindRun(t.Context(), find); err != nil || id != other.ID {

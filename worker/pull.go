@@ -185,12 +185,12 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan st
 	p.w.log.Debug("fetched", "url", task.URL, "status", res.Status, "ms", res.DurationMS, "attempt", task.Attempt)
 	res.Line = task.Line
 	res.Node = p.w.cfg.Node
-	res.Worker = p.w.id
+	res.Worker = p.w.label
 	res.Attempts = task.Attempt
 	res.Depth = task.Depth
 	res.Parent = task.Parent
 
-	out, err := queue.EncodeResult(p.w.run, task, &res, p.job.MaxRecord)
+	out, err := queue.EncodeResult(p.w.run, p.w.id, task, &res, p.job.MaxRecord)
 	if err != nil {
 		p.w.log.Error("encode result", "url", task.URL, "err", err)
 		_ = msg.Nak()

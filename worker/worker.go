@@ -56,12 +56,14 @@ type Config struct {
 // Worker pulls and fetches tasks until its context ends, the coordinator
 // says stop, or the coordinator is lost.
 type Worker struct {
-	cfg  Config
-	run  queue.Run
-	id   string
-	log  *slog.Logger
-	stop chan struct{}
-	once sync.Once
+	cfg Config
+	run queue.Run
+	id  string // the queue's name for it, bound to its login
+	// label is how records and logs name the worker: its host and process.
+	label string
+	log   *slog.Logger
+	stop  chan struct{}
+	once  sync.Once
 	// leaving is set once the worker has said bye: the queue going away
 	// after that is no news.
 	leaving atomic.Bool
@@ -88,18 +90,22 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	// The process ID names the worker on its node; the count tells apart
-	// workers that share a process, as in-process tests run them.
-	id := host + ":" + strconv.Itoa(os.Getpid())
-	if n := workers.Add(1); n > 1 {
-		id += "." + strconv.FormatInt(n, 10)
+	// A worker the run started has its ID from the run, which its login
+	// is bound to; one that joined by itself makes its own.
+	id := cfg.Worker
+	if id == "" {
+		id = queue.NewWorkerID()
+	}
+	if !queue.ValidWorkerID(id) {
+		return nil, fmt.Errorf("worker: invalid worker ID %q", id)
 	}
 	return &Worker{
-		cfg:  cfg,
-		run:  queue.Run{ID: cfg.Run},
-		id:   id,
-		log:  cfg.Logger.With("component", "worker", "node", cfg.Node),
-		stop: make(chan struct{}),
+		cfg:   cfg,
+		run:   queue.Run{ID: cfg.Run},
+		id:    id,
+		label: host + ":" + strconv.Itoa(os.Getpid()),
+		log:   cfg.Logger.With("component", "worker", "node", cfg.Node),
+		stop:  make(chan struct{}),
 	}, nil
 }
 
@@ -178,7 +184,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.announce(nc); err != nil {
 		return err
 	}
-	w.log.Info("worker ready", "run", w.run.ID, "worker", w.id, "slots", w.cfg.Slots)
+	w.log.Info("worker ready", "run", w.run.ID, "worker", w.label, "slots", w.cfg.Slots)
 	beats := make(chan struct{})
 	go func() {
 		defer close(beats)
@@ -233,7 +239,8 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	opts := append(auth,
-		nats.Name("scrape worker "+w.cfg.Node),
+		nats.Name(queue.ClientName(w.id, w.cfg.Node)),
+		nats.CustomInboxPrefix(queue.InboxPrefix(w.id)),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.PingInterval(5*time.Second),
@@ -308,11 +315,11 @@ func (w *Worker) hello(ctx context.Context, nc *nats.Conn) error {
 // announce sends a hello without waiting for the server to have it.
 func (w *Worker) announce(nc *nats.Conn) error {
 	data, _ := json.Marshal(queue.Hello{
-		Node: w.cfg.Node, Worker: w.id, Slots: w.cfg.Slots,
+		Node: w.cfg.Node, Worker: w.label, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
 		Joined: w.cfg.Joined,
 	})
-	if err := nc.Publish(w.run.HelloSubject(), data); err != nil {
+	if err := nc.Publish(w.run.HelloSubject(w.id), data); err != nil {
 		return fmt.Errorf("worker: announce: %w", err)
 	}
 	return nil
@@ -320,8 +327,8 @@ func (w *Worker) announce(nc *nats.Conn) error {
 
 // bye tells the coordinator this worker is gone, so it stops counting it.
 func (w *Worker) bye(nc *nats.Conn) {
-	data, _ := json.Marshal(queue.Bye{Node: w.cfg.Node, Worker: w.id})
-	if err := nc.Publish(w.run.ByeSubject(), data); err == nil {
+	data, _ := json.Marshal(queue.Bye{Node: w.cfg.Node, Worker: w.label})
+	if err := nc.Publish(w.run.ByeSubject(w.id), data); err == nil {
 		_ = nc.FlushTimeout(time.Second)
 	}
 }
@@ -349,6 +356,3 @@ func withParallelism(c scrape.Config, slots int) scrape.Config {
 	c.Parallelism = slots
 	return c
 }
-
-// workers counts the workers this process made, for their IDs.
-var workers atomic.Int64

@@ -77,7 +77,7 @@ func (q *testQueue) collect(t *testing.T, n int) map[uint64]scrape.Result {
 			t.Fatal(err)
 		}
 		for m := range b.Messages() {
-			meta, err := queue.DecodeResultMeta(m.Headers())
+			meta, err := queue.DecodeResultMeta(q.run, m.Subject(), m.Headers())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -55,6 +55,7 @@ type runOptions struct {
 	NATS        natsFlags
 	Replicas    int
 	TLS         bool
+	NoTLS       bool
 	WaitWorkers time.Duration
 
 	// Not kept with the run: they say how to show this invocation of it.
@@ -143,7 +144,9 @@ ssh session's stdin, never on a command line.`,
 	f.BoolVar(&o.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
 	o.NATS.bind(f, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
 	f.IntVar(&o.Replicas, "replicas", 1, "copies of the run's streams a NATS cluster keeps (--nats; 3 on a 3-node cluster)")
-	f.BoolVar(&o.TLS, "tls", false, "serve the embedded queue over TLS with a certificate made for the run")
+	f.BoolVar(&o.TLS, "tls", false, "serve the embedded queue over TLS (the default; kept for old scripts)")
+	f.BoolVar(&o.NoTLS, "no-tls", false, "serve the embedded queue without TLS, for debugging: tasks and results cross the network in clear (logins stay NKey signatures)")
+	_ = f.MarkHidden("tls")
 	f.DurationVar(&o.WaitWorkers, "wait-workers", 0, "while no worker runs, wait this long for one to join (scrape worker --nats) before failing; allows a machinefile with no hosts")
 	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
 	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
@@ -255,7 +258,7 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		NATS:             o.NATS.servers(),
 		NATSAuth:         auth,
 		Replicas:         o.Replicas,
-		TLS:              o.TLS,
+		Plaintext:        o.NoTLS,
 		WaitWorkers:      o.WaitWorkers,
 		ConnectTimeout:   o.ConnectTimeout,
 		AckWait:          o.AckWait,
