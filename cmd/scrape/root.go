@@ -58,7 +58,10 @@ func levelFor(verbose int) slog.Level {
 
 func cobraArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) > n {
+		switch {
+		case len(args) > 0 && n == 0:
+			return &usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.Name(), args)}
+		case len(args) > n:
 			return &usageError{fmt.Errorf("%s takes at most %d argument(s), got %d", cmd.Name(), n, len(args))}
 		}
 		return nil
