@@ -36,8 +36,21 @@ result into one output file: each input line exactly once.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status))
+	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status), newVersionCmd())
 	return root
+}
+
+// newVersionCmd prints what scrape --version prints.
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of scrape",
+		Args:  cobraArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s version %s\n", cmd.Root().Name(), scrape.Version)
+			return err
+		},
+	}
 }
 
 // newLogger logs to w at the level -v asks for: warnings by default, -v
