@@ -1002,7 +1002,7 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 
 	// Strangers, from the root namespace and from a host of the cluster,
 	// where workers dial from.
-	probes := strangerProbes(queueAddr, run.TaskSubject(), run.ResultSubject())
+	probes := strangerProbes(queueAddr, run.TaskSubject(), run.ResultSubject(queue.NewWorkerID()))
 	for _, p := range probes {
 		if p.err != nil {
 			t.Errorf("from the root namespace, %s: not refused: %v", p.name, p.err)
@@ -1015,7 +1015,7 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	out, err := c.Hosts[0].Command(ctx, exe, "-test.run=^TestHelperNATSProbe$", "-test.v", "--",
-		helperNATSProbe, queueAddr, run.TaskSubject(), run.ResultSubject()).CombinedOutput()
+		helperNATSProbe, queueAddr, run.TaskSubject(), run.ResultSubject(queue.NewWorkerID())).CombinedOutput()
 	if n := len(probes); err != nil || !strings.Contains(string(out), "--- PASS: TestHelperNATSProbe") ||
 		strings.Count(string(out), ": refused\n") != n {
 		t.Errorf("probe from node1 (want %d refusals): %v\n%s", n, err, out)

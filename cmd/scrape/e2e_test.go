@@ -271,7 +271,7 @@ func TestRunRefusesBadSetup(t *testing.T) {
 		{"missing machinefile", []string{"-f", "/nonexistent/mf"}, exitFailed, "/nonexistent/mf"},
 		{"missing urls file", []string{"/nonexistent/urls.txt"}, exitFailed, "open urls"},
 		{"output not writable", []string{"-o", "/nonexistent/dir/out.json"}, exitFailed, "create output"},
-		{"unknown format", []string{"--format", "xml"}, exitFailed, `unknown format "xml"`},
+		{"unknown format", []string{"--format", "xml", "/nonexistent/urls.txt"}, exitUsage, `unknown format "xml"`},
 		{"unknown flag", []string{"--no-such-flag"}, exitUsage, "unknown flag"},
 		{"bad selector", []string{"--select", "x=[["}, exitUsage, `--select "x=[[": invalid CSS selector`},
 		{"zero per-host", []string{"--per-host", "0"}, exitUsage, "--per-host must be 1 or more"},

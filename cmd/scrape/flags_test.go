@@ -3,87 +3,255 @@ package main
 import (
 	"context"
 	"errors"
-	"slices"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 	"github.com/scrape-cluster/scrape/worker"
 )
 
-// parse runs the command line through cobra and returns the options the
-// run command would have been called with.
-func parse(t *testing.T, args ...string) (*runOptions, error) {
+// parsed is what a command line would have run, had it been run.
+type parsed struct {
+	run    *runOptions
+	worker *workerOptions
+	status *statusOptions
+}
+
+// parse runs args through the real command tree, with runners that only
+// keep the options they are called with.
+func parse(t *testing.T, args ...string) (parsed, error) {
 	t.Helper()
-	var got *runOptions
+	var p parsed
 	root := newRootCmd(runners{
-		run:    func(_ context.Context, o *runOptions) error { got = o; return nil },
-		worker: func(context.Context, *workerOptions) error { return nil },
+		run:    func(_ context.Context, o *runOptions) error { p.run = o; return nil },
+		worker: func(_ context.Context, o *workerOptions) error { p.worker = o; return nil },
+		status: func(_ context.Context, o *statusOptions) error { p.status = o; return nil },
 	})
 	root.SetArgs(args)
 	err := root.Execute()
-	return got, err
+	return p, err
 }
 
+func mustParseRun(t *testing.T, args ...string) *runOptions {
+	t.Helper()
+	p, err := parse(t, args...)
+	if err != nil || p.run == nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return p.run
+}
+
+func abs(t *testing.T, path string) string {
+	t.Helper()
+	p, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// bare is o without what differs between any two parses (the logger) or
+// says where output goes, for comparing.
+func bare(o *runOptions) runOptions {
+	b := *o
+	b.cfg.Logger, b.cfg.Stdout, b.cfg.Stderr, b.stdin = nil, nil, nil, nil
+	return b
+}
+
+// diff names the fields, nested ones by their path, in which got and want
+// differ.
+func diff(path string, got, want reflect.Value) []string {
+	if got.Kind() == reflect.Struct {
+		var out []string
+		for i := range got.NumField() {
+			out = append(out, diff(path+"."+got.Type().Field(i).Name, got.Field(i), want.Field(i))...)
+		}
+		return out
+	}
+	if g, w := fmt.Sprintf("%#v", got), fmt.Sprintf("%#v", want); g != w {
+		return []string{fmt.Sprintf("%s = %s, want %s", path, g, w)}
+	}
+	return nil
+}
+
+func checkOptions(t *testing.T, what string, got, want runOptions) {
+	t.Helper()
+	for _, d := range diff("options", reflect.ValueOf(got), reflect.ValueOf(want)) {
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// The defaults are what README documents, spelled out.
+func TestRunFlagDefaults(t *testing.T) {
+	got := bare(mustParseRun(t, "run"))
+	want := runOptions{cfg: coordinator.Config{
+		Output:    "-",
+		InputPath: "-",
+		Fetch: scrape.Config{
+			Timeout:      scrape.DefaultTimeout,
+			UserAgent:    scrape.DefaultUserAgent(),
+			MaxBody:      scrape.DefaultMaxBody,
+			MaxRedirects: scrape.DefaultMaxRedirects,
+		},
+		Listen:           ":0",
+		SSH:              []string{"ssh"},
+		Saved:            []byte("[]"),
+		Replicas:         1,
+		ConnectTimeout:   coordinator.DefaultConnectTimeout,
+		AckWait:          coordinator.DefaultAckWait,
+		PerHost:          coordinator.DefaultPerHost,
+		Retries:          coordinator.DefaultRetries,
+		RetryBackoff:     coordinator.DefaultRetryBackoff,
+		LogLevel:         "WARN",
+		Progress:         true,
+		ProgressInterval: coordinator.DefaultProgressInterval,
+	}}
+	checkOptions(t, "run", got, want)
+}
+
+// Each command line gives the defaults but for what its row changes; every
+// other field is compared too, so a flag that lands in the wrong place fails.
 func TestRunFlags(t *testing.T) {
 	tests := []struct {
-		args  []string
-		check func(*runOptions) bool
+		args []string
+		want func(o *runOptions, c *coordinator.Config)
 	}{
-		{[]string{"run"}, func(o *runOptions) bool {
-			return o.URLs == "-" && o.Output == "-" && o.Machinefile == "" && o.Timeout == scrape.DefaultTimeout &&
-				o.MaxBody == scrape.DefaultMaxBody && o.MaxRedirects == scrape.DefaultMaxRedirects &&
-				o.Listen == ":0" && o.SSH == "ssh" && o.ConnectTimeout == coordinator.DefaultConnectTimeout &&
-				o.UserAgent == scrape.DefaultUserAgent() && o.AckWait == coordinator.DefaultAckWait
+		{[]string{"-f", "hosts", "urls.txt", "-o", "out.json"}, func(o *runOptions, c *coordinator.Config) {
+			o.machinefile, c.InputPath, c.Output = abs(t, "hosts"), abs(t, "urls.txt"), abs(t, "out.json")
 		}},
-		{[]string{"run", "-f", "hosts", "urls.txt", "-o", "out.json"}, func(o *runOptions) bool {
-			return o.Machinefile == "hosts" && o.URLs == "urls.txt" && o.Output == "out.json"
+		{[]string{"-", "--format", "json", "--timeout", "5s", "--max-body", "2MiB", "--max-redirects", "3", "--user-agent", "bot/1"}, func(o *runOptions, c *coordinator.Config) {
+			c.Format = "json"
+			c.Fetch.Timeout, c.Fetch.MaxBody, c.Fetch.MaxRedirects, c.Fetch.UserAgent = 5*time.Second, 2<<20, 3, "bot/1"
 		}},
-		{[]string{"run", "-", "--format", "json", "--timeout", "5s", "--max-body", "2MiB", "--max-redirects", "3"}, func(o *runOptions) bool {
-			return o.URLs == "-" && o.Format == "json" && o.Timeout == 5*time.Second && o.MaxBody == 2<<20 && o.MaxRedirects == 3
+		{[]string{"--max-body", "512KB", "--max-redirects", "0"}, func(o *runOptions, c *coordinator.Config) {
+			c.Fetch.MaxBody = 512000
+			c.Fetch.MaxRedirects = -1 // none, as scrape.Config says it
 		}},
-		{[]string{"run", "--listen", "0.0.0.0:4222", "--advertise", "10.0.0.1", "--ssh", "ssh -F cfg", "--remote-bin", "/opt/scrape"}, func(o *runOptions) bool {
-			return o.Listen == "0.0.0.0:4222" && o.Advertise == "10.0.0.1" && o.SSH == "ssh -F cfg" && o.RemoteBin == "/opt/scrape"
+		{[]string{"--select", "a=h1", "--select", "b=a[rel=next]@href", "--text"}, func(o *runOptions, c *coordinator.Config) {
+			o.selects = []string{"a=h1", "b=a[rel=next]@href"}
+			c.Fetch.Select = []scrape.Selector{{Name: "a", CSS: "h1"}, {Name: "b", CSS: "a[rel=next]", Attr: "href"}}
+			c.Fetch.Text = true
 		}},
-		{[]string{"run", "-vv", "-q", "--state", "st", "--user-agent", "bot/1", "--connect-timeout", "3s"}, func(o *runOptions) bool {
-			return o.Verbose == 2 && o.Quiet && o.State == "st" && o.UserAgent == "bot/1" && o.ConnectTimeout == 3*time.Second
+		{[]string{"--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions, c *coordinator.Config) {
+			c.PerHost, c.Delay, c.IgnoreRobots, c.Retries, c.RetryBackoff = 2, 50*time.Millisecond, true, 0, 2*time.Second
 		}},
-		{[]string{"run", "--max-body", "512KB"}, func(o *runOptions) bool { return o.MaxBody == 512000 }},
-		{[]string{"run", "--select", "a=h1", "--select", "b=a[rel=next]@href", "--text"}, func(o *runOptions) bool {
-			return slices.Equal(o.Select, []string{"a=h1", "b=a[rel=next]@href"}) && o.Text
+		{[]string{"--depth", "3", "--same-host", "--allow-domain", "a.com,b.org", "--allow-domain", "c.net", "--max-pages", "100"}, func(o *runOptions, c *coordinator.Config) {
+			c.Depth, c.SameHost, c.AllowDomains, c.MaxPages = 3, true, []string{"a.com", "b.org", "c.net"}, 100
 		}},
-		{[]string{"run", "--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions) bool {
-			return o.PerHost == 2 && o.Delay == 50*time.Millisecond && o.IgnoreRobots && o.Retries == 0 && o.RetryBackoff == 2*time.Second
+		{[]string{"--listen", "0.0.0.0:4222", "--advertise", "10.0.0.1", "--ssh", " ssh  -F cfg", "--remote-bin", "/opt/scrape", "--push"}, func(o *runOptions, c *coordinator.Config) {
+			c.Listen, c.Advertise, c.SSH, c.RemoteBin, c.Push = "0.0.0.0:4222", "10.0.0.1", []string{"ssh", "-F", "cfg"}, "/opt/scrape", true
 		}},
-		{[]string{"run", "--depth", "3", "--same-host", "--allow-domain", "a.com,b.org", "--allow-domain", "c.net", "--max-pages", "100"}, func(o *runOptions) bool {
-			return o.Depth == 3 && o.SameHost && slices.Equal(o.AllowDomains, []string{"a.com", "b.org", "c.net"}) && o.MaxPages == 100
+		{[]string{"--state", "st", "--force", "--connect-timeout", "3s", "--ack-wait", "2m", "--no-tls", "--wait-workers", "5m"}, func(o *runOptions, c *coordinator.Config) {
+			c.StateDir, c.Force, c.ConnectTimeout, c.AckWait, c.Plaintext, c.WaitWorkers = abs(t, "st"), true, 3*time.Second, 2*time.Minute, true, 5*time.Minute
 		}},
-		{[]string{"run", "--max-body", "1048576"}, func(o *runOptions) bool { return o.MaxBody == 1<<20 }},
+		{[]string{"--nats", "nats://h1:4222, nats://h2:4222,,", "--replicas", "3", "--creds", "u.creds", "--nkey", "u.nk",
+			"--nats-user", "bob", "--nats-password-file", "pw", "--nats-token-file", "tok", "--tls-ca", "ca.pem"}, func(o *runOptions, c *coordinator.Config) {
+			c.NATS, c.Replicas = []string{"nats://h1:4222", "nats://h2:4222"}, 3
+			// Absolute, so that a resume from another directory finds them.
+			o.auth = queue.AuthFiles{Creds: abs(t, "u.creds"), NKey: abs(t, "u.nk"), User: "bob",
+				PasswordFile: abs(t, "pw"), TokenFile: abs(t, "tok"), CA: abs(t, "ca.pem")}
+		}},
+		{[]string{"-vv", "-q", "--stats", "s.json", "--progress-interval", "1s"}, func(o *runOptions, c *coordinator.Config) {
+			o.verbose, o.quiet, o.stats = 2, true, "s.json"
+			o.shown = []string{"--verbose=2", "--quiet=true", "--stats=s.json", "--progress-interval=1s"}
+			c.LogLevel, c.Progress, c.ProgressInterval = "DEBUG", false, time.Second
+		}},
+		{[]string{"--resume", "st", "-v"}, func(o *runOptions, c *coordinator.Config) {
+			o.resume, o.verbose, o.shown = "st", 1, []string{"--verbose=1"}
+			c.Resume, c.StateDir, c.LogLevel = true, "st", "INFO"
+		}},
 	}
 	for _, tt := range tests {
-		o, err := parse(t, tt.args...)
-		if err != nil {
-			t.Errorf("%q: %v", tt.args, err)
-			continue
-		}
-		if o == nil || !tt.check(o) {
-			t.Errorf("%q: options %+v", tt.args, o)
-		}
+		args := append([]string{"run"}, tt.args...)
+		got := bare(mustParseRun(t, args...))
+		want := bare(mustParseRun(t, "run"))
+		tt.want(&want, &want.cfg)
+		got.cfg.Saved, want.cfg.Saved = nil, nil // TestRunResumeKeepsFlags
+		checkOptions(t, fmt.Sprintf("%q", args), got, want)
 	}
 }
 
-func TestRunFlagErrorsAreUsageErrors(t *testing.T) {
+// A resume runs with the flags the run began with, whatever their kind,
+// and shows the run as the resume's own flags say.
+func TestRunResumeKeepsFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"run", "--max-body", "lots"},
-		{"run", "--max-body", "-1"},
-		{"run", "--timeout", "soon"},
-		{"run", "a.txt", "b.txt"},
-		{"run", "--bogus"},
+		{"run"},
+		{"run", "-f", "hosts", "urls.txt", "-o", "out.csv", "--format", "jsonl", "--state", "st", "--force"},
+		{"run", "--timeout", "1m30s", "--max-body", "1500", "--max-redirects", "0", "--user-agent", "a bot/1 (+x)"},
+		{"run", "--select", "a=h1", "--select", "b=a[rel=next]@href", "--text", "--allow-domain", "a.com,b.org", "--depth", "2"},
+		{"run", "--ssh", "ssh -F cfg -o BatchMode=yes", "--push", "--listen", "127.0.0.1:0", "--ack-wait", "1s", "--tls"},
+		{"run", "--nats", "nats://h1:4222,nats://h2:4222", "--replicas", "3", "--nkey", "u.nk", "--nats-user", "bob", "--nats-password-file", "pw"},
 	} {
-		_, err := parse(t, args...)
-		if !errors.As(err, new(*usageError)) {
-			t.Errorf("%q: error %v is not a usage error", args, err)
+		began := mustParseRun(t, args...)
+		resume := mustParseRun(t, "run", "--resume", "st", "-v", "--stats", "s.json")
+		got, err := resume.resumed(began.cfg.Saved)
+		if err != nil {
+			t.Errorf("%q: %v", args, err)
+			continue
+		}
+		want := bare(began)
+		want.cfg.Resume, want.cfg.StateDir = true, "st"
+		want.verbose, want.stats, want.shown, want.cfg.LogLevel = 1, "s.json", resume.shown, "INFO"
+		checkOptions(t, fmt.Sprintf("resume of %q", args), bare(got), want)
+	}
+}
+
+// Each of these is a mistake in the command line, refused as one before the
+// run is called: the urls file named is never looked at.
+func TestRunFlagErrors(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--format", "xml", "/nonexistent/urls.txt"}, `unknown format "xml"`},
+		{[]string{"a.txt", "b.txt"}, "at most 1 argument"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"--ssh"}, "flag needs an argument"},
+		{[]string{"--max-body", "lots"}, `"lots" is not a size`},
+		{[]string{"--max-body", "-1"}, "is not a size"},
+		{[]string{"--timeout", "soon"}, `invalid argument "soon"`},
+		{[]string{"--timeout", "-1s"}, "--timeout cannot be negative"},
+		{[]string{"--per-host", "x"}, `invalid argument "x"`},
+		{[]string{"--per-host", "0"}, "--per-host must be 1 or more"},
+		{[]string{"--retries", "-1"}, "--retries cannot be negative"},
+		{[]string{"--depth", "-1"}, "--depth cannot be negative"},
+		{[]string{"--max-pages", "-1"}, "--max-pages cannot be negative"},
+		{[]string{"--delay", "-1ms"}, "--delay cannot be negative"},
+		{[]string{"--wait-workers", "-1m"}, "--wait-workers cannot be negative"},
+		{[]string{"--max-redirects", "-1"}, "must be 0 or more"},
+		{[]string{"--select", "x=[["}, `--select "x=[["`},
+		{[]string{"--select", "a=h1", "--select", "a=h2"}, `duplicate name "a"`},
+		{[]string{"--listen", "localhost:http"}, `--listen "localhost:http": invalid port`},
+		{[]string{"--listen", ":70000"}, "invalid port"},
+		{[]string{"--replicas", "0", "--nats", "nats://a:4222"}, "--replicas must be 1 or more"},
+		{[]string{"--replicas", "3"}, "more than 1 only with --nats"},
+		{[]string{"--tls", "--nats", "nats://a:4222"}, "--tls and --no-tls are for the embedded queue"},
+		{[]string{"--no-tls", "--nats", "nats://a:4222"}, "--tls and --no-tls are for the embedded queue"},
+		{[]string{"--tls", "--no-tls"}, "contradict"},
+		{[]string{"--retries", "21"}, "at most 20"},
+		{[]string{"--listen", ":4222", "--nats", "nats://a:4222"}, "--listen is for the embedded queue"},
+		{[]string{"--advertise", "10.0.0.1", "--nats", "nats://a:4222"}, "--advertise is for the embedded queue"},
+		{[]string{"--nats", " , "}, "--nats names no server"},
+		{[]string{"--nkey", "u.nk"}, "--nkey is for logging in to the NATS given with --nats"},
+		{[]string{"--nats", "nats://a:4222", "--nats-password-file", "pw"}, "--nats-password-file needs --nats-user"},
+		{[]string{"--resume", "st", "--timeout", "1s"}, "drop --timeout"},
+		{[]string{"--resume", "st", "urls.txt"}, "drop urls.txt"},
+		{[]string{"--resume", "st", "--progress-interval", "-1s"}, "--progress-interval cannot be negative"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"run"}, tt.args...)
+		p, err := parse(t, args...)
+		if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%q: error %v, want a usage error saying %q", args, err, tt.wantErr)
+		}
+		if p.run != nil {
+			t.Errorf("%q: the run was called", args)
 		}
 	}
 }
@@ -97,31 +265,81 @@ func TestByteSizeString(t *testing.T) {
 }
 
 func TestWorkerFlags(t *testing.T) {
-	var got *workerOptions
-	parseWorker := func(args ...string) error {
-		got = nil
-		root := newRootCmd(runners{
-			run:    func(context.Context, *runOptions) error { return nil },
-			worker: func(_ context.Context, o *workerOptions) error { got = o; return nil },
-		})
-		root.SetArgs(append([]string{"worker"}, args...))
-		return root.Execute()
+	tests := []struct {
+		args []string
+		want func(o *workerOptions)
+	}{
+		{nil, func(o *workerOptions) {}},
+		{[]string{"--grace", "5s"}, func(o *workerOptions) { o.cfg.Grace = 5 * time.Second }},
+		{[]string{"--nats", "nats://a:4222, tls://b:4222", "--nkey", "w.nk", "--tls-ca", "cert.pem",
+			"--slots", "8", "--name", "rack2", "--run", "ABC", "--wait", "1m", "-v"}, func(o *workerOptions) {
+			o.find.Servers, o.find.Run, o.find.Wait = []string{"nats://a:4222", "tls://b:4222"}, "ABC", time.Minute
+			o.auth = queue.AuthFiles{NKey: "w.nk", CA: "cert.pem"}
+			o.cfg.Slots, o.cfg.Node, o.verbose = 8, "rack2", 1
+		}},
 	}
-	if err := parseWorker(); err != nil || got == nil || got.NATS.URLs != "" || got.Grace != worker.DefaultGrace {
-		t.Errorf("worker: %v, %+v", err, got)
-	}
-	err := parseWorker("--nats", "nats://a:4222, tls://b:4222", "--nkey", "w.nk", "--tls-ca", "cert.pem",
-		"--slots", "8", "--name", "rack2", "--run", "ABC", "--wait", "1m")
-	if err != nil || got == nil || !slices.Equal(got.NATS.servers(), []string{"nats://a:4222", "tls://b:4222"}) ||
-		got.NATS.NKey != "w.nk" || got.NATS.CA != "cert.pem" || got.Slots != 8 || got.Name != "rack2" || got.Run != "ABC" || got.Wait != time.Minute {
-		t.Errorf("worker --nats ...: %v, %+v", err, got)
-	}
-	for _, args := range [][]string{{"--slots", "4"}, {"--nkey", "w.nk"}, {"--run", "ABC"}, {"--nats", "nats://a", "--slots", "-1"}} {
-		if err := parseWorker(args...); !errors.As(err, new(*usageError)) {
-			t.Errorf("worker %q: %v, want a usage error", args, err)
+	for _, tt := range tests {
+		args := append([]string{"worker"}, tt.args...)
+		p, err := parse(t, args...)
+		if err != nil || p.worker == nil {
+			t.Errorf("%q: %v", args, err)
+			continue
+		}
+		got := *p.worker
+		want := workerOptions{cfg: worker.Config{Grace: worker.DefaultGrace}}
+		tt.want(&want)
+		got.stdin, got.stderr = nil, nil
+		for _, d := range diff("options", reflect.ValueOf(got), reflect.ValueOf(want)) {
+			t.Errorf("%q: %s", args, d)
 		}
 	}
-	if o, err := parse(t, "run", "--wait-workers", "5m", "--tls"); err != nil || o.WaitWorkers != 5*time.Minute || !o.TLS {
-		t.Errorf("run --wait-workers 5m --tls: %v, %+v", err, o)
+}
+
+func TestWorkerFlagErrors(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--slots", "4"}, "--slots is for a worker that joins a run with --nats"},
+		{[]string{"--run", "ABC"}, "--run is for a worker"},
+		{[]string{"--nkey", "w.nk"}, "--nkey is for a worker"},
+		{[]string{"--nats", "nats://a", "--slots", "-1"}, "--slots cannot be negative"},
+		{[]string{"--nats", "nats://a", "--wait", "-1s"}, "--wait cannot be negative"},
+		{[]string{"--grace", "-1s"}, "--grace cannot be negative"},
+		{[]string{"--nats", ","}, "--nats names no server"},
+		{[]string{"--nats", "nats://a", "--nats-password-file", "pw"}, "needs --nats-user"},
+		{[]string{"extra"}, `worker takes no arguments, got ["extra"]`},
+	}
+	for _, tt := range tests {
+		args := append([]string{"worker"}, tt.args...)
+		p, err := parse(t, args...)
+		if !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%q: error %v, want a usage error saying %q", args, err, tt.wantErr)
+		}
+		if p.worker != nil {
+			t.Errorf("%q: the worker was called", args)
+		}
+	}
+}
+
+func TestStatusFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want statusOptions
+	}{
+		{[]string{"status"}, statusOptions{}},
+		{[]string{"status", "--state", "st", "--json"}, statusOptions{State: "st", JSON: true}},
+	} {
+		p, err := parse(t, tt.args...)
+		if err != nil || p.status == nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if got := *p.status; got.State != tt.want.State || got.JSON != tt.want.JSON {
+			t.Errorf("%q: %+v, want %+v", tt.args, got, tt.want)
+		}
+	}
+	if _, err := parse(t, "status", "st"); !errors.As(err, new(*usageError)) {
+		t.Errorf("status st: %v, want a usage error", err)
 	}
 }

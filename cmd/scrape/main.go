@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,30 +22,40 @@ const (
 	exitInterrupted = 130
 )
 
-func main() { os.Exit(run()) }
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-func run() int {
+// run is the program as main runs it, given its arguments (without the
+// program's name) and streams, so that tests can run it in-process. It
+// returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd(defaultRunners())
+	// cobra reads os.Args for nil arguments.
+	root.SetArgs(append([]string{}, args...))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	command := "scrape"
-	if len(os.Args) > 1 {
-		command = filepath.Base(os.Args[1])
+	if len(args) > 0 {
+		command = filepath.Base(args[0])
 	}
-	stopProfile := startProfile(command)
-	err := root.ExecuteContext(ctx)
+	stopProfile := startProfile(command, stderr)
+	cmd, err := root.ExecuteContextC(ctx)
 	stopProfile()
 	switch {
 	case err == nil:
 		return exitOK
 	case ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "scrape: interrupted")
+		fmt.Fprintln(stderr, "scrape: interrupted")
 		return exitInterrupted
-	case errors.As(err, new(*usageError)):
-		fmt.Fprintf(os.Stderr, "scrape: %v\nRun 'scrape --help' for usage.\n", err)
+	// The root command runs nothing itself: what it fails is finding the
+	// command asked for.
+	case errors.As(err, new(*usageError)) || cmd == root:
+		fmt.Fprintf(stderr, "scrape: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
 	default:
-		fmt.Fprintf(os.Stderr, "scrape: %v\n", err)
+		fmt.Fprintf(stderr, "scrape: %v\n", err)
 		return exitFailed
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scrape-cluster/scrape/internal/testbin"
-	"github.com/scrape-cluster/scrape/queue"
 )
 
 // natsRun is one finished scrape run --nats.
@@ -171,7 +169,7 @@ func TestRunNATSRefuses(t *testing.T) {
 		{"server without JetStream", noJS, nil, exitFailed, []string{noJS, "JetStream not available"}},
 		{"more replicas than servers", single, []string{"--replicas", "3"}, exitFailed, []string{"set up the run's queue", "replicas"}},
 		{"nothing listening", closed, nil, exitFailed, []string{"connect to NATS " + closed}},
-		{"password file without user", single, []string{"--nats-password-file", writeFile(t, "pw", "x")}, exitFailed, []string{"needs --nats-user"}},
+		{"password file without user", single, []string{"--nats-password-file", writeFile(t, "pw", "x")}, exitUsage, []string{"needs --nats-user"}},
 		{"replicas without --nats", "", []string{"--replicas", "3"}, exitUsage, []string{"--replicas"}},
 		{"no replicas", single, []string{"--replicas", "0"}, exitUsage, []string{"--replicas must be 1 or more"}},
 	}
@@ -192,29 +190,6 @@ func TestRunNATSRefuses(t *testing.T) {
 			}
 			t.Logf("failed in %s: %s", r.took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
 		})
-	}
-}
-
-func TestRunNATSFlags(t *testing.T) {
-	o, err := parse(t, "run", "--nats", "nats://h1:4222, nats://h2:4222,,", "--replicas", "3", "--creds", "u.creds",
-		"--nkey", "u.nk", "--nats-user", "bob", "--nats-password-file", "pw", "--nats-token-file", "tok", "--tls-ca", "ca.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := queue.AuthFiles{Creds: "u.creds", NKey: "u.nk", User: "bob", PasswordFile: "pw", TokenFile: "tok", CA: "ca.pem"}
-	if got := o.NATS.servers(); !slices.Equal(got, []string{"nats://h1:4222", "nats://h2:4222"}) || o.Replicas != 3 || o.NATS.AuthFiles != want {
-		t.Errorf("servers %q, replicas %d, auth files %+v", got, o.Replicas, o.NATS.AuthFiles)
-	}
-	if err := o.absPaths(); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{o.NATS.Creds, o.NATS.NKey, o.NATS.PasswordFile, o.NATS.TokenFile, o.NATS.CA} {
-		if !filepath.IsAbs(p) {
-			t.Errorf("%s is not absolute: a resume from another directory would not find it", p)
-		}
-	}
-	if o, _ := parse(t, "run"); o.Replicas != 1 || len(o.NATS.servers()) != 0 {
-		t.Errorf("defaults: replicas %d, servers %q", o.Replicas, o.NATS.servers())
 	}
 }
 

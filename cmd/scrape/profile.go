@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,7 +21,7 @@ const profileEnv = "SCRAPE_PROFILE_DIR"
 
 // startProfile starts the CPU profile if profileEnv asks for one and returns
 // what stops it and writes the heap profile.
-func startProfile(command string) (stop func()) {
+func startProfile(command string, stderr io.Writer) (stop func()) {
 	dir := os.Getenv(profileEnv)
 	if dir == "" {
 		return func() {}
@@ -28,11 +29,11 @@ func startProfile(command string) (stop func()) {
 	base := filepath.Join(dir, fmt.Sprintf("%s-%d", command, os.Getpid()))
 	f, err := os.Create(base + ".cpu.pprof")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "scrape: %s: %v\n", profileEnv, err)
+		fmt.Fprintf(stderr, "scrape: %s: %v\n", profileEnv, err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(os.Stderr, "scrape: %s: %v\n", profileEnv, err)
+		fmt.Fprintf(stderr, "scrape: %s: %v\n", profileEnv, err)
 		f.Close()
 		return func() {}
 	}

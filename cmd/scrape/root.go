@@ -36,8 +36,21 @@ result into one output file: each input line exactly once.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status))
+	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status), newVersionCmd())
 	return root
+}
+
+// newVersionCmd prints what scrape --version prints.
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of scrape",
+		Args:  cobraArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s version %s\n", cmd.Root().Name(), scrape.Version)
+			return err
+		},
+	}
 }
 
 // newLogger logs to w at the level -v asks for: warnings by default, -v
@@ -58,7 +71,10 @@ func levelFor(verbose int) slog.Level {
 
 func cobraArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) > n {
+		switch {
+		case len(args) > 0 && n == 0:
+			return &usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.Name(), args)}
+		case len(args) > n:
 			return &usageError{fmt.Errorf("%s takes at most %d argument(s), got %d", cmd.Name(), n, len(args))}
 		}
 		return nil

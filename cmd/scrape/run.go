@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,66 +19,38 @@ import (
 
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/output"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
+// runOptions are scrape run's flags. Most of them are the coordinator's
+// Config itself; the rest name what runScrape reads into it, or say how to
+// show the run.
 type runOptions struct {
-	Machinefile string
-	URLs        string // path, or "-" for stdin
-	Output      string
-	Format      string
+	cfg coordinator.Config
 
-	Timeout      time.Duration
-	UserAgent    string
-	MaxBody      byteSize
-	MaxRedirects int
-	Select       []string
-	Text         bool
+	machinefile string          // read into cfg.Hosts
+	auth        queue.AuthFiles // read into cfg.NATSAuth
+	selects     []string        // parsed into cfg.Fetch.Select
+	tls         bool            // --tls, which is the default now
+	resume      string          // a state dir: the run there, with its own flags
+	verbose     int
+	quiet       bool
+	stats       string
 
-	Listen         string
-	Advertise      string
-	SSH            string
-	RemoteBin      string
-	Push           bool
-	State          string
-	ConnectTimeout time.Duration
-	AckWait        time.Duration
-
-	PerHost      int
-	Delay        time.Duration
-	IgnoreRobots bool
-	Retries      int
-	RetryBackoff time.Duration
-
-	Depth        int
-	SameHost     bool
-	AllowDomains []string
-	MaxPages     int
-
-	NATS        natsFlags
-	Replicas    int
-	TLS         bool
-	NoTLS       bool
-	WaitWorkers time.Duration
-
-	// Not kept with the run: they say how to show this invocation of it.
-	Resume           string        `json:"-"`
-	Force            bool          `json:"-"`
-	Verbose          int           `json:"-"`
-	Quiet            bool          `json:"-"`
-	Stats            string        `json:"-"`
-	ProgressInterval time.Duration `json:"-"`
-
-	Stdin          io.Reader `json:"-"`
-	Stdout, Stderr io.Writer `json:"-"`
+	// shown are the flags of shownFlags given, as arguments: a resume adds
+	// them to the run's own.
+	shown []string
+	stdin io.Reader
 }
 
-// resumeFlags may be given with --resume: they change how the run is shown,
-// not what it does.
-var resumeFlags = map[string]bool{"resume": true, "verbose": true, "quiet": true, "stats": true, "progress-interval": true}
+// shownFlags change how the run is shown, not what it does: they are not kept
+// with the run, and may be given with --resume.
+var shownFlags = map[string]bool{"verbose": true, "quiet": true, "stats": true, "progress-interval": true}
 
 func newRunCmd(runFn func(context.Context, *runOptions) error) *cobra.Command {
-	o := &runOptions{MaxBody: scrape.DefaultMaxBody}
+	o := &runOptions{}
 	cmd := &cobra.Command{
 		Use:   "run [-f MACHINEFILE] [URLS_FILE | -] [-o OUTPUT]",
 		Short: "Scrape the URLs in a file across the machinefile's nodes",
@@ -95,198 +70,295 @@ ssh session's stdin, never on a command line.`,
   scrape run seeds.txt -o site.jsonl --depth 2 --same-host --per-host 4 --delay 250ms`,
 		Args: cobraArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.URLs = "-"
-			if len(args) == 1 {
-				o.URLs = args[0]
+			o.stdin, o.cfg.Stdout, o.cfg.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err := o.complete(cmd.Flags(), args); err != nil {
+				return err
 			}
-			if o.Resume != "" {
-				var extra []string
-				cmd.Flags().Visit(func(f *pflag.Flag) {
-					if !resumeFlags[f.Name] {
-						extra = append(extra, "--"+f.Name)
-					}
-				})
-				if len(args) > 0 || len(extra) > 0 {
-					return &usageError{fmt.Errorf("--resume runs with the flags the run began with; drop %s", strings.Join(append(args, extra...), " "))}
-				}
-			}
-			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return runFn(cmd.Context(), o)
 		},
 	}
-	f := cmd.Flags()
+	o.bind(cmd.Flags())
+	return cmd
+}
+
+// bind defines the flags of scrape run on f, each set straight into o.
+func (o *runOptions) bind(f *pflag.FlagSet) {
+	c := &o.cfg
 	f.SortFlags = false
-	f.StringVarP(&o.Machinefile, "machinefile", "f", "", "`file` of nodes: host, host:N, host slots=N, user@host, host port=P")
-	f.StringVarP(&o.Output, "output", "o", "-", "write records to `file` (.json array, .jsonl lines or .csv); - is stdout")
-	f.StringVar(&o.Format, "format", "", "output `format`: json, jsonl or csv (default: from the -o extension, else jsonl)")
-	f.DurationVar(&o.Timeout, "timeout", scrape.DefaultTimeout, "give up on one page after this long")
-	f.StringVar(&o.UserAgent, "user-agent", scrape.DefaultUserAgent(), "User-Agent header sent with every request")
-	f.Var(&o.MaxBody, "max-body", "largest page body read, e.g. 10MiB, 512KiB")
-	f.IntVar(&o.MaxRedirects, "max-redirects", scrape.DefaultMaxRedirects, "redirects followed before giving up")
-	f.StringArrayVar(&o.Select, "select", nil, "extract `NAME=CSS` (text) or NAME=CSS@ATTR (attribute) into fields.NAME; repeatable")
-	f.BoolVar(&o.Text, "text", false, "record the page's visible text")
-	f.IntVar(&o.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
-	f.DurationVar(&o.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
-	f.BoolVar(&o.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
-	f.IntVar(&o.Retries, "retries", coordinator.DefaultRetries, "further attempts after a timeout, connection error, 408, 429 or 5xx")
-	f.DurationVar(&o.RetryBackoff, "retry-backoff", coordinator.DefaultRetryBackoff, "wait before the first retry; doubles each time, Retry-After honoured")
-	f.IntVar(&o.Depth, "depth", 0, "follow links this many levels from the input (0: only the given URLs)")
-	f.BoolVar(&o.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
-	f.StringSliceVar(&o.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
-	f.IntVar(&o.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
-	f.StringVar(&o.Listen, "listen", ":0", "`host:port` the run's queue listens on (default: all interfaces, a free port)")
-	f.StringVar(&o.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
-	f.StringVar(&o.SSH, "ssh", "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
-	f.StringVar(&o.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
-	f.BoolVar(&o.Push, "push", false, "copy this binary to nodes that lack an identical copy (POSIX nodes of the same OS and CPU)")
-	f.StringVar(&o.State, "state", "", "`dir` for the run's queue store and journal (default: a new directory under .scrape/, removed after success)")
-	f.StringVar(&o.Resume, "resume", "", "finish the run kept in `dir` (its --state), with the flags it began with")
-	f.BoolVar(&o.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
-	o.NATS.bind(f, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
-	f.IntVar(&o.Replicas, "replicas", 1, "copies of the run's streams a NATS cluster keeps (--nats; 3 on a 3-node cluster)")
-	f.BoolVar(&o.TLS, "tls", false, "serve the embedded queue over TLS (the default; kept for old scripts)")
-	f.BoolVar(&o.NoTLS, "no-tls", false, "serve the embedded queue without TLS, for debugging: tasks and results cross the network in clear (logins stay NKey signatures)")
+	f.StringVarP(&o.machinefile, "machinefile", "f", "", "`file` of nodes: host, host:N, host slots=N, user@host, host port=P")
+	f.StringVarP(&c.Output, "output", "o", "-", "write records to `file` (.json array, .jsonl lines or .csv); - is stdout")
+	f.StringVar(&c.Format, "format", "", "output `format`: json, jsonl or csv (default: from the -o extension, else jsonl)")
+	f.DurationVar(&c.Fetch.Timeout, "timeout", scrape.DefaultTimeout, "give up on one page after this long")
+	f.StringVar(&c.Fetch.UserAgent, "user-agent", scrape.DefaultUserAgent(), "User-Agent header sent with every request")
+	c.Fetch.MaxBody = scrape.DefaultMaxBody
+	f.Var((*byteSize)(&c.Fetch.MaxBody), "max-body", "largest page body read, e.g. 10MiB, 512KiB")
+	c.Fetch.MaxRedirects = scrape.DefaultMaxRedirects
+	f.Var((*redirects)(&c.Fetch.MaxRedirects), "max-redirects", "redirects followed before giving up")
+	f.StringArrayVar(&o.selects, "select", nil, "extract `NAME=CSS` (text) or NAME=CSS@ATTR (attribute) into fields.NAME; repeatable")
+	f.BoolVar(&c.Fetch.Text, "text", false, "record the page's visible text")
+	f.IntVar(&c.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
+	f.DurationVar(&c.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
+	f.BoolVar(&c.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
+	f.IntVar(&c.Retries, "retries", coordinator.DefaultRetries, "further attempts after a timeout, connection error, 408, 429 or 5xx")
+	f.DurationVar(&c.RetryBackoff, "retry-backoff", coordinator.DefaultRetryBackoff, "wait before the first retry; doubles each time, Retry-After honoured")
+	f.IntVar(&c.Depth, "depth", 0, "follow links this many levels from the input (0: only the given URLs)")
+	f.BoolVar(&c.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
+	f.StringSliceVar(&c.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
+	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
+	f.StringVar(&c.Listen, "listen", ":0", "`host:port` the run's queue listens on (default: all interfaces, a free port)")
+	f.StringVar(&c.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
+	c.SSH = []string{"ssh"}
+	f.Var(fields(&c.SSH), "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
+	f.StringVar(&c.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
+	f.BoolVar(&c.Push, "push", false, "copy this binary to nodes that lack an identical copy (POSIX nodes of the same OS and CPU)")
+	f.StringVar(&c.StateDir, "state", "", "`dir` for the run's queue store and journal (default: a new directory under .scrape/, removed after success)")
+	f.StringVar(&o.resume, "resume", "", "finish the run kept in `dir` (its --state), with the flags it began with")
+	f.BoolVar(&c.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
+	bindNATS(f, &c.NATS, &o.auth, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
+	f.IntVar(&c.Replicas, "replicas", 1, "copies of the run's streams a NATS cluster keeps (--nats; 3 on a 3-node cluster)")
+	f.BoolVar(&o.tls, "tls", false, "serve the embedded queue over TLS (the default; kept for old scripts)")
 	_ = f.MarkHidden("tls")
-	f.DurationVar(&o.WaitWorkers, "wait-workers", 0, "while no worker runs, wait this long for one to join (scrape worker --nats) before failing; allows a machinefile with no hosts")
-	f.DurationVar(&o.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
-	f.DurationVar(&o.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
-	f.CountVarP(&o.Verbose, "verbose", "v", "log more (-v progress, -vv debug)")
-	f.BoolVarP(&o.Quiet, "quiet", "q", false, "show no progress and print no summary")
-	f.StringVar(&o.Stats, "stats", "", "write the end-of-run summary to `file` as JSON")
-	f.DurationVar(&o.ProgressInterval, "progress-interval", coordinator.DefaultProgressInterval, "how often to print a status line when stderr is not a terminal")
+	f.BoolVar(&c.Plaintext, "no-tls", false, "serve the embedded queue without TLS, to debug with tools that read the wire: tasks and results then cross the network in clear (logins stay NKey signatures)")
+	f.DurationVar(&c.WaitWorkers, "wait-workers", 0, "while no worker runs, wait this long for one to join (scrape worker --nats) before failing; allows a machinefile with no hosts")
+	f.DurationVar(&c.ConnectTimeout, "connect-timeout", coordinator.DefaultConnectTimeout, "ssh connect timeout per node")
+	f.DurationVar(&c.AckWait, "ack-wait", coordinator.DefaultAckWait, "how long a silent task waits before another worker gets it")
+	f.CountVarP(&o.verbose, "verbose", "v", "log more (-v progress, -vv debug)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "show no progress and print no summary")
+	f.StringVar(&o.stats, "stats", "", "write the end-of-run summary to `file` as JSON")
+	f.DurationVar(&c.ProgressInterval, "progress-interval", coordinator.DefaultProgressInterval, "how often to print a status line when stderr is not a terminal")
 	// Tuning for tests and unusual clusters; the default suits both LANs and
 	// slow sites because workers send heartbeats.
 	_ = f.MarkHidden("ack-wait")
-	return cmd
+}
+
+// complete checks the flags f bound into o and fills in the rest of the
+// Config that follows from them alone. It reads no file: a mistake in the
+// command line is reported as one, before anything is opened or made.
+func (o *runOptions) complete(f *pflag.FlagSet, args []string) error {
+	c := &o.cfg
+	c.InputPath = "-"
+	if len(args) == 1 {
+		c.InputPath = args[0]
+	}
+	if err := o.check(f, args); err != nil {
+		return &usageError{err}
+	}
+	if o.resume != "" {
+		c.Resume, c.StateDir = true, o.resume
+	} else if err := o.absPaths(); err != nil {
+		return err
+	}
+	// A resume runs the run's own command line again, so a flag needs
+	// nothing more to be kept with the run.
+	kept := []string{}
+	f.Visit(func(fl *pflag.Flag) {
+		switch {
+		case fl.Name == "resume":
+		case shownFlags[fl.Name]:
+			o.shown = append(o.shown, flagArgs(fl)...)
+		default:
+			kept = append(kept, flagArgs(fl)...)
+		}
+	})
+	if c.InputPath != "-" {
+		kept = append(kept, "--", c.InputPath)
+	}
+	var err error
+	if c.Saved, err = json.Marshal(kept); err != nil {
+		return err
+	}
+	c.Progress = !o.quiet
+	// The coordinator logs at this level to its stderr itself, so that its
+	// log goes through the progress bar while one is drawn.
+	c.LogLevel = levelFor(o.verbose).String()
+	return nil
+}
+
+// check refuses values and combinations of flags that cannot work, or that
+// the run would quietly ignore.
+func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
+	c := &o.cfg
+	if err := checkNotNegative(f); err != nil {
+		return err
+	}
+	if o.resume != "" {
+		var extra []string
+		f.Visit(func(fl *pflag.Flag) {
+			if fl.Name != "resume" && !shownFlags[fl.Name] {
+				extra = append(extra, "--"+fl.Name)
+			}
+		})
+		if len(args) > 0 || len(extra) > 0 {
+			return fmt.Errorf("--resume runs with the flags the run began with; drop %s", strings.Join(append(args, extra...), " "))
+		}
+		return nil
+	}
+	if c.Format != "" {
+		if _, err := output.FormatFor(c.Output, c.Format); err != nil {
+			return err
+		}
+	}
+	if c.Retries > coordinator.MaxRetries {
+		return fmt.Errorf("--retries %d: at most %d (with doubling waits, more keep a page for hours)", c.Retries, coordinator.MaxRetries)
+	}
+	if o.tls && c.Plaintext {
+		return errors.New("--tls and --no-tls contradict each other")
+	}
+	if c.PerHost < 1 {
+		return errors.New("--per-host must be 1 or more")
+	}
+	if c.Replicas < 1 || (c.Replicas > 1 && len(c.NATS) == 0) {
+		return errors.New("--replicas must be 1 or more, and more than 1 only with --nats (a NATS cluster)")
+	}
+	if err := checkNATS(f, c.NATS, o.auth, "is for logging in to the NATS given with --nats"); err != nil {
+		return err
+	}
+	if len(c.NATS) > 0 {
+		if o.tls || c.Plaintext {
+			return errors.New("--tls and --no-tls are for the embedded queue; with --nats, use tls:// URLs and --tls-ca")
+		}
+		if err := needs(f, []string{"listen", "advertise"}, "is for the embedded queue; with --nats, workers dial the NATS servers"); err != nil {
+			return err
+		}
+	}
+	if err := checkListen(c.Listen); err != nil {
+		return err
+	}
+	for _, expr := range o.selects {
+		sel, err := scrape.ParseSelector(expr)
+		if err != nil {
+			return err
+		}
+		c.Fetch.Select = append(c.Fetch.Select, sel)
+	}
+	return c.Fetch.Validate()
+}
+
+// checkListen refuses a --listen the queue could not listen on: it is HOST,
+// HOST:PORT or :PORT, with PORT a number.
+func checkListen(listen string) error {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil // no port: all of it is the host
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--listen %q: invalid port", listen)
+	}
+	return nil
+}
+
+// checkNotNegative refuses a negative number or duration for any flag given:
+// none has a meaning below zero, and the packages below take one as "use
+// the default" or "none" without a word.
+func checkNotNegative(f *pflag.FlagSet) error {
+	var err error
+	f.Visit(func(fl *pflag.Flag) {
+		negative := false
+		switch fl.Value.Type() {
+		case "int":
+			n, e := strconv.Atoi(fl.Value.String())
+			negative = e == nil && n < 0
+		case "duration":
+			d, e := time.ParseDuration(fl.Value.String())
+			negative = e == nil && d < 0
+		}
+		if negative && err == nil {
+			err = fmt.Errorf("--%s cannot be negative", fl.Name)
+		}
+	})
+	return err
+}
+
+// flagArgs gives fl back as arguments that set it to its value.
+func flagArgs(fl *pflag.Flag) []string {
+	s, ok := fl.Value.(pflag.SliceValue)
+	if !ok {
+		return []string{"--" + fl.Name + "=" + fl.Value.String()}
+	}
+	var args []string
+	for _, v := range s.GetSlice() {
+		args = append(args, "--"+fl.Name+"="+v)
+	}
+	return args
+}
+
+// resumed is the run o resumes: the command line kept with it (saved),
+// shown as o's own flags say.
+func (o *runOptions) resumed(saved []byte) (*runOptions, error) {
+	dir := o.cfg.StateDir
+	var args []string
+	if err := json.Unmarshal(saved, &args); err != nil {
+		// Before these were a command line, they were a JSON object.
+		return nil, fmt.Errorf("read the flags of the run in %s (begun by an older scrape?): %w", dir, err)
+	}
+	r := &runOptions{stdin: o.stdin}
+	r.cfg.Stdout, r.cfg.Stderr = o.cfg.Stdout, o.cfg.Stderr
+	f := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	f.SetOutput(io.Discard)
+	r.bind(f)
+	err := f.Parse(append(slices.Clone(o.shown), args...))
+	if err == nil {
+		err = r.complete(f, f.Args())
+	}
+	if err != nil {
+		// Not a usage error: the command line given now is fine.
+		return nil, fmt.Errorf("the flags of the run in %s: %v", dir, err)
+	}
+	r.cfg.Resume, r.cfg.StateDir = true, dir
+	return r, nil
 }
 
 // runScrape is the run command's work: read the inputs, run, report.
 func runScrape(ctx context.Context, o *runOptions) error {
 	setStartupGC()
-	if o.Resume != "" {
-		saved, err := coordinator.SavedOptions(o.Resume)
+	if o.cfg.Resume {
+		saved, err := coordinator.SavedOptions(o.cfg.StateDir)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(saved, o); err != nil {
-			return fmt.Errorf("read the flags of the run in %s: %w", o.Resume, err)
+		if o, err = o.resumed(saved); err != nil {
+			return err
 		}
-		o.State = o.Resume
-	} else if err := o.absPaths(); err != nil {
-		return err
 	}
-	var hosts []machinefile.Host
-	if o.Machinefile != "" {
-		var err error
-		hosts, err = machinefile.ParseFile(o.Machinefile)
-		if errors.Is(err, machinefile.ErrEmpty) && o.WaitWorkers > 0 {
+	cfg := o.cfg
+	if o.machinefile != "" {
+		hosts, err := machinefile.ParseFile(o.machinefile)
+		if errors.Is(err, machinefile.ErrEmpty) && cfg.WaitWorkers > 0 {
 			hosts, err = []machinefile.Host{}, nil // workers will join
 		}
 		if err != nil {
 			return err
 		}
+		cfg.Hosts = hosts
 	}
-	in := o.Stdin
-	if o.URLs != "-" && o.Resume == "" {
-		f, err := os.Open(o.URLs)
+	cfg.Input = o.stdin
+	if cfg.InputPath != "-" && !cfg.Resume {
+		f, err := os.Open(cfg.InputPath)
 		if err != nil {
 			return fmt.Errorf("open urls: %w", err)
 		}
 		defer f.Close()
-		in = f
+		cfg.Input = f
 	}
-	auth, err := o.NATS.Load()
-	if err != nil {
+	var err error
+	if cfg.NATSAuth, err = o.auth.Load(); err != nil {
 		return err
 	}
-	saved, err := json.Marshal(o)
-	if err != nil {
-		return err
-	}
-	if o.Replicas < 1 || (o.Replicas > 1 && o.NATS.URLs == "") {
-		return &usageError{errors.New("--replicas must be 1 or more, and more than 1 only with --nats (a NATS cluster)")}
-	}
-	if o.PerHost < 1 {
-		return &usageError{errors.New("--per-host must be 1 or more")}
-	}
-	if o.Retries < 0 || o.Depth < 0 || o.MaxPages < 0 || o.Delay < 0 {
-		return &usageError{errors.New("--retries, --depth, --max-pages and --delay cannot be negative")}
-	}
-	if o.WaitWorkers < 0 {
-		return &usageError{errors.New("--wait-workers cannot be negative")}
-	}
-	if o.MaxRedirects < 0 {
-		return &usageError{errors.New("--max-redirects must be 0 or more")}
-	}
-	var selectors []scrape.Selector
-	for _, expr := range o.Select {
-		sel, err := scrape.ParseSelector(expr)
-		if err != nil {
-			return &usageError{err}
-		}
-		selectors = append(selectors, sel)
-	}
-	maxRedirects := o.MaxRedirects
-	if maxRedirects == 0 {
-		maxRedirects = -1 // scrape.Config: negative means none followed
-	}
-	c, err := coordinator.New(coordinator.Config{
-		Hosts:  hosts,
-		Input:  in,
-		Output: o.Output,
-		Format: o.Format,
-		Stdout: o.Stdout,
-		Stderr: o.Stderr,
-		Fetch: scrape.Config{
-			Timeout:      o.Timeout,
-			UserAgent:    o.UserAgent,
-			MaxBody:      int64(o.MaxBody),
-			MaxRedirects: maxRedirects,
-			Select:       selectors,
-			Text:         o.Text,
-		},
-		Listen:           o.Listen,
-		Advertise:        o.Advertise,
-		SSH:              strings.Fields(o.SSH),
-		RemoteBin:        o.RemoteBin,
-		Push:             o.Push,
-		StateDir:         o.State,
-		InputPath:        o.URLs,
-		Resume:           o.Resume != "",
-		Force:            o.Force,
-		Saved:            saved,
-		NATS:             o.NATS.servers(),
-		NATSAuth:         auth,
-		Replicas:         o.Replicas,
-		Plaintext:        o.NoTLS,
-		WaitWorkers:      o.WaitWorkers,
-		ConnectTimeout:   o.ConnectTimeout,
-		AckWait:          o.AckWait,
-		PerHost:          o.PerHost,
-		Delay:            o.Delay,
-		IgnoreRobots:     o.IgnoreRobots,
-		Retries:          o.Retries,
-		RetryBackoff:     o.RetryBackoff,
-		Depth:            o.Depth,
-		SameHost:         o.SameHost,
-		AllowDomains:     o.AllowDomains,
-		MaxPages:         o.MaxPages,
-		Progress:         !o.Quiet,
-		ProgressInterval: o.ProgressInterval,
-		Logger:           newLogger(o.Stderr, o.Verbose),
-		LogLevel:         levelFor(o.Verbose).String(),
-	})
+	c, err := coordinator.New(cfg)
 	if err != nil {
 		return err
 	}
 	sum, err := c.Run(ctx)
+	if errors.Is(err, coordinator.ErrOutputExists) {
+		err = fmt.Errorf("%s exists: choose another -o, or overwrite it with --force", cfg.Output)
+	}
 	// A run that could not begin has nothing to sum up; its error says all.
 	begun := sum != nil && (err == nil || sum.Records > 0 || sum.Nodes > 0 || ctx.Err() != nil)
-	if begun && !o.Quiet {
-		sum.Print(o.Stderr)
+	if begun && !o.quiet {
+		sum.Print(cfg.Stderr)
 	}
-	if sum != nil && o.Stats != "" {
-		if werr := sum.WriteFile(o.Stats); werr != nil {
+	if sum != nil && o.stats != "" {
+		if werr := sum.WriteFile(o.stats); werr != nil {
 			return errors.Join(err, werr)
 		}
 	}
@@ -296,8 +368,8 @@ func runScrape(ctx context.Context, o *runOptions) error {
 // absPaths makes the run's paths absolute, so that a resume started from
 // another directory finds the same files.
 func (o *runOptions) absPaths() error {
-	n := &o.NATS.AuthFiles
-	for _, p := range []*string{&o.Machinefile, &o.URLs, &o.Output, &o.State, &n.Creds, &n.NKey, &n.PasswordFile, &n.TokenFile, &n.CA} {
+	a, c := &o.auth, &o.cfg
+	for _, p := range []*string{&o.machinefile, &c.InputPath, &c.Output, &c.StateDir, &a.Creds, &a.NKey, &a.PasswordFile, &a.TokenFile, &a.CA} {
 		if *p == "" || *p == "-" {
 			continue
 		}

@@ -3,30 +3,26 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/worker"
 )
 
+// workerOptions are scrape worker's flags, bound into the worker's Config
+// and, for a worker that joins a run with --nats, how it finds the run.
 type workerOptions struct {
-	Grace time.Duration
+	cfg     worker.Config   // Grace; with --nats, the bootstrap's Node and Slots
+	find    worker.Find     // with --nats: Servers, Run and Wait
+	auth    queue.AuthFiles // read into find.Auth
+	verbose int
 
-	// Joining a run by hand, instead of reading a bootstrap from stdin.
-	NATS    natsFlags
-	Slots   int
-	Name    string
-	Run     string
-	Wait    time.Duration
-	Verbose int
-
-	Stdin  io.Reader
-	Stderr io.Writer
+	stdin  io.Reader
+	stderr io.Writer
 }
 
 func newWorkerCmd(runFn func(context.Context, *workerOptions) error) *cobra.Command {
@@ -54,39 +50,49 @@ scrape run goes on with its other workers.`,
   scrape worker --nats tls://nats1:4222,tls://nats2:4222 --creds scrape.creds --tls-ca ca.pem --name rack2`,
 		Args: cobraArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.NATS.URLs == "" {
-				for _, name := range []string{"slots", "name", "run", "wait", "creds", "nkey", "nats-user", "nats-password-file", "nats-token-file", "tls-ca"} {
-					if cmd.Flags().Changed(name) {
-						return &usageError{errors.New("--" + name + " is for a worker that joins a run with --nats")}
-					}
-				}
+			if err := o.check(cmd.Flags()); err != nil {
+				return &usageError{err}
 			}
-			if o.Slots < 0 {
-				return &usageError{errors.New("--slots cannot be negative")}
-			}
-			o.Stdin, o.Stderr = cmd.InOrStdin(), cmd.ErrOrStderr()
+			o.stdin, o.stderr = cmd.InOrStdin(), cmd.ErrOrStderr()
 			return runFn(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
-	o.NATS.bind(f, "join a run on this NATS (`urls`, comma-separated) instead of reading a bootstrap from stdin")
-	f.IntVar(&o.Slots, "slots", 0, "pages fetched at a time (default: one per CPU)")
-	f.StringVar(&o.Name, "name", "", "`node` name in the run's records and summary (default: this host's name)")
-	f.StringVar(&o.Run, "run", "", "`ID` of the run to join (default: the one active run)")
-	f.DurationVar(&o.Wait, "wait", 0, "give up after waiting this long for a run (default: wait until stopped)")
-	f.DurationVar(&o.Grace, "grace", worker.DefaultGrace, "exit after being cut off from the coordinator this long")
-	f.CountVarP(&o.Verbose, "verbose", "v", "with --nats: log every page")
+	bindNATS(f, &o.find.Servers, &o.auth, "join a run on this NATS (`urls`, comma-separated) instead of reading a bootstrap from stdin")
+	f.IntVar(&o.cfg.Slots, "slots", 0, "pages fetched at a time (default: one per CPU)")
+	f.StringVar(&o.cfg.Node, "name", "", "`node` name in the run's records and summary (default: this host's name)")
+	f.StringVar(&o.find.Run, "run", "", "`ID` of the run to join (default: the one active run)")
+	f.DurationVar(&o.find.Wait, "wait", 0, "give up after waiting this long for a run (default: wait until stopped)")
+	f.DurationVar(&o.cfg.Grace, "grace", worker.DefaultGrace, "exit after being cut off from the coordinator this long")
+	f.CountVarP(&o.verbose, "verbose", "v", "with --nats: log every page")
 	return cmd
+}
+
+// check refuses what cannot work, before the worker reads its bootstrap or
+// any file: above all flags for joining a run by hand on a worker that the
+// run starts, which would be ignored.
+func (o *workerOptions) check(f *pflag.FlagSet) error {
+	if err := checkNotNegative(f); err != nil {
+		return err
+	}
+	const why = "is for a worker that joins a run with --nats"
+	if err := checkNATS(f, o.find.Servers, o.auth, why); err != nil {
+		return err
+	}
+	if len(o.find.Servers) == 0 {
+		return needs(f, []string{"slots", "name", "run", "wait"}, why)
+	}
+	return nil
 }
 
 func runWorker(ctx context.Context, o *workerOptions) error {
 	setGOGC(workerGOGC)
 	setMemLimit(workerMemLimit)
-	if o.NATS.URLs != "" {
+	if len(o.find.Servers) > 0 {
 		return joinRun(ctx, o)
 	}
-	in := bufio.NewReader(o.Stdin)
+	in := bufio.NewReader(o.stdin)
 	boot, err := queue.ReadBootstrap(in)
 	if err != nil {
 		return err
@@ -95,12 +101,10 @@ func runWorker(ctx context.Context, o *workerOptions) error {
 	if level.UnmarshalText([]byte(boot.LogLevel)) != nil {
 		level = slog.LevelWarn
 	}
-	w, err := worker.New(worker.Config{
-		Bootstrap: boot,
-		Lifeline:  watchStdin(in),
-		Grace:     o.Grace,
-		Logger:    slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level})),
-	})
+	cfg := o.cfg
+	cfg.Bootstrap, cfg.Lifeline = boot, watchStdin(in)
+	cfg.Logger = slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: level}))
+	w, err := worker.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -111,32 +115,24 @@ func runWorker(ctx context.Context, o *workerOptions) error {
 // ends or we are stopped. Being stopped (SIGTERM) is how such a worker is
 // meant to end, so it is not an error.
 func joinRun(ctx context.Context, o *workerOptions) error {
-	log := newLogger(o.Stderr, o.Verbose+1) // a worker on its own says what it does
-	auth, err := o.NATS.Load()
+	log := newLogger(o.stderr, o.verbose+1) // a worker on its own says what it does
+	auth, err := o.auth.Load()
 	if err != nil {
 		return err
 	}
-	servers := o.NATS.servers()
-	id, err := worker.FindRun(ctx, worker.Find{Servers: servers, Auth: auth, Run: o.Run, Wait: o.Wait, Logger: log})
+	find := o.find
+	find.Auth, find.Logger = auth, log
+	id, err := worker.FindRun(ctx, find)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	w, err := worker.New(worker.Config{
-		Bootstrap: queue.Bootstrap{
-			Version: queue.ProtocolVersion,
-			Servers: servers,
-			Auth:    auth,
-			Run:     id,
-			Node:    o.Name,
-			Slots:   o.Slots,
-		},
-		Grace:  o.Grace,
-		Joined: true,
-		Logger: log,
-	})
+	cfg := o.cfg
+	cfg.Version, cfg.Servers, cfg.Auth, cfg.Run = queue.ProtocolVersion, find.Servers, auth, id
+	cfg.Joined, cfg.Logger = true, log
+	w, err := worker.New(cfg)
 	if err != nil {
 		return err
 	}
