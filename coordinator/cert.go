@@ -38,7 +38,7 @@ func runCertificate(runDir string, names []string) (tls.Certificate, error) {
 	certPath, keyPath := filepath.Join(runDir, CertFile), filepath.Join(runDir, keyFile)
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err == nil {
-		return cert, nil
+		return cert, private(keyPath)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return cert, fmt.Errorf("load run certificate: %w", err)

@@ -170,6 +170,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	g.Go(func() error { return f.dispatch(gctx) })
 	g.Go(func() error { return col.run(gctx) })
 	g.Go(func() error { return fl.watch(gctx, f) })
+	g.Go(func() error { return q.watchQueue(gctx, c.run, f.done) })
 	runErr := g.Wait()
 	if runErr == nil && ctx.Err() != nil {
 		runErr = ctx.Err() // interrupted: every part stopped cleanly, but the run is not done

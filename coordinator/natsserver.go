@@ -145,6 +145,8 @@ func joinKey(runDir string) (string, error) {
 		}
 	} else if err != nil {
 		return "", fmt.Errorf("read join key: %w", err)
+	} else if err := private(path); err != nil {
+		return "", err
 	}
 	kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
 	if err != nil {

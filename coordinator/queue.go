@@ -172,3 +172,40 @@ func (q *runQueue) close() {
 		q.srv.shutdown()
 	}
 }
+
+// lostEvery is how often the run checks that its queue is still there.
+const lostEvery = 2 * time.Second
+
+// ErrQueueLost is a run whose streams or consumers vanished from under it:
+// deleted by someone with the rights to, or lost with a NATS server's store.
+// Nothing the run waits for can arrive any more.
+var ErrQueueLost = errors.New("the run's queue is gone")
+
+// watchQueue checks every lostEvery that the run's streams and consumers are
+// there, and fails once one of them is not, rather than leaving the run to
+// wait for work nobody can deliver. A check that cannot be answered (a NATS
+// cluster electing a leader) is no news.
+func (q *runQueue) watchQueue(ctx context.Context, run queue.Run, done <-chan struct{}) error {
+	t := time.NewTicker(lostEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-done:
+			return nil
+		case <-t.C:
+		}
+		for _, part := range []struct{ stream, consumer string }{
+			{run.TaskStream(), queue.WorkerConsumer},
+			{run.ResultStream(), queue.CoordinatorConsumer},
+		} {
+			cctx, cancel := context.WithTimeout(ctx, lostEvery)
+			_, err := q.js.Consumer(cctx, part.stream, part.consumer)
+			cancel()
+			if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("%w: %s/%s: %v", ErrQueueLost, part.stream, part.consumer, err)
+			}
+		}
+	}
+}

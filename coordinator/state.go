@@ -95,6 +95,9 @@ func (c *Coordinator) prepareState(format output.Format) (string, *runState, err
 		c.ownsState = true
 	}
 	if c.cfg.Resume {
+		if err := private(dir); err != nil {
+			return "", nil, fmt.Errorf("resume: %w", err)
+		}
 		st, err := readRunState(dir)
 		if err != nil {
 			return "", nil, err
@@ -118,6 +121,9 @@ func (c *Coordinator) prepareState(format output.Format) (string, *runState, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "jetstream"), 0o700); err != nil {
 		return "", nil, fmt.Errorf("create state directory: %w", err)
+	}
+	if err := private(dir); err != nil {
+		return "", nil, err
 	}
 	st := runState{Run: c.run.ID, Created: time.Now().UTC(), Options: c.cfg.Saved, Output: c.cfg.Output, Format: format}
 	if c.cfg.InputPath != "" && c.cfg.InputPath != "-" {
