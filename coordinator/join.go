@@ -27,6 +27,7 @@ type joiners struct {
 	live   map[string]*joiner // by worker ID (hostname:pid)
 	news   []joinEvent        // not yet reported
 	total  int                // workers that ever joined
+	names  map[string]string  // every joiner's node, by worker ID: results outlive their sender
 	notify chan struct{}      // a nudge for watch; never blocks
 }
 
@@ -44,7 +45,7 @@ type joinEvent struct {
 }
 
 func newJoiners() *joiners {
-	return &joiners{live: map[string]*joiner{}, notify: make(chan struct{}, 1)}
+	return &joiners{live: map[string]*joiner{}, names: map[string]string{}, notify: make(chan struct{}, 1)}
 }
 
 // hello counts a joiner's hello, the first of which is its joining.
@@ -56,20 +57,19 @@ func (j *joiners) hello(h queue.Hello, now time.Time) {
 		return
 	}
 	j.live[h.Worker] = &joiner{node: h.Node, slots: h.Slots, seen: now}
+	j.names[h.Worker] = h.Node
 	j.total++
 	j.news = append(j.news, joinEvent{node: h.Node, worker: h.Worker, slots: h.Slots})
 	j.nudge()
 }
 
 // node is what the joiner with this ID called its node, "" if it never said
-// hello.
+// hello. A hello is the joiner's own word: it can name itself anything, but
+// speak only for itself.
 func (j *joiners) node(id string) string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if jr, ok := j.live[id]; ok {
-		return jr.node
-	}
-	return ""
+	return j.names[id]
 }
 
 // bye stops counting a joiner that left.
