@@ -644,3 +644,44 @@ func TestRunParseLimitNotRetried(t *testing.T) {
 		t.Errorf("title %q, want what was read before the limit (%q)", r.Title, "Deep")
 	}
 }
+
+// With Progress on, status lines go to stderr while workers launch and the
+// run logs through the same stderr, and the display reads the summary while
+// the run's end fills in its last figures; the status file is left behind
+// with them. Run under -race, it is the race detector's view of all three.
+func TestRunProgress(t *testing.T) {
+	const pages = 40
+	ts := testsite.New(pages)
+	_, srv := serve(t, ts)
+	t.Cleanup(ts.Close)
+	h := newHarness(t, 2, 2)
+	h.cfg.Progress = true
+	h.cfg.ProgressInterval = 5 * time.Millisecond
+	// The run's own log goes to stderr, from the launches among others,
+	// while the progress display takes it over.
+	h.cfg.Logger, h.cfg.LogLevel = nil, "INFO"
+	var lines []string
+	for i := range pages {
+		lines = append(lines, fmt.Sprintf("%s/slow/20/%d", srv.URL, i))
+	}
+	sum, err := h.run(lines)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := len(h.records()); n != pages || sum.Records != pages {
+		t.Errorf("%d records, summary %d; want %d", n, sum.Records, pages)
+	}
+	stderr := h.stderr.String()
+	for _, want := range []string{"done,", "worker ready", "node=localhost#2"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	st, _, err := ReadStatus(h.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Running || st.Records != pages || st.Total != pages || st.Nodes != 2 {
+		t.Errorf("status file: running %v, %d of %d records, %d nodes; want done, %d of %d, 2", st.Running, st.Records, st.Total, st.Nodes, pages, pages)
+	}
+}
