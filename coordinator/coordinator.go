@@ -148,7 +148,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		st.Summary.settle(st.Updated.Sub(start))
 		return st
 	}
-	prog, progOut := startProgress(c.cfg.Progress, c.cfg.Stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status(true) })
+	prog, progOut := startProgress(c.cfg.Progress, c.cfg.Stderr, c.stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status(true) })
 	c.stderr.set(progOut)
 	defer func() { prog.finish(status(false)) }()
 	col := &collector{runID: c.run, cons: results, frontier: f, sink: snk, log: c.log, nodeOf: fl.nodeOf}
@@ -181,8 +181,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	// scraped so far.
 	cancelLaunches()
 	fl.stop(q.nc)
-	stats.Nodes = fl.readyCount()
-	runErr = c.settleRecords(runErr, col, snk, f, stats, start)
+	nodes := fl.readyCount()
+	snk.update(func(s *Summary) { s.Nodes = nodes })
+	runErr = c.settleRecords(runErr, col, snk, f, start)
 	prog.finish(status(false))
 	c.stderr.set(c.cfg.Stderr)
 	if runErr != nil {
@@ -230,7 +231,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 // settleRecords writes what the stopped workers stored after a failed or
 // interrupted run, makes the output durable, and fills in the summary's
 // last figures.
-func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *frontier, stats *Summary, start time.Time) error {
+func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *frontier, start time.Time) error {
 	if runErr != nil {
 		if err := col.drain(); err != nil {
 			runErr = errors.Join(runErr, err)
@@ -239,14 +240,18 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 	if err := snk.flush(); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	stats.Outstanding = f.outstanding()
-	stats.Rejected = col.rejected.count()
+	outstanding, rejected := f.outstanding(), col.rejected.count()
 	held, retried := f.politeness()
-	stats.Retries = retried
-	stats.PerHost = c.cfg.PerHost
-	if secs := time.Since(start); secs > 0 && held > secs/5 {
-		stats.PerHostHeld = held
-	}
+	// The progress display may still be reading the summary.
+	snk.update(func(stats *Summary) {
+		stats.Outstanding = outstanding
+		stats.Rejected = rejected
+		stats.Retries = retried
+		stats.PerHost = c.cfg.PerHost
+		if secs := time.Since(start); secs > 0 && held > secs/5 {
+			stats.PerHostHeld = held
+		}
+	})
 	return runErr
 }
 

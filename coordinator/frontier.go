@@ -205,9 +205,9 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	heldBack := false
-	for progress := true; progress && len(f.pending)+len(batch) < f.cfg.Window; {
+	for progress := true; progress && len(f.pending) < f.cfg.Window; {
 		progress = false
-		for i := 0; i < len(f.active) && len(f.pending)+len(batch) < f.cfg.Window; i++ {
+		for i := 0; i < len(f.active) && len(f.pending) < f.cfg.Window; i++ {
 			h := f.active[(f.next+i)%len(f.active)]
 			if len(h.queue) == 0 || h.robotsWait {
 				continue

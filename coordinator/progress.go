@@ -76,7 +76,7 @@ func (st *Status) nodeColumn(limit int) string {
 type progress struct {
 	snapshot func() Status
 	file     string // status file, "" for none
-	stderr   io.Writer
+	lines    io.Writer
 	interval time.Duration
 
 	bar      *mpb.Bar
@@ -101,10 +101,13 @@ func isTerminal(w io.Writer) bool {
 }
 
 // startProgress begins showing progress. show false writes only the status
-// file. The returned writer is where other stderr lines must go while the
-// bar is drawn, so they land above it instead of through it.
-func startProgress(show bool, stderr io.Writer, interval time.Duration, file string, snapshot func() Status) (*progress, io.Writer) {
-	p := &progress{snapshot: snapshot, file: file, stderr: stderr, interval: interval, stop: make(chan struct{})}
+// file. The bar is drawn on stderr when it is a terminal; otherwise status
+// lines go to lines, the writer the run's other stderr lines share, so that
+// no two write to stderr at once. The returned writer is where other stderr
+// lines must go while the bar is drawn, so they land above it instead of
+// through it.
+func startProgress(show bool, stderr, lines io.Writer, interval time.Duration, file string, snapshot func() Status) (*progress, io.Writer) {
+	p := &progress{snapshot: snapshot, file: file, lines: lines, interval: interval, stop: make(chan struct{})}
 	out := stderr
 	tick := time.Second // the status file's pace
 	switch {
@@ -136,7 +139,7 @@ func (p *progress) loop(tick time.Duration) {
 			st := p.update()
 			if p.plain && now.Sub(lastLine) >= p.interval {
 				lastLine = now
-				fmt.Fprintf(p.stderr, "scrape: %s\n", st.Line())
+				fmt.Fprintf(p.lines, "scrape: %s\n", st.Line())
 			}
 		}
 	}

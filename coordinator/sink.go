@@ -77,6 +77,14 @@ func (s *sink) snapshot() Summary {
 	return s.stats.clone()
 }
 
+// update sets figures of the summary other than the counts, under the lock
+// that snapshot reads it with.
+func (s *sink) update(set func(*Summary)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set(s.stats)
+}
+
 // flush makes the records written so far durable in the output, then
 // commits them to the journal. Only then may their results be acknowledged.
 func (s *sink) flush() error {
