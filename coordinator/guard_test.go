@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
@@ -130,6 +132,65 @@ func TestTasksListedAsTheInputListsTheirHosts(t *testing.T) {
 				if got := int(n.Load()); got != want {
 					t.Errorf("%s got %d requests, want %d", srv.URL, got, want)
 				}
+			}
+		})
+	}
+}
+
+// A robots.txt goes through the guard like a page. A listed host's is read
+// and obeyed; one on a private address the input does not list is never
+// requested, and counts as unavailable (everything allowed) rather than
+// disallowing the host's pages: their own fetches then say blocked_address.
+// The run's --allow-private opens it like a page.
+func TestRobotsTxtThroughTheGuard(t *testing.T) {
+	listed, listedHits := loopbackSite(t, "127.0.0.1")
+	other, otherHits := loopbackSite(t, "127.0.0.2")
+	listedPage, otherPage := listed.URL+"/page", other.URL+"/page"
+
+	tests := []struct {
+		name                  string
+		fetch                 scrape.Config
+		denied, released      []string
+		listedReqs, otherReqs int32
+	}{
+		{"unlisted host refused", scrape.Config{}, []string{listedPage}, []string{otherPage}, 1, 0},
+		{"unlisted host allowed", scrape.Config{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+			[]string{listedPage, otherPage}, nil, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			listedHits.Store(0)
+			otherHits.Store(0)
+			log := slog.New(slog.DiscardHandler)
+			cfg := frontierConfig{Window: 8, PerHost: 2, Robots: newRobotsFetcher("test", tt.fetch, log), Crawl: newCrawlScope(2, false, nil, 0)}
+			f := newFrontier(cfg, nil, queue.Run{ID: "TEST"}, &sink{journal: &journal{}}, log)
+			t.Cleanup(f.stopRobots)
+			if err := f.feed(t.Context(), strings.NewReader(listedPage)); err != nil {
+				t.Fatal(err)
+			}
+			f.discover(queuedTasks(f)[listedPage], []string{otherPage})
+
+			var denied, released []string
+			for deadline := time.Now().Add(5 * time.Second); len(denied)+len(released) < 2 && time.Now().Before(deadline); {
+				batch, den, _ := f.pick(time.Now())
+				for _, e := range batch {
+					released = append(released, e.task.URL)
+				}
+				for _, e := range den {
+					denied = append(denied, e.task.URL)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			slices.Sort(denied)
+			slices.Sort(released)
+			if !slices.Equal(denied, tt.denied) || !slices.Equal(released, tt.released) {
+				t.Errorf("denied %q, released %q; want %q and %q", denied, released, tt.denied, tt.released)
+			}
+			if n := listedHits.Load(); n != tt.listedReqs {
+				t.Errorf("the listed host got %d requests, want %d", n, tt.listedReqs)
+			}
+			if n := otherHits.Load(); n != tt.otherReqs {
+				t.Errorf("the unlisted host got %d requests, want %d", n, tt.otherReqs)
 			}
 		})
 	}
