@@ -43,19 +43,10 @@ type Config struct {
 	Select       []Selector    // --select: values for Result.Fields, from ParseSelector
 	Text         bool          // --text: fill Result.Text
 
-	// The guard (see Guard) refuses connections to loopback, private,
-	// link-local, carrier-grade NAT, unspecified and multicast addresses,
-	// except to the host of a URL the input lists (Listed). These open it
-	// further, for --allow-private:
-	//
-	// AllowPrivate are address ranges connections may go to all the same
-	// (--allow-private=CIDR,...). netip.Prefix encodes as its text, so the
-	// list travels to workers with the rest of the Config.
-	AllowPrivate []netip.Prefix
-	// AllowPrivateAll allows every refused range except link-local
-	// (--allow-private without a value): 169.254.169.254 and its like are
-	// cloud metadata services that hand out the node's credentials, so they
-	// are reached only through a prefix in AllowPrivate that holds them.
+	// AllowPrivate and AllowPrivateAll open the guard (guard.go), for
+	// --allow-private=CIDR,... and a bare --allow-private: ranges to connect
+	// to anyway, and every refused range but link-local (metadata services).
+	AllowPrivate    []netip.Prefix
 	AllowPrivateAll bool
 }
 

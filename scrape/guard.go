@@ -142,6 +142,13 @@ func dialName(host string) string {
 // multicast addresses (IPv4-mapped IPv6 forms included) unless the request
 // is for a host the user listed (ListedHost) or the Config allows the
 // address. Set a transport's DialContext and Proxy to the Guard's.
+//
+// Config.AllowPrivate are ranges allowed all the same; netip.Prefix
+// encodes as its CIDR text, so they travel to workers in the run's job.
+// Config.AllowPrivateAll allows every refused range except link-local:
+// 169.254.169.254 and its like are cloud metadata services that hand out
+// the node's credentials, so only a prefix in AllowPrivate that holds them
+// opens them.
 type Guard struct {
 	allow    []netip.Prefix
 	allowAll bool

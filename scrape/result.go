@@ -39,8 +39,8 @@ const (
 	// loopback, private, link-local, carrier-grade NAT, unspecified or
 	// multicast address, itself or through a redirect, without the input
 	// listing its host or --allow-private allowing the address. The message
-	// names the address. No request was sent, and none is retried: the
-	// address will not change its range.
+	// names the address. That connection is never made (a redirect's first
+	// request was), and it is not retried: the address keeps its range.
 	KindBlockedAddress = "blocked_address"
 )
 
