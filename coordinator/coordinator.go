@@ -324,7 +324,7 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		if agent == "" {
 			agent = scrape.DefaultUserAgent()
 		}
-		fc.Robots = newRobotsFetcher(agent, c.log)
+		fc.Robots = newRobotsFetcher(agent, c.cfg.Fetch, c.log)
 	}
 	if c.cfg.Depth > 0 {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)

@@ -129,7 +129,11 @@ func (f *frontier) discover(parent scrape.Task, links []string) {
 		}
 		f.admitted++
 		f.nextID++
-		t := scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL}
+		// A page on the host of an input line is as much the user's request
+		// as the line: its fetch may reach that host at a private address.
+		// The seeds are the lines read so far; a link found before its
+		// host's line is read stays unlisted, and is refused if private.
+		t := scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL, Listed: c.seeds[queue.HostKey(u)]}
 		f.sink.found(t)
 		f.enqueueLocked(t, u)
 		added = true

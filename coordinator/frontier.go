@@ -58,6 +58,9 @@ type hostState struct {
 	// while it is being fetched.
 	robots     *robotstxt.RobotsData
 	robotsWait bool
+	// listed is set once a task of the host is Listed: its robots.txt may
+	// then be fetched from a private address too.
+	listed bool
 }
 
 // frontier decides what the cluster fetches next. It streams the urls file,
@@ -135,6 +138,7 @@ func (f *frontier) enqueueLocked(t scrape.Task, u *url.URL) {
 		h = &hostState{key: key, scheme: u.Scheme}
 		f.hosts[key] = h
 	}
+	h.listed = h.listed || t.Listed
 	h.queue = append(h.queue, &entry{task: t, host: h, path: u.RequestURI()})
 	f.queued++
 	f.activateLocked(h)
@@ -283,8 +287,9 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 // are the frontier's: dispatch cancels and waits for them as it returns.
 func (f *frontier) fetchRobotsLocked(h *hostState) {
 	h.robotsWait = true
+	listed := h.listed
 	f.robots.Go(func() {
-		data := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key)
+		data := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
 		f.mu.Lock()
 		h.robots, h.robotsWait = data, false
 		f.mu.Unlock()

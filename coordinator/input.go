@@ -81,7 +81,9 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 			f.cfg.Crawl.seed(u)
 		}
 		f.admitted++
-		f.enqueueLocked(scrape.Task{ID: uint64(lineNo), URL: text, Line: lineNo, Attempt: 1}, u)
+		// Listed: the user named this URL, so its host may be fetched at a
+		// private address (scrape.Listed).
+		f.enqueueLocked(scrape.Task{ID: uint64(lineNo), URL: text, Line: lineNo, Attempt: 1, Listed: true}, u)
 		f.mu.Unlock()
 		f.poke()
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/temoto/robotstxt"
+
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // Bounds on fetching one robots.txt. RFC 9309 asks crawlers to read at least
@@ -27,10 +30,17 @@ type robotsFetcher struct {
 	log    *slog.Logger
 }
 
-func newRobotsFetcher(agent string, log *slog.Logger) *robotsFetcher {
+// newRobotsFetcher returns a robots.txt fetcher whose connections go
+// through the same guard as the workers' fetches, with the run's fetch
+// config: a robots.txt is a request into the site's network like a page.
+func newRobotsFetcher(agent string, fetch scrape.Config, log *slog.Logger) *robotsFetcher {
+	guard := scrape.NewGuard(fetch, &net.Dialer{Timeout: robotsTimeout, KeepAlive: 30 * time.Second})
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy, t.DialContext = guard.Proxy, guard.DialContext
 	return &robotsFetcher{
 		client: &http.Client{
-			Timeout: robotsTimeout,
+			Transport: t,
+			Timeout:   robotsTimeout,
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if len(via) >= 5 {
 					return http.ErrUseLastResponse
@@ -49,9 +59,11 @@ var allowAll, _ = robotstxt.FromStatusAndBytes(http.StatusNotFound, nil)
 // fetch returns what host's robots.txt allows. A robots.txt that cannot be
 // fetched at all (no such host, refused, timed out) allows everything: the
 // pages' own fetches will then fail with the error that really happened,
-// instead of every record blaming robots.txt. A 5xx answer disallows all,
-// as RFC 9309 says.
-func (r *robotsFetcher) fetch(ctx context.Context, scheme, host string) *robotstxt.RobotsData {
+// instead of every record blaming robots.txt. So does one on a private
+// address the guard refuses: the pages then say blocked_address. A 5xx
+// answer disallows all, as RFC 9309 says. listed says the input lists host,
+// which may then be reached at a private address, as its pages may.
+func (r *robotsFetcher) fetch(ctx context.Context, scheme, host string, listed bool) *robotstxt.RobotsData {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -65,6 +77,9 @@ func (r *robotsFetcher) fetch(ctx context.Context, scheme, host string) *robotst
 		return allowAll
 	}
 	req.Header.Set("User-Agent", r.agent)
+	if listed {
+		req = req.WithContext(scrape.ListedHost(ctx, req.URL.Hostname()))
+	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		r.log.Info("robots.txt unavailable, allowing all", "host", host, "err", err)

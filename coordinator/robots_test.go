@@ -28,14 +28,15 @@ func TestRobotsFetchesEndWithDispatch(t *testing.T) {
 	t.Cleanup(site.Close)
 	t.Cleanup(func() { close(hung) })
 
-	f := newFrontier(frontierConfig{Window: 8, PerHost: 2, Robots: newRobotsFetcher("test", slog.New(slog.DiscardHandler))}, nil, queue.Run{ID: "TEST"}, nil, slog.New(slog.DiscardHandler))
+	f := newFrontier(frontierConfig{Window: 8, PerHost: 2, Robots: newRobotsFetcher("test", scrape.Config{}, slog.New(slog.DiscardHandler))}, nil, queue.Run{ID: "TEST"}, nil, slog.New(slog.DiscardHandler))
 	f.mu.Lock()
 	for i, host := range []string{site.URL, strings.Replace(site.URL, "127.0.0.1", "localhost", 1)} {
 		u, err := url.Parse(host + "/page")
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.enqueueLocked(scrape.Task{ID: uint64(i + 1), URL: u.String(), Attempt: 1}, u)
+		// Listed, or the guard would refuse the loopback robots.txt at once.
+		f.enqueueLocked(scrape.Task{ID: uint64(i + 1), URL: u.String(), Attempt: 1, Listed: true}, u)
 	}
 	f.mu.Unlock()
 

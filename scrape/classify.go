@@ -27,6 +27,11 @@ func classify(ctx context.Context, limit time.Duration, err error) *Error {
 	if errors.As(err, &re) {
 		return Errorf(re.kind, "%s", re.msg)
 	}
+	// Before the dial errors: the guard's refusal is one of them.
+	var be *blockedError
+	if errors.As(err, &be) {
+		return Errorf(KindBlockedAddress, "%s", be)
+	}
 
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

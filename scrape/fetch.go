@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -41,6 +42,12 @@ type Config struct {
 	Parallelism  int           // expected concurrent fetches, used to size the connection pool; 0 = 8
 	Select       []Selector    // --select: values for Result.Fields, from ParseSelector
 	Text         bool          // --text: fill Result.Text
+
+	// AllowPrivate and AllowPrivateAll open the guard (guard.go), for
+	// --allow-private=CIDR,... and a bare --allow-private: ranges to connect
+	// to anyway, and every refused range but link-local (metadata services).
+	AllowPrivate    []netip.Prefix
+	AllowPrivateAll bool
 }
 
 // Validate reports what would make every Fetch of a Fetcher made from c
@@ -80,6 +87,7 @@ func (c Config) withDefaults() Config {
 // connections.
 type Fetcher struct {
 	cfg       Config
+	guard     *Guard
 	transport *http.Transport
 	client    *http.Client
 	extract   extractor
@@ -95,10 +103,12 @@ func NewFetcher(cfg Config) *Fetcher {
 	// Connecting and handshaking are bounded separately from the whole
 	// request so a dead host fails fast even when Timeout is generous.
 	stepTimeout := min(cfg.Timeout, 10*time.Second)
-	dialer := &net.Dialer{Timeout: stepTimeout, KeepAlive: 30 * time.Second}
+	guard := NewGuard(cfg, &net.Dialer{Timeout: stepTimeout, KeepAlive: 30 * time.Second})
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		// Through a proxy the guard checks only the connection to the
+		// proxy, which the user chose; the target is the proxy's to reach.
+		Proxy:                 guard.Proxy,
+		DialContext:           guard.DialContext,
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   stepTimeout,
 		ResponseHeaderTimeout: cfg.Timeout,
@@ -115,7 +125,7 @@ func NewFetcher(cfg Config) *Fetcher {
 		// for gzip and decompresses transparently, so MaxBody limits the
 		// decompressed size and a gzip bomb is cut off like any large body.
 	}
-	f := &Fetcher{cfg: cfg, transport: t}
+	f := &Fetcher{cfg: cfg, guard: guard, transport: t}
 	f.extract, f.badConfig = newExtractor(cfg.extractOptions())
 	f.client = &http.Client{Transport: t, CheckRedirect: f.checkRedirect}
 	return f
@@ -167,6 +177,9 @@ const maxPreallocBody = 1 << 20
 // and extraction. Fields and Text, as Config asks, come with the other
 // extracted fields: only from an HTML body that was read whole and that the
 // parser built a tree of.
+//
+// It connects to a private address only as Config allows, or for rawURL's
+// own host when ctx is from Listed; any other is a KindBlockedAddress.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) Result {
 	return f.FetchReleasing(ctx, rawURL, nil)
 }
@@ -221,6 +234,10 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	}
 	req.Header.Set("User-Agent", f.cfg.UserAgent)
 	req.Header.Set("Accept", acceptHeader)
+	if isListed(ctx) {
+		// The listed host is this URL's; a redirect elsewhere is not listed.
+		req = req.WithContext(ListedHost(ctx, req.URL.Hostname()))
+	}
 
 	resp, err := f.client.Do(req)
 	if resp != nil {

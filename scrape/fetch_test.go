@@ -433,7 +433,9 @@ func TestFetch(t *testing.T) {
 			// Every outcome, failures included, gives the caller's fetch
 			// slot back, and only once.
 			released := 0
-			got := f.FetchReleasing(t.Context(), rawURL, func() { released++ })
+			// Listed: the test's server is on loopback, and the test plays
+			// the input that names it (guard_test.go covers the guard).
+			got := f.FetchReleasing(Listed(t.Context()), rawURL, func() { released++ })
 			if released != 1 {
 				t.Errorf("release called %d times, want once", released)
 			}
@@ -526,7 +528,7 @@ func TestFetchTLS(t *testing.T) {
 	f := NewFetcher(Config{})
 	t.Cleanup(f.Close)
 
-	got := f.Fetch(t.Context(), srv.URL)
+	got := f.Fetch(Listed(t.Context()), srv.URL)
 	if got.Error == nil || got.Error.Kind != KindTLS {
 		t.Fatalf("error %v, want kind %s for a self-signed certificate", got.Error, KindTLS)
 	}
@@ -561,7 +563,7 @@ func TestFetchCanceled(t *testing.T) {
 	srv := newSite(t)
 	f := NewFetcher(Config{})
 	t.Cleanup(f.Close)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(Listed(t.Context()))
 	time.AfterFunc(50*time.Millisecond, cancel)
 
 	got := f.Fetch(ctx, srv.URL+"/hang")
@@ -579,7 +581,7 @@ func TestFetchConcurrent(t *testing.T) {
 	for i := range 32 {
 		path := []string{"/ok", "/missing", "/windows-1252", "/doc.pdf"}[i%4]
 		wg.Go(func() {
-			got := f.Fetch(t.Context(), srv.URL+path)
+			got := f.Fetch(Listed(t.Context()), srv.URL+path)
 			if got.Status == 0 || got.Bytes == 0 {
 				t.Errorf("%s: %+v", path, got)
 			}
@@ -647,7 +649,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.SetBytes(int64(len(page)))
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if res := f.Fetch(context.Background(), srv.URL+"/article"); res.Error != nil || len(res.Links) != 20 {
+			if res := f.Fetch(Listed(context.Background()), srv.URL+"/article"); res.Error != nil || len(res.Links) != 20 {
 				b.Errorf("error %v, %d links", res.Error, len(res.Links))
 				return
 			}
@@ -684,7 +686,7 @@ func TestFetchSelect(t *testing.T) {
 	t.Cleanup(f.Close)
 
 	for _, path := range []string{"/shop/lamp.html", "/old-lamp"} {
-		got := f.Fetch(t.Context(), srv.URL+path)
+		got := f.Fetch(Listed(t.Context()), srv.URL+path)
 		if got.Error != nil {
 			t.Fatalf("%s: %v", path, got.Error)
 		}
@@ -704,18 +706,18 @@ func TestFetchSelect(t *testing.T) {
 	}
 
 	// An HTML error page is extracted like its title; a PDF is not.
-	if got := f.Fetch(t.Context(), srv.URL+"/missing"); got.Error == nil || got.Error.Kind != KindHTTPStatus ||
+	if got := f.Fetch(Listed(t.Context()), srv.URL+"/missing"); got.Error == nil || got.Error.Kind != KindHTTPStatus ||
 		!reflect.DeepEqual(got.Fields["name"], []string{"Gone"}) || got.Text != "Gone" {
 		t.Errorf("404 page: error %v, fields %q, text %q", got.Error, got.Fields, got.Text)
 	}
-	if got := f.Fetch(t.Context(), srv.URL+"/lamp.pdf"); got.Error == nil || got.Error.Kind != KindNotHTML || got.Fields != nil || got.Text != "" {
+	if got := f.Fetch(Listed(t.Context()), srv.URL+"/lamp.pdf"); got.Error == nil || got.Error.Kind != KindNotHTML || got.Fields != nil || got.Text != "" {
 		t.Errorf("pdf: error %v, fields %q, text %q; want not_html without fields or text", got.Error, got.Fields, got.Text)
 	}
 
 	// Without the options, records have neither.
 	plain := NewFetcher(Config{})
 	t.Cleanup(plain.Close)
-	if got := plain.Fetch(t.Context(), srv.URL+"/shop/lamp.html"); got.Fields != nil || got.Text != "" {
+	if got := plain.Fetch(Listed(t.Context()), srv.URL+"/shop/lamp.html"); got.Fields != nil || got.Text != "" {
 		t.Errorf("without options: fields %q, text %q", got.Fields, got.Text)
 	}
 }
@@ -730,7 +732,7 @@ func TestFetchBadSelect(t *testing.T) {
 	f := NewFetcher(Config{Select: []Selector{{Name: "x", CSS: "[["}}})
 	t.Cleanup(f.Close)
 
-	got := f.Fetch(t.Context(), srv.URL)
+	got := f.Fetch(Listed(t.Context()), srv.URL)
 	if got.Error == nil || got.Error.Kind != KindFetch || !strings.Contains(got.Error.Message, `--select "x=[[": invalid CSS selector`) {
 		t.Errorf("error %v, want kind %s naming the selector", got.Error, KindFetch)
 	}

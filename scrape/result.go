@@ -35,6 +35,13 @@ const (
 	// KindRobotsDisallowed marks a URL the site's robots.txt forbids to our
 	// user agent; it is never requested.
 	KindRobotsDisallowed = "robots_disallowed"
+	// KindBlockedAddress marks a URL whose fetch would have connected to a
+	// loopback, private, link-local, carrier-grade NAT, unspecified or
+	// multicast address, itself or through a redirect, without the input
+	// listing its host or --allow-private allowing the address. The message
+	// names the address. That connection is never made (a redirect's first
+	// request was), and it is not retried: the address keeps its range.
+	KindBlockedAddress = "blocked_address"
 )
 
 // Error is why a record has no (complete) page.
@@ -95,4 +102,8 @@ type Task struct {
 	// Token is new for each attempt; the result must carry it back, which
 	// only the worker the attempt was delivered to can do.
 	Token string `json:"token,omitempty"`
+	// Listed says the input lists the task's host: the task is an input
+	// line, or a crawled page on the host of one. Its fetch may then connect
+	// that host at a private address (Listed).
+	Listed bool `json:"listed,omitempty"`
 }

@@ -102,7 +102,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 	for i := range b.N {
 		id := uint64(i + 1)
 		// Coordinator: release the task.
-		tm, err := queue.EncodeTask(q.run, scrape.Task{ID: id, URL: res.URL, Line: i + 1, Attempt: 1})
+		tm, err := queue.EncodeTask(q.run, scrape.Task{ID: id, URL: res.URL, Line: i + 1, Attempt: 1, Listed: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 				feedErr <- ctx.Err()
 				return
 			}
-			m, err := queue.EncodeTask(q.run, scrape.Task{ID: uint64(i + 1), URL: site.URL + "/article", Line: i + 1, Attempt: 1})
+			m, err := queue.EncodeTask(q.run, scrape.Task{ID: uint64(i + 1), URL: site.URL + "/article", Line: i + 1, Attempt: 1, Listed: true})
 			if err == nil {
 				_, err = q.coord.PublishMsg(ctx, m)
 			}

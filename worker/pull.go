@@ -163,7 +163,13 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan st
 			_ = msg.Nak()
 			return
 		}
-		res = p.fetcher.FetchReleasing(ctx, task.URL, func() {
+		fctx := ctx
+		if task.Listed {
+			// The input lists the task's host: the user asked for it,
+			// private address or not.
+			fctx = scrape.Listed(ctx)
+		}
+		res = p.fetcher.FetchReleasing(fctx, task.URL, func() {
 			<-fetching
 			// Freeing the slot readied the task waiting for it. Pages of
 			// one site tend to arrive together, and their extractions

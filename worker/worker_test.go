@@ -169,9 +169,11 @@ func TestWorkerAnswersEveryTaskAndAcksIt(t *testing.T) {
 	t.Cleanup(func() { site.Close(); srv.Close() })
 	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 5 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
 
+	// Listed, as the coordinator marks input lines: the test sites are on
+	// loopback, which the fetch reaches only for a host the input lists.
 	var tasks []scrape.Task
 	for i := range 50 {
-		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: srv.URL + "/page/" + itoa(i), Line: i + 1, Attempt: 1})
+		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: srv.URL + "/page/" + itoa(i), Line: i + 1, Attempt: 1, Listed: true})
 	}
 	q.publish(t, tasks...)
 	startWorker(t, q, 4, nil)
@@ -203,7 +205,7 @@ func TestWorkerGivesUpALostQueueAfterItsGrace(t *testing.T) {
 	t.Cleanup(func() { site.Close(); web.Close() })
 	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 30 * time.Second, MaxDeliver: 3})
 	// The page comes back while the queue is gone, before the grace ends.
-	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/slow/3000/1", Line: 1, Attempt: 1})
+	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/slow/3000/1", Line: 1, Attempt: 1, Listed: true})
 
 	// Longer than HelloInterval, so a hello falls due while cut off.
 	const grace = queue.HelloInterval + time.Second
@@ -252,7 +254,7 @@ func TestWorkerHoldsALookaheadBeyondItsSlots(t *testing.T) {
 	var tasks []scrape.Task
 	path := func(i int) string { return "/slow/1500/" + itoa(i) }
 	for i := range pages {
-		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: web.URL + path(i), Line: i + 1, Attempt: 1})
+		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: web.URL + path(i), Line: i + 1, Attempt: 1, Listed: true})
 	}
 	q.publish(t, tasks...)
 	startWorker(t, q, slots, nil)
@@ -331,9 +333,9 @@ func TestWorkerFetchesTheNextPageWhileExtracting(t *testing.T) {
 	}
 
 	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 20 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3})
-	tasks := []scrape.Task{{ID: 1, URL: web.URL + "/big", Attempt: 1}}
+	tasks := []scrape.Task{{ID: 1, URL: web.URL + "/big", Attempt: 1, Listed: true}}
 	for i := 2; i <= slots; i++ {
-		tasks = append(tasks, scrape.Task{ID: uint64(i), URL: web.URL + "/slow/" + itoa(i), Attempt: 1})
+		tasks = append(tasks, scrape.Task{ID: uint64(i), URL: web.URL + "/slow/" + itoa(i), Attempt: 1, Listed: true})
 	}
 	q.publish(t, tasks...)
 	startWorker(t, q, slots, nil)
@@ -344,7 +346,7 @@ func TestWorkerFetchesTheNextPageWhileExtracting(t *testing.T) {
 	})
 	// The next page waits in the worker's lookahead for a slot, which the
 	// big page frees as soon as it is downloaded.
-	q.publish(t, scrape.Task{ID: slots + 1, URL: web.URL + "/next", Attempt: 1})
+	q.publish(t, scrape.Task{ID: slots + 1, URL: web.URL + "/next", Attempt: 1, Listed: true})
 	waitUntil(t, 5*time.Second, "the next page to be held", func() bool { return q.ackPending(t) == slots+1 })
 	close(bigGo)
 	waitUntil(t, 10*time.Second, "the next page to be requested", func() bool { return seen("/next") })
@@ -387,7 +389,7 @@ func TestWorkerTakesTheJobFromItsBootstrap(t *testing.T) {
 	boot.Job = &queue.Job{Fetch: scrape.Config{UserAgent: "from-the-bootstrap"}, AckWait: 5 * time.Second}
 	stop, done := launchWorker(t, boot, nil)
 
-	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/", Attempt: 1})
+	q.publish(t, scrape.Task{ID: 1, URL: web.URL + "/", Attempt: 1, Listed: true})
 	if r := q.collect(t, 1)[1]; r.Title != "from-the-bootstrap" {
 		t.Errorf("page fetched as %q, want the bootstrap's user agent (record %+v)", r.Title, r)
 	}
@@ -417,7 +419,7 @@ func TestWorkerGivesUpOnATaskThatKeepsDying(t *testing.T) {
 	srv := httptest.NewServer(site)
 	t.Cleanup(func() { site.Close(); srv.Close() })
 	q := startQueue(t, queue.Job{AckWait: 500 * time.Millisecond, MaxDeliver: 1})
-	q.publish(t, scrape.Task{ID: 1, URL: srv.URL + "/page/1", Attempt: 1})
+	q.publish(t, scrape.Task{ID: 1, URL: srv.URL + "/page/1", Attempt: 1, Listed: true})
 
 	// Take the task as a worker that then dies: never ack it.
 	cons, err := q.js.Consumer(t.Context(), q.run.TaskStream(), queue.WorkerConsumer)
