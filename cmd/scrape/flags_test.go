@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -129,6 +130,12 @@ func TestRunFlags(t *testing.T) {
 			c.Format = "json"
 			c.Fetch.Timeout, c.Fetch.MaxBody, c.Fetch.MaxRedirects, c.Fetch.UserAgent = 5*time.Second, 2<<20, 3, "bot/1"
 		}},
+		{[]string{"--allow-private"}, func(o *runOptions, c *coordinator.Config) {
+			c.Fetch.AllowPrivateAll = true
+		}},
+		{[]string{"--allow-private=10.0.0.0/8, fd00::/8", "--allow-private=169.254.169.254"}, func(o *runOptions, c *coordinator.Config) {
+			c.Fetch.AllowPrivate = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("169.254.169.254/32")}
+		}},
 		{[]string{"--max-body", "512KB", "--max-redirects", "0"}, func(o *runOptions, c *coordinator.Config) {
 			c.Fetch.MaxBody = 512000
 			c.Fetch.MaxRedirects = -1 // none, as scrape.Config says it
@@ -235,6 +242,7 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"--no-tls", "--nats", "nats://a:4222"}, "--tls and --no-tls are for the embedded queue"},
 		{[]string{"--tls", "--no-tls"}, "contradict"},
 		{[]string{"--retries", "21"}, "at most 20"},
+		{[]string{"--allow-private=10.0.0.0/33"}, "10.0.0.0/33"},
 		{[]string{"--listen", ":4222", "--nats", "nats://a:4222"}, "--listen is for the embedded queue"},
 		{[]string{"--advertise", "10.0.0.1", "--nats", "nats://a:4222"}, "--advertise is for the embedded queue"},
 		{[]string{"--nats", " , "}, "--nats names no server"},

@@ -99,6 +99,8 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&c.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
 	f.DurationVar(&c.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
 	f.BoolVar(&c.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
+	f.Var(allowPrivate{&c.Fetch}, "allow-private", "let pages, redirects and robots.txt reach private, loopback and CGNAT addresses the urls file does not list: all of them (link-local excepted), or =CIDR,... just those")
+	f.Lookup("allow-private").NoOptDefVal = "all"
 	f.IntVar(&c.Retries, "retries", coordinator.DefaultRetries, "further attempts after a timeout, connection error, 408, 429 or 5xx")
 	f.DurationVar(&c.RetryBackoff, "retry-backoff", coordinator.DefaultRetryBackoff, "wait before the first retry; doubles each time, Retry-After honoured")
 	f.IntVar(&c.Depth, "depth", 0, "follow links this many levels from the input (0: only the given URLs)")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // byteSize is a flag value written as people write sizes: 10MiB, 512KB, 2048.
@@ -105,3 +107,36 @@ func commaList(p *[]string) words {
 		return out
 	}}
 }
+
+// allowPrivate is --allow-private: alone, every private range but link-local;
+// with CIDRs (--allow-private=10.0.0.0/8,fd00::/8), just those.
+type allowPrivate struct{ cfg *scrape.Config }
+
+func (a allowPrivate) Set(v string) error {
+	if v == "all" {
+		a.cfg.AllowPrivateAll = true
+		return nil
+	}
+	p, err := scrape.ParseAllowPrivate(v)
+	if err != nil {
+		return err
+	}
+	a.cfg.AllowPrivate = append(a.cfg.AllowPrivate, p...)
+	return nil
+}
+
+func (a allowPrivate) String() string {
+	if a.cfg == nil {
+		return ""
+	}
+	var parts []string
+	if a.cfg.AllowPrivateAll {
+		parts = append(parts, "all")
+	}
+	for _, p := range a.cfg.AllowPrivate {
+		parts = append(parts, p.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (allowPrivate) Type() string { return "CIDRs" }
