@@ -158,6 +158,12 @@ type Config struct {
 // worker was lost before the work was done.
 var ErrNoWorkers = errors.New("no worker")
 
+// StateInUseError is a new run's state directory that holds another run,
+// and Force is not set.
+type StateInUseError struct{ Dir string }
+
+func (e *StateInUseError) Error() string { return e.Dir + " holds another run" }
+
 // ErrOutputExists is a new run's output file that is there already, and
 // Force is not set.
 var ErrOutputExists = errors.New("exists")

@@ -197,7 +197,7 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 		case <-f.done:
 			return nil
 		case <-waiting:
-			return fmt.Errorf("%w joined within --wait-workers %s; %d URLs outstanding", ErrNoWorkers, fl.c.cfg.WaitWorkers, f.outstanding())
+			return fmt.Errorf("%w joined within the wait of %s; %d URLs outstanding", ErrNoWorkers, fl.c.cfg.WaitWorkers, f.outstanding())
 		case <-fl.joins.notify:
 		case now := <-tick.C:
 			fl.joins.expire(now)

@@ -192,7 +192,7 @@ func splitListen(listen string) (string, int, error) {
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("--listen %q: invalid port", listen)
+		return "", 0, fmt.Errorf("listen address %q: invalid port", listen)
 	}
 	if host == "" {
 		host = "0.0.0.0"

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -212,6 +213,9 @@ func writeStatus(path string, st Status) error {
 
 // ReadStatus reads the status file of the run in dir. With dir "", it picks
 // the most recently updated run under .scrape/.
+// ErrNoStatus is ReadStatus finding no run to report on.
+var ErrNoStatus = errors.New("no run found")
+
 func ReadStatus(dir string) (*Status, string, error) {
 	if dir == "" {
 		matches, _ := filepath.Glob(filepath.Join(".scrape", "*", StatusFile))
@@ -222,7 +226,7 @@ func ReadStatus(dir string) (*Status, string, error) {
 			}
 		}
 		if dir == "" {
-			return nil, "", fmt.Errorf("no run found under .scrape/ (a finished run's default state directory is removed; give --state DIR)")
+			return nil, "", fmt.Errorf("%w under .scrape/ (a finished run's default state directory is removed)", ErrNoStatus)
 		}
 	}
 	data, err := os.ReadFile(filepath.Join(dir, StatusFile))

@@ -113,7 +113,7 @@ func (c *Coordinator) prepareState(format output.Format) (string, *runState, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, runFile)); err == nil {
 		if !c.cfg.Force {
-			return "", nil, fmt.Errorf("%s holds another run: resume it with --resume %s, or start afresh with --force", dir, dir)
+			return "", nil, &StateInUseError{Dir: dir}
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			return "", nil, fmt.Errorf("clear state directory: %w", err)

@@ -72,7 +72,7 @@ func (f AuthFiles) Load() (Auth, error) {
 		return a, err
 	}
 	if a.Password != "" && a.User == "" {
-		return a, errors.New("a password file needs --nats-user")
+		return a, errors.New("a password needs a user name")
 	}
 	return a, nil
 }

@@ -148,6 +148,10 @@ type Bootstrap struct {
 // hand with a file on stdin fails fast instead of reading it all.
 const maxBootstrap = 64 << 10
 
+// ErrNoBootstrap is a worker's stdin that holds no bootstrap: it was not
+// started by a run.
+var ErrNoBootstrap = errors.New("read bootstrap from stdin")
+
 // ReadBootstrap reads the bootstrap line from r. It reads no further than the
 // line, so the caller can go on watching r for end of file.
 func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
@@ -157,16 +161,16 @@ func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
 		return b, errors.New("read bootstrap: line too long")
 	}
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-		return b, fmt.Errorf("read bootstrap from stdin: %w (scrape worker is started by scrape run, or with --nats)", err)
+		return b, fmt.Errorf("%w: %w", ErrNoBootstrap, err)
 	}
 	if len(bytes.TrimSpace(line)) == 0 {
-		return b, errors.New("read bootstrap from stdin: empty line (scrape worker is started by scrape run, or with --nats)")
+		return b, fmt.Errorf("%w: empty line", ErrNoBootstrap)
 	}
 	if err := json.Unmarshal(line, &b); err != nil {
 		return b, fmt.Errorf("decode bootstrap: %w", err)
 	}
 	if b.Version != ProtocolVersion {
-		return b, fmt.Errorf("coordinator speaks protocol %d, this worker %d: run the same scrape version on every node (or use --push)", b.Version, ProtocolVersion)
+		return b, fmt.Errorf("coordinator speaks protocol %d, this worker %d: run the same scrape version on every node", b.Version, ProtocolVersion)
 	}
 	if len(b.Servers) == 0 || b.Run == "" {
 		return b, errors.New("bootstrap names no server or run")

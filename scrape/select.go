@@ -52,13 +52,13 @@ func (s Selector) String() string {
 	return s.Name + "=" + s.CSS + "@" + s.Attr
 }
 
-// SelectorError says which --select expression is wrong and why.
+// SelectorError says which selector expression is wrong and why.
 type SelectorError struct {
 	Expr string // the expression as given
 	Err  error
 }
 
-func (e *SelectorError) Error() string { return fmt.Sprintf("--select %q: %v", e.Expr, e.Err) }
+func (e *SelectorError) Error() string { return fmt.Sprintf("selector %q: %v", e.Expr, e.Err) }
 func (e *SelectorError) Unwrap() error { return e.Err }
 
 // ParseSelector reads a command-line selector: NAME=CSS for the text of the

@@ -358,7 +358,7 @@ func FuzzParseSelector(f *testing.F) {
 	f.Fuzz(func(t *testing.T, expr string) {
 		s, err := ParseSelector(expr)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "--select ") {
+			if !strings.HasPrefix(err.Error(), "selector ") {
 				t.Errorf("error %q does not name the flag", err)
 			}
 			return

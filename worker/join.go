@@ -30,6 +30,13 @@ const (
 // ErrNoActiveRun is returned when no run became active within Find.Wait.
 var ErrNoActiveRun = errors.New("no active run")
 
+// ErrSeveralRuns is returned when Find.Run is empty and several runs are
+// active: a worker does not guess which to join.
+var ErrSeveralRuns = errors.New("several runs are active")
+
+// ErrRefused is a login the queue turned down: waiting will not help.
+var ErrRefused = errors.New("refused our credentials")
+
 // Find is how a worker started by hand looks for its run.
 type Find struct {
 	Servers []string
@@ -132,7 +139,7 @@ func pickRun(ctx context.Context, nc *nats.Conn, self, want string) (id, why str
 	case 1:
 		return active[0], "", nil
 	}
-	return "", "", fmt.Errorf("%d runs are active (%s): choose one with --run", len(active), strings.Join(active, ", "))
+	return "", "", fmt.Errorf("%w: %d (%s)", ErrSeveralRuns, len(active), strings.Join(active, ", "))
 }
 
 // ActiveRuns lists the IDs of the runs on nc whose coordinator answers a
@@ -166,7 +173,7 @@ func ActiveRuns(ctx context.Context, nc *nats.Conn, self string) ([]string, erro
 
 // refused explains a login the queue turned down: waiting will not help.
 func refused(url string, err error) error {
-	return fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file, or for a worker started by scrape run, the run's secret", url, err)
+	return fmt.Errorf("%s %w (%w)", url, ErrRefused, err)
 }
 
 func probe(ctx context.Context, nc *nats.Conn, run queue.Run, self string) bool {

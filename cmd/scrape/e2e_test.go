@@ -277,7 +277,7 @@ func TestRunRefusesBadSetup(t *testing.T) {
 		{"zero per-host", []string{"--per-host", "0"}, exitUsage, "--per-host must be 1 or more"},
 		{"two url files", []string{urls, urls}, exitUsage, "at most 1 argument"},
 		{"machinefile without hosts", []string{"-f", writeFile(t, "mf", "# nobody\n")}, exitFailed, "no hosts"},
-		{"nobody joins", []string{"-f", writeFile(t, "mf", "# nobody\n"), "--wait-workers", "2s"}, exitFailed, "no worker joined within --wait-workers 2s"},
+		{"nobody joins", []string{"-f", writeFile(t, "mf", "# nobody\n"), "--wait-workers", "2s"}, exitFailed, "no worker joined within the wait of 2s"},
 		{"no node reachable", []string{"-f", writeFile(t, "mf", "node.invalid\n"), "--ssh", "ssh -F /dev/null", "--connect-timeout", "3s"}, exitFailed, "node.invalid"},
 	}
 	for _, tt := range tests {

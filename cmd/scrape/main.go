@@ -43,6 +43,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	stopProfile := startProfile(command, stderr)
 	cmd, err := root.ExecuteContextC(ctx)
 	stopProfile()
+	err = hint(err)
 	switch {
 	case err == nil:
 		return exitOK

@@ -229,11 +229,19 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 	for _, expr := range o.selects {
 		sel, err := scrape.ParseSelector(expr)
 		if err != nil {
-			return err
+			return selectFlag(err)
 		}
 		c.Fetch.Select = append(c.Fetch.Select, sel)
 	}
-	return c.Fetch.Validate()
+	return selectFlag(c.Fetch.Validate())
+}
+
+// selectFlag names the flag a selector came from.
+func selectFlag(err error) error {
+	if se, ok := errors.AsType[*scrape.SelectorError](err); ok {
+		return fmt.Errorf("--select %q: %w", se.Expr, se.Err)
+	}
+	return err
 }
 
 // checkListen refuses a --listen the queue could not listen on: it is HOST,
@@ -351,9 +359,7 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		return err
 	}
 	sum, err := c.Run(ctx)
-	if errors.Is(err, coordinator.ErrOutputExists) {
-		err = fmt.Errorf("%s exists: choose another -o, or overwrite it with --force", cfg.Output)
-	}
+
 	// A run that could not begin has nothing to sum up; its error says all.
 	begun := sum != nil && (err == nil || sum.Records > 0 || sum.Nodes > 0 || ctx.Err() != nil)
 	if begun && !o.quiet {
