@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,68 +18,6 @@ import (
 
 	"golang.org/x/net/html/charset"
 )
-
-// Defaults for the zero values of Config.
-const (
-	DefaultTimeout      = 30 * time.Second
-	DefaultMaxBody      = 10 << 20
-	DefaultMaxRedirects = 10
-	defaultParallelism  = 8
-)
-
-// acceptHeader prefers HTML but accepts anything: some servers answer 406 to
-// a strict Accept, and we would rather see what they have and classify it.
-const acceptHeader = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
-
-// Config tunes a Fetcher. The zero value is ready to use. It travels as JSON
-// inside the run's job to every worker.
-type Config struct {
-	Timeout      time.Duration // whole request incl. body; 0 = DefaultTimeout
-	UserAgent    string        // "" = DefaultUserAgent()
-	MaxBody      int64         // bytes of (decompressed) body; 0 = DefaultMaxBody
-	MaxRedirects int           // 0 = DefaultMaxRedirects; negative = do not follow redirects
-	Parallelism  int           // expected concurrent fetches, used to size the connection pool; 0 = 8
-	Select       []Selector    // --select: values for Result.Fields, from ParseSelector
-	Text         bool          // --text: fill Result.Text
-
-	// AllowPrivate and AllowPrivateAll open the guard (guard.go), for
-	// --allow-private=CIDR,... and a bare --allow-private: ranges to connect
-	// to anyway, and every refused range but link-local (metadata services).
-	AllowPrivate    []netip.Prefix
-	AllowPrivateAll bool
-}
-
-// Validate reports what would make every Fetch of a Fetcher made from c
-// fail: an invalid selector, or two with the same name. Selectors from
-// ParseSelector are valid one by one; call it before starting a run, and on a
-// Config decoded from elsewhere.
-func (c Config) Validate() error {
-	_, err := newExtractor(c.extractOptions())
-	return err
-}
-
-func (c Config) extractOptions() ExtractOptions {
-	return ExtractOptions{Select: c.Select, Text: c.Text}
-}
-
-func (c Config) withDefaults() Config {
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.UserAgent == "" {
-		c.UserAgent = DefaultUserAgent()
-	}
-	if c.MaxBody <= 0 {
-		c.MaxBody = DefaultMaxBody
-	}
-	if c.MaxRedirects == 0 {
-		c.MaxRedirects = DefaultMaxRedirects
-	}
-	if c.Parallelism <= 0 {
-		c.Parallelism = defaultParallelism
-	}
-	return c
-}
 
 // Fetcher fetches pages and extracts them into Results. It is safe for
 // concurrent use; one Fetcher per process lets all fetches share a pool of
