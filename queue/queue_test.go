@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scrape-cluster/scrape/internal/testqueue"
@@ -20,16 +19,7 @@ type testRun struct {
 
 func startQueue(t *testing.T, job Job) testRun {
 	t.Helper()
-	srv := testqueue.Start(t)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(testqueue.User, testqueue.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testqueue.Connect(t, testqueue.Start(t))
 	q := testRun{js: js, run: Run{ID: "T" + strings.ToUpper(t.Name())}}
 	if _, err := CreateRun(t.Context(), js, q.run, job, Streams{MaxMsg: 1 << 20}); err != nil {
 		t.Fatal(err)

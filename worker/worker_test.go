@@ -36,16 +36,9 @@ type testQueue struct {
 func startQueue(t *testing.T, job queue.Job) *testQueue {
 	t.Helper()
 	srv := testqueue.Start(t)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(testqueue.User, testqueue.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testqueue.Connect(t, srv)
 	q := &testQueue{srv: srv, url: srv.ClientURL(), js: js, run: queue.Run{ID: "T" + strings.ToUpper(strings.ReplaceAll(t.Name(), "/", ""))}}
+	var err error
 	q.results, err = queue.CreateRun(t.Context(), js, q.run, job, queue.Streams{MaxMsg: 1 << 20})
 	if err != nil {
 		t.Fatal(err)

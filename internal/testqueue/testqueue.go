@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // User and Password log in to a server that Start started.
@@ -35,4 +37,20 @@ func Start(tb testing.TB) *server.Server {
 	}
 	tb.Cleanup(srv.Shutdown)
 	return srv
+}
+
+// Connect logs in to srv as User, over loopback, for the length of the test
+// or benchmark, and returns the connection's JetStream.
+func Connect(tb testing.TB, srv *server.Server) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(User, Password))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
 }
