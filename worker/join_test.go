@@ -61,8 +61,7 @@ func TestFindRun(t *testing.T) {
 	}
 	stopOther := coordinate(t, q, other)
 	_, err = FindRun(t.Context(), find)
-	if err == nil || !strings.Contains(err.Error(), "2 runs are active") || !strings.Contains(err.Error(), q.run.ID) ||
-		!strings.Contains(err.Error(), other.ID) || !strings.Contains(err.Error(), "--run") {
+	if !errors.Is(err, ErrSeveralRuns) || !strings.Contains(err.Error(), q.run.ID) || !strings.Contains(err.Error(), other.ID) {
 		t.Errorf("two active runs: %v", err)
 	}
 	find.Run = other.ID
