@@ -166,7 +166,7 @@ func ActiveRuns(ctx context.Context, nc *nats.Conn, self string) ([]string, erro
 
 // refused explains a login the queue turned down: waiting will not help.
 func refused(url string, err error) error {
-	return fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file, or for a worker started by scrape run, the run's secret", url, err)
+	return fmt.Errorf("%s refused our credentials (%w): check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file, or for a worker started by scrape run --nats, the run's --worker-creds, --worker-nkey, --worker-user, --worker-password-file or --worker-token-file", url, err)
 }
 
 func probe(ctx context.Context, nc *nats.Conn, run queue.Run, self string) bool {
