@@ -273,7 +273,7 @@ func TestRunsShareNATS(t *testing.T) {
 		cmd    *exec.Cmd
 		out    string
 		want   map[int]string
-		stderr *bytes.Buffer
+		stderr *lockedBuffer
 	}
 	var runs []run
 	for range 2 {
