@@ -99,7 +99,9 @@ func TestRunFlagDefaults(t *testing.T) {
 			MaxBody:      scrape.DefaultMaxBody,
 			MaxRedirects: scrape.DefaultMaxRedirects,
 		},
-		Listen:           ":0",
+		// Unset: the coordinator listens on all interfaces, or on
+		// loopback alone when every node is this machine.
+		Listen:           "",
 		SSH:              []string{"ssh"},
 		Saved:            []byte("[]"),
 		Replicas:         1,
