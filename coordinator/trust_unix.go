@@ -28,4 +28,3 @@ func private(path string) error {
 	}
 	return nil
 }
-
