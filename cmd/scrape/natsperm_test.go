@@ -181,7 +181,10 @@ func TestNATSPermissionsFromREADME(t *testing.T) {
 	ns := startREADMENATS(t)
 	workerKey := ns.worker.seedFile(t, "worker.nk")
 	state := filepath.Join(t.TempDir(), "state")
-	cmd, out, want, stderr := slowRun(t, 60, 150*time.Millisecond, "localhost:2\n",
+	// 100 pages of 150 ms: 7.5 s on the started worker's two slots alone,
+	// time for the joiner to find the run (it looks every 2 s) and for the
+	// test to try its worst mid-run.
+	cmd, out, want, stderr := slowRun(t, 100, 150*time.Millisecond, "localhost:2\n",
 		"--nats", ns.url, "--nkey", ns.coordinator.seedFile(t, "coordinator.nk"), "--worker-nkey", workerKey,
 		"--state", state, "--per-host", "64", "-q")
 	joiner := start(t, "worker", "--nats", ns.url, "--nkey", workerKey, "--name", "joiner", "--slots", "2", "--wait", "30s")
@@ -259,6 +262,9 @@ func TestNATSPermissionsFromREADME(t *testing.T) {
 	attempts := append(workerForbidden(run),
 		forbidden{name: "subscribe to the coordinator's inbox", sub: queue.CoordinatorInbox + ".>"})
 	tryForbidden(t, nc, queue.InboxPrefix(id), &v, attempts)
+	if n := outputRecords(out); n >= len(want) {
+		t.Fatalf("the run had all %d records before the attempts were done: results passed before _INBOX.> was watched", n)
+	}
 
 	select {
 	case err := <-exited:
