@@ -47,6 +47,10 @@ func (c *Coordinator) openQueue(ctx context.Context, runDir string) (*runQueue, 
 		url := strings.Join(c.cfg.NATS, ",")
 		opts = append(opts,
 			nats.Name("scrape coordinator"),
+			// Workers here may subscribe to _INBOX.> (their rights cannot
+			// name their IDs); the results this connection pulls must not
+			// come to an inbox there.
+			nats.CustomInboxPrefix(queue.CoordinatorInbox),
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(time.Second),
 			// A server that vanishes without closing its connections (power,

@@ -35,6 +35,12 @@ func ValidWorkerID(id string) bool {
 // InboxPrefix is where the replies to worker id's requests come.
 func InboxPrefix(id string) string { return "_INBOX." + id }
 
+// CoordinatorInbox is where replies to the coordinator's requests come on an
+// existing NATS (--nats): the results it pulls among them. Workers there
+// share one user whose rights cannot name a worker ID, so they may subscribe
+// to all of _INBOX.>; the coordinator's replies stay out of it.
+const CoordinatorInbox = "_SCRAPE_COORDINATOR"
+
 // ClientName is the name a worker gives its NATS connection: the queue reads
 // the worker's ID from it when it logs in.
 func ClientName(id, node string) string { return "scrape-worker " + id + " " + node }

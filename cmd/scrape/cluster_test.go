@@ -8,13 +8,14 @@ package main
 // that what is there is valid and has no duplicates.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +32,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testcluster"
@@ -110,25 +112,42 @@ type natsProbe struct {
 	err  error
 }
 
-// strangerProbes tries the queue at addr without the run's credentials:
-// with the NATS client (no credentials, the run's user with a wrong
-// password, another user, a token), and by hand, subscribing to the task
-// subject and publishing a forged result with no CONNECT at all or a wrong
-// one. Every attempt must be refused as an authorization violation, with
-// no task delivered.
+// strangerProbes tries the queue at addr without any key the run knows:
+// with the NATS client (no credentials, a user and password, a token, an
+// NKey of its own, also under a worker's name), and by hand, subscribing to
+// the task subject and publishing a forged result with no CONNECT at all, a
+// password, or a public key without a signature. Every attempt must be
+// refused as an authorization violation, with no task delivered. A queue
+// that demands TLS gets it: a stranger can accept any certificate, so TLS
+// is no part of what keeps one out.
 func strangerProbes(addr, tasks, results string) []natsProbe {
 	var out []natsProbe
+	info, err := readInfo(addr)
+	if err != nil {
+		return []natsProbe{{"read INFO", err}}
+	}
+	if !info.AuthRequired {
+		out = append(out, natsProbe{"INFO says auth_required", fmt.Errorf("%s: INFO does not require auth", addr)})
+	} else {
+		out = append(out, natsProbe{"INFO says auth_required", nil})
+	}
+	stranger, _ := nkeys.CreateUser()
+	strangerPub, _ := stranger.PublicKey()
 	clients := []struct {
 		name string
 		opts []nats.Option
 	}{
-		{"client, no credentials", nil},
-		{"client, run's user with a wrong password", []nats.Option{nats.UserInfo("scrape", "0123456789abcdef0123456789abcdef0123456789abcdef")}},
-		{"client, another user", []nats.Option{nats.UserInfo("intruder", "letmein")}},
-		{"client, token", []nats.Option{nats.Token("letmein")}},
+		{"client, no credentials", []nats.Option{nats.Name("stranger")}},
+		{"client, a user and password", []nats.Option{nats.Name("stranger"), nats.UserInfo("scrape", "0123456789abcdef0123456789abcdef0123456789abcdef")}},
+		{"client, a token", []nats.Option{nats.Name("stranger"), nats.Token("letmein")}},
+		{"client, an NKey of its own", []nats.Option{nats.Name("stranger"), nats.Nkey(strangerPub, stranger.Sign)}},
+		{"client, an NKey of its own, named as a worker", []nats.Option{nats.Name(queue.ClientName(queue.NewWorkerID(), "node1")), nats.Nkey(strangerPub, stranger.Sign)}},
 	}
 	for _, a := range clients {
-		opts := append([]nats.Option{nats.Name("stranger"), nats.Timeout(5 * time.Second), nats.NoReconnect()}, a.opts...)
+		opts := append([]nats.Option{nats.Timeout(5 * time.Second), nats.NoReconnect()}, a.opts...)
+		if info.TLSRequired {
+			opts = append(opts, nats.Secure(&tls.Config{InsecureSkipVerify: true}))
+		}
 		nc, err := nats.Connect("nats://"+addr, opts...)
 		if err == nil {
 			nc.Close()
@@ -140,62 +159,20 @@ func strangerProbes(addr, tasks, results string) []natsProbe {
 	}
 	raw := []struct{ name, connect string }{
 		{"raw SUB tasks and PUB result, no CONNECT", ""},
-		{"raw SUB tasks and PUB result, wrong password", `{"verbose":false,"pedantic":false,"user":"scrape","pass":"letmein"}`},
+		{"raw SUB tasks and PUB result, a password", `{"verbose":false,"pedantic":false,"user":"scrape","pass":"letmein"}`},
+		{"raw SUB tasks and PUB result, a public key without a signature", `{"verbose":false,"pedantic":false,"nkey":"` + strangerPub + `"}`},
 	}
 	for _, a := range raw {
-		got, err := rawSession(addr, a.connect, tasks, results)
+		got, err := rawSession(addr, nil, func(rawInfo) string { return a.connect }, tasks, results)
 		if err == nil {
 			err = checkRefused(got)
 		}
 		out = append(out, natsProbe{a.name, err})
 	}
-	out = append(out, natsProbe{"INFO says auth_required", checkAuthRequired(addr)})
 	return out
 }
 
-// forged is what a stranger publishes as a result.
-const forged = `{"url":"http://forged.invalid/","line":1}`
-
-// rawSession speaks the NATS protocol to addr by hand: it reads the
-// server's INFO, sends CONNECT connect (unless it is empty), subscribes to
-// sub, publishes forged to pub (unless it is empty) and sends PING. It
-// returns what the server sent, until it closed the connection, sent a
-// message on sub, or 3 s passed.
-func rawSession(addr, connect, sub, pub string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	br := bufio.NewReader(conn)
-	info, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(info, "INFO ") {
-		return info, fmt.Errorf("no INFO from %s: %q %v", addr, info, err)
-	}
-	var req strings.Builder
-	if connect != "" {
-		fmt.Fprintf(&req, "CONNECT %s\r\n", connect)
-	}
-	fmt.Fprintf(&req, "SUB %s 1\r\n", sub)
-	if pub != "" {
-		fmt.Fprintf(&req, "PUB %s %d\r\n%s\r\n", pub, len(forged), forged)
-	}
-	req.WriteString("PING\r\n")
-	if _, err := conn.Write([]byte(req.String())); err != nil {
-		return "", err
-	}
-	var got strings.Builder
-	for {
-		line, err := br.ReadString('\n')
-		got.WriteString(line)
-		if err != nil || strings.HasPrefix(line, "MSG ") || strings.HasPrefix(line, "HMSG ") {
-			return got.String(), nil
-		}
-	}
-}
-
-// checkRefused checks what a server sent an unauthenticated rawSession.
+// checkRefused checks what a server sent a rawSession it must not let in.
 func checkRefused(got string) error {
 	switch {
 	case strings.Contains(got, "MSG "):
@@ -208,35 +185,10 @@ func checkRefused(got string) error {
 	return nil
 }
 
-// checkAuthRequired reads the server's greeting on a raw TCP connection.
-func checkAuthRequired(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("read INFO from %s: %w", addr, err)
-	}
-	info, ok := strings.CutPrefix(line, "INFO ")
-	if !ok {
-		return fmt.Errorf("%s greets with %q, want INFO", addr, line)
-	}
-	var v struct {
-		AuthRequired bool `json:"auth_required"`
-	}
-	if err := json.Unmarshal([]byte(info), &v); err != nil || !v.AuthRequired {
-		return fmt.Errorf("%s: INFO %s does not require auth (%v)", addr, strings.TrimSpace(info), err)
-	}
-	return nil
-}
-
 // tapSSH returns an --ssh command that runs the cluster's ssh with its
 // standard input copied to a file, and a function that waits for the
 // bootstraps of n workers to pass through it and returns them: the test's
-// way to learn the run's secret without the run telling anyone.
+// way to learn the workers' keys without the run telling anyone.
 func tapSSH(t *testing.T, c *testcluster.Cluster) (string, func(n int) []queue.Bootstrap) {
 	t.Helper()
 	dir := t.TempDir()
@@ -254,7 +206,7 @@ func tapSSH(t *testing.T, c *testcluster.Cluster) (string, func(n int) []queue.B
 			data, _ := os.ReadFile(log)
 			for line := range strings.Lines(string(data)) {
 				var b queue.Bootstrap
-				if json.Unmarshal([]byte(line), &b) == nil && b.Password != "" {
+				if json.Unmarshal([]byte(line), &b) == nil && b.NKeySeed != "" {
 					boots = append(boots, b)
 				}
 			}
@@ -976,6 +928,11 @@ func vmRSS(pid int) (int64, bool) {
 	return 0, false
 }
 
+// TestClusterRefusesClientsWithoutCredentials: during a run over ssh, with
+// the queue on the bridge, a session with a started worker's key (learnt
+// from its bootstrap) may do what that worker may, and nothing gets in
+// without such a key: strangers from the root namespace and from a host of
+// the cluster, the key under another worker's ID, a replayed login.
 func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	c := testcluster.New(t, 3)
 	base := serveSiteIn(t, c.Hosts[2], 100)
@@ -989,15 +946,46 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	// The later --ssh wins over startClusterRun's.
 	r := startClusterRun(t, c, "node1:2\nnode2:2\n", slowURLs(base, 100, 300), "--listen", queueAddr, "--ssh", ssh)
 	r.waitRecords(t, 5)
-	boot := bootstraps(2)[0]
+	boots := bootstraps(2)
+	boot, other := boots[0], boots[1]
 	run := queue.Run{ID: boot.Run}
+	tc := pinned(boot.Pin) // as the worker checks the queue
 
-	// With the run's credentials, the very session a stranger tries reads
-	// tasks: so the refusals below are the credentials' doing.
-	authorized, _ := json.Marshal(map[string]any{"verbose": false, "pedantic": false, "user": boot.User, "pass": boot.Password})
-	got, err := rawSession(queueAddr, string(authorized), run.TaskSubject(), "")
-	if err != nil || !strings.Contains(got, "MSG "+run.TaskSubject()) {
-		t.Errorf("with the run's credentials, no task read from %s: %v\n%s", run.TaskSubject(), err, got)
+	// With the worker's key, signing the server's nonce over TLS, a session
+	// by hand pulls a task from the workers' consumer, the reply on the
+	// worker's own inbox, and hands it back: so the refusals below are the
+	// key's doing, not the session's.
+	connect, task, err := pullTask(queueAddr, tc, boot)
+	if err != nil {
+		t.Fatalf("with worker %s's key, no task pulled: %v", boot.Worker, err)
+	}
+	if !slices.Contains(slices.Collect(maps.Values(r.want)), task.URL) {
+		t.Errorf("pulled task %+v is not one of the run's", task)
+	}
+	t.Logf("with worker %s's key: pulled and handed back task %d (%s)", boot.Worker, task.ID, task.URL)
+
+	// The key is bound to its worker's ID; its signature to one nonce.
+	for _, a := range []struct {
+		name    string
+		connect func(rawInfo) string
+	}{
+		{"the key under another started worker's ID", func(info rawInfo) string {
+			s, _ := workerConnect(boot.NKeySeed, other.Worker, boot.Node, info)
+			return s
+		}},
+		{"the key under a new ID", func(info rawInfo) string {
+			s, _ := workerConnect(boot.NKeySeed, queue.NewWorkerID(), boot.Node, info)
+			return s
+		}},
+		{"the key's CONNECT of another connection, replayed", func(rawInfo) string { return connect }},
+	} {
+		got, err := rawSession(queueAddr, tc, a.connect, run.TaskSubject(), run.ResultSubject(boot.Worker))
+		if err == nil {
+			err = checkRefused(got)
+		}
+		if err != nil {
+			t.Errorf("%s: not refused: %v", a.name, err)
+		}
 	}
 
 	// Strangers, from the root namespace and from a host of the cluster,
@@ -1029,10 +1017,64 @@ func TestClusterRefusesClientsWithoutCredentials(t *testing.T) {
 	if code := r.wait(t, time.Minute); code != 0 {
 		t.Fatalf("exit %d\n%s", code, r.stderr.String())
 	}
-	// Nothing forged got in: exactly the input's records, all fetched.
+	// Nothing forged got in: exactly the input's records, all fetched, and
+	// the task handed back fetched by a worker.
 	for line, rec := range r.checkComplete(t) {
-		if rec.Error != nil || rec.Node != "node1" && rec.Node != "node2" {
-			t.Errorf("line %d: node %q, error %+v", line, rec.Node, rec.Error)
+		if rec.Error != nil || rec.Node != "node1" && rec.Node != "node2" || rec.Title == forgedTitle {
+			t.Errorf("line %d: node %q, title %q, error %+v", line, rec.Node, rec.Title, rec.Error)
 		}
 	}
+}
+
+// pinned checks a server by the pin of its certificate, as a worker the run
+// started does.
+func pinned(pin string) *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 || queue.CertPin(cs.PeerCertificates[0].Raw) != pin {
+			return errors.New("not the run's certificate")
+		}
+		return nil
+	}}
+}
+
+// pullTask logs in to the queue at addr as the worker boot was handed to,
+// pulls one task from the workers' consumer with the reply on that worker's
+// inbox, and hands it back (-NAK) for the run to deliver again. It returns
+// the CONNECT it sent and the task.
+func pullTask(addr string, tc *tls.Config, boot queue.Bootstrap) (string, scrape.Task, error) {
+	var task scrape.Task
+	c, err := dialRaw(addr, tc)
+	if err != nil {
+		return "", task, err
+	}
+	defer c.Close()
+	connect, err := workerConnect(boot.NKeySeed, boot.Worker, boot.Node, c.info)
+	if err != nil {
+		return "", task, err
+	}
+	run := queue.Run{ID: boot.Run}
+	inbox := queue.InboxPrefix(boot.Worker) + ".raw"
+	next := "$JS.API.CONSUMER.MSG.NEXT." + run.TaskStream() + "." + queue.WorkerConsumer
+	if err := c.send("CONNECT "+connect, "SUB "+inbox+" 1", pub(next, inbox, `{"batch":1,"expires":3000000000}`), "PING"); err != nil {
+		return connect, task, err
+	}
+	// A message delivered by a pull keeps the subject it was published to;
+	// the subscription it comes on (1) is the inbox's.
+	got, msg, err := c.readUntil(func(line string) bool {
+		return strings.HasPrefix(line, "-ERR") || strings.HasPrefix(line, "HMSG ") || strings.HasPrefix(line, "MSG ")
+	})
+	if err != nil || msg == nil || !strings.HasPrefix(msg.reply, "$JS.ACK.") || !strings.Contains(got, " 1 "+msg.reply+" ") {
+		return connect, task, fmt.Errorf("no task delivered (%v): %q", err, got)
+	}
+	if task, err = queue.DecodeTask([]byte(msg.data)); err != nil {
+		return connect, task, err
+	}
+	if err := c.send(pub(msg.reply, "", "-NAK"), "PING"); err != nil {
+		return connect, task, err
+	}
+	got, _, err = c.readUntil(func(line string) bool { return line == "PONG\r\n" || strings.HasPrefix(line, "-ERR") })
+	if err != nil || !strings.HasSuffix(got, "PONG\r\n") {
+		return connect, task, fmt.Errorf("hand back task %d: %v %q", task.ID, err, got)
+	}
+	return connect, task, nil
 }

@@ -334,8 +334,8 @@ func TestRunWhoseQueueCannotStartLeavesNoWorker(t *testing.T) {
 }
 
 // slowRun starts a run over pages that each take delay to serve, so that a
-// test can act on it mid-run.
-func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...string) (*exec.Cmd, string, map[int]string, *bytes.Buffer) {
+// test can act on it mid-run, and read its stderr meanwhile.
+func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...string) (*exec.Cmd, string, map[int]string, *lockedBuffer) {
 	t.Helper()
 	_, base := startSite(t, pages)
 	var urls strings.Builder
@@ -349,7 +349,7 @@ func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...s
 	args := append([]string{"run", "-f", writeFile(t, "mf", mf), writeFile(t, "urls.txt", urls.String()), "-o", out}, extra...)
 	cmd := exec.Command(testbin.Path(t), args...)
 	cmd.Dir = t.TempDir()
-	stderr := &bytes.Buffer{}
+	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,31 @@ func TestBinaryExitCode(t *testing.T) {
 	out, err := scrapeCmd(t, ctx, "frobnicate").CombinedOutput()
 	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), "Run 'scrape --help' for usage.") {
 		t.Errorf("scrape frobnicate: exit %d, want %d\n%s", code, exitUsage, out)
+	}
+}
+
+// A machinefile may list no host when workers are to join (--wait-workers),
+// so whether a run on an existing NATS starts workers, which then need a
+// login of their own, is known once it is read: a machinefile with a host
+// is still a usage error, before any connection; one with none is not.
+func TestRunNATSWorkersNeedLoginOnceMachinefileRead(t *testing.T) {
+	_, seed := nkeyUser(t)
+	key := writeFile(t, "c.nk", seed+"\n")
+	closed := "nats://" + closedPort(t)
+	for _, tt := range []struct {
+		machinefile string
+		code        int
+		stderr      string
+	}{
+		{"node1\n", exitUsage, "the workers the run starts need credentials of their own"},
+		{"# workers join\n", exitFailed, "connect to NATS " + closed},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := []string{"run", "-q", "-f", writeFile(t, "mf", tt.machinefile), "--wait-workers", "1s",
+			"--nats", closed, "--nkey", key, "--state", filepath.Join(t.TempDir(), "st"), writeFile(t, "urls.txt", "http://127.0.0.1:1/\n")}
+		code := run(args, strings.NewReader(""), &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stderr.String(), tt.stderr) {
+			t.Errorf("machinefile %q: exit %d, want %d saying %q:\n%s", tt.machinefile, code, tt.code, tt.stderr, stderr.String())
+		}
 	}
 }

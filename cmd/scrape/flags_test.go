@@ -100,7 +100,9 @@ func TestRunFlagDefaults(t *testing.T) {
 			MaxBody:      scrape.DefaultMaxBody,
 			MaxRedirects: scrape.DefaultMaxRedirects,
 		},
-		Listen:           ":0",
+		// Unset: the coordinator listens on all interfaces, or on
+		// loopback alone when every node is this machine.
+		Listen:           "",
 		SSH:              []string{"ssh"},
 		Saved:            []byte("[]"),
 		Replicas:         1,
@@ -158,11 +160,29 @@ func TestRunFlags(t *testing.T) {
 			c.StateDir, c.Force, c.ConnectTimeout, c.AckWait, c.Plaintext, c.WaitWorkers = abs(t, "st"), true, 3*time.Second, 2*time.Minute, true, 5*time.Minute
 		}},
 		{[]string{"--nats", "nats://h1:4222, nats://h2:4222,,", "--replicas", "3", "--creds", "u.creds", "--nkey", "u.nk",
-			"--nats-user", "bob", "--nats-password-file", "pw", "--nats-token-file", "tok", "--tls-ca", "ca.pem"}, func(o *runOptions, c *coordinator.Config) {
+			"--nats-user", "bob", "--nats-password-file", "pw", "--nats-token-file", "tok", "--tls-ca", "ca.pem", "--worker-nkey", "w.nk"}, func(o *runOptions, c *coordinator.Config) {
 			c.NATS, c.Replicas = []string{"nats://h1:4222", "nats://h2:4222"}, 3
 			// Absolute, so that a resume from another directory finds them.
 			o.auth = queue.AuthFiles{Creds: abs(t, "u.creds"), NKey: abs(t, "u.nk"), User: "bob",
 				PasswordFile: abs(t, "pw"), TokenFile: abs(t, "tok"), CA: abs(t, "ca.pem")}
+			o.workerAuth = queue.AuthFiles{NKey: abs(t, "w.nk")}
+		}},
+		// No login of the coordinator's: a NATS without authorization,
+		// where workers log in with nothing too. And a machinefile that may
+		// list no host (workers join): runScrape checks once it is read.
+		{[]string{"--nats", "nats://h1:4222"}, func(o *runOptions, c *coordinator.Config) { c.NATS = []string{"nats://h1:4222"} }},
+		{[]string{"--nats", "nats://h1:4222", "--nkey", "c.nk", "-f", "hosts", "--wait-workers", "1m"}, func(o *runOptions, c *coordinator.Config) {
+			c.NATS, c.WaitWorkers, o.machinefile = []string{"nats://h1:4222"}, time.Minute, abs(t, "hosts")
+			o.auth = queue.AuthFiles{NKey: abs(t, "c.nk")}
+		}},
+		{[]string{"--nats", "nats://h1:4222", "--nkey", "c.nk", "--worker-creds", "w.creds", "--worker-nkey", "w.nk",
+			"--worker-user", "w", "--worker-password-file", "wpw", "--worker-token-file", "wtok"}, func(o *runOptions, c *coordinator.Config) {
+			c.NATS = []string{"nats://h1:4222"}
+			o.auth = queue.AuthFiles{NKey: abs(t, "c.nk")}
+			// The workers' own login, apart from the coordinator's; the CA
+			// is --tls-ca's, added when the files are read.
+			o.workerAuth = queue.AuthFiles{Creds: abs(t, "w.creds"), NKey: abs(t, "w.nk"), User: "w",
+				PasswordFile: abs(t, "wpw"), TokenFile: abs(t, "wtok")}
 		}},
 		{[]string{"-vv", "-q", "--stats", "s.json", "--progress-interval", "1s"}, func(o *runOptions, c *coordinator.Config) {
 			o.verbose, o.quiet, o.stats = 2, true, "s.json"
@@ -193,7 +213,8 @@ func TestRunResumeKeepsFlags(t *testing.T) {
 		{"run", "--timeout", "1m30s", "--max-body", "1500", "--max-redirects", "0", "--user-agent", "a bot/1 (+x)"},
 		{"run", "--select", "a=h1", "--select", "b=a[rel=next]@href", "--text", "--allow-domain", "a.com,b.org", "--depth", "2"},
 		{"run", "--ssh", "ssh -F cfg -o BatchMode=yes", "--push", "--listen", "127.0.0.1:0", "--ack-wait", "1s", "--tls"},
-		{"run", "--nats", "nats://h1:4222,nats://h2:4222", "--replicas", "3", "--nkey", "u.nk", "--nats-user", "bob", "--nats-password-file", "pw"},
+		{"run", "--nats", "nats://h1:4222,nats://h2:4222", "--replicas", "3", "--nkey", "u.nk", "--nats-user", "bob", "--nats-password-file", "pw",
+			"--worker-nkey", "w.nk", "--worker-user", "w", "--worker-password-file", "wpw"},
 	} {
 		began := mustParseRun(t, args...)
 		resume := mustParseRun(t, "run", "--resume", "st", "-v", "--stats", "s.json")
@@ -248,6 +269,15 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"--nats", " , "}, "--nats names no server"},
 		{[]string{"--nkey", "u.nk"}, "--nkey is for logging in to the NATS given with --nats"},
 		{[]string{"--nats", "nats://a:4222", "--nats-password-file", "pw"}, "--nats-password-file needs --nats-user"},
+		{[]string{"--worker-nkey", "w.nk"}, "--worker-nkey is for the workers' login to the NATS given with --nats"},
+		{[]string{"--worker-token-file", "wtok"}, "--worker-token-file is for the workers' login to the NATS given with --nats"},
+		{[]string{"--nats", "nats://a:4222", "--nkey", "c.nk", "--worker-password-file", "wpw"}, "--worker-password-file needs --worker-user"},
+		// Started workers (this machine's, or a machinefile's) on a NATS
+		// the coordinator logs in to need a login of their own.
+		{[]string{"--nats", "nats://a:4222", "--nkey", "c.nk"}, "the workers the run starts need credentials of their own"},
+		{[]string{"--nats", "nats://a:4222", "--creds", "c.creds", "-f", "hosts"}, "the workers the run starts need credentials of their own"},
+		{[]string{"--nats", "nats://a:4222", "--nats-user", "c", "--nats-password-file", "pw", "--wait-workers", "1m"}, "need credentials of their own"},
+		{[]string{"--nats", "nats://a:4222", "--nats-token-file", "tok"}, "need credentials of their own"},
 		{[]string{"--resume", "st", "--timeout", "1s"}, "drop --timeout"},
 		{[]string{"--resume", "st", "urls.txt"}, "drop urls.txt"},
 		{[]string{"--resume", "st", "--progress-interval", "-1s"}, "--progress-interval cannot be negative"},

@@ -26,7 +26,7 @@ func hint(err error) error {
 	case errors.Is(err, queue.ErrNoBootstrap):
 		return fmt.Errorf("%w (scrape worker is started by scrape run, or with --nats)", err)
 	case errors.Is(err, worker.ErrRefused):
-		return fmt.Errorf("%w: check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file (and --tls-ca), or for a worker started by scrape run, that it runs the same version", err)
+		return fmt.Errorf("%w: check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file (and --tls-ca), or for a worker started by scrape run --nats, the run's --worker-creds, --worker-nkey, --worker-user, --worker-password-file or --worker-token-file", err)
 	case errors.Is(err, worker.ErrSeveralRuns):
 		return fmt.Errorf("%w: choose one with --run", err)
 	}

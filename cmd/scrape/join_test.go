@@ -61,12 +61,15 @@ func (p *process) wait(t *testing.T, within time.Duration) int {
 	return exitCode(p.err)
 }
 
-// joinRun starts scrape worker --nats against a run's embedded queue,
-// listening on addr with its state in state.
+// joinWorker starts scrape worker --nats against a run's embedded queue,
+// listening on addr with its state in state: with the run's join key, and
+// its certificate as the CA, as the run's join hint says.
 func joinWorker(t *testing.T, addr, state, name string, slots int, extra ...string) *process {
 	t.Helper()
+	cert := filepath.Join(state, coordinator.CertFile)
+	waitForFile(t, cert) // made after the join key
 	args := append([]string{"worker", "--nats", "nats://" + addr, "--nkey", filepath.Join(state, coordinator.JoinKeyFile),
-		"--slots", fmt.Sprint(slots), "--name", name}, extra...)
+		"--tls-ca", cert, "--slots", fmt.Sprint(slots), "--name", name}, extra...)
 	return start(t, args...)
 }
 
@@ -239,8 +242,11 @@ func TestJoinRefusals(t *testing.T) {
 	}
 	seed, _ := kp.Seed()
 	wrong := writeFile(t, "wrong.nk", string(seed)+"\n")
+	// The run's certificate, so that the key is what is refused.
+	cert := filepath.Join(state, coordinator.CertFile)
+	waitForFile(t, cert)
 	began := time.Now()
-	w := start(t, "worker", "--nats", "nats://"+addr, "--nkey", wrong, "--wait", "30s")
+	w := start(t, "worker", "--nats", "nats://"+addr, "--nkey", wrong, "--tls-ca", cert, "--wait", "30s")
 	if code := w.wait(t, 20*time.Second); code != exitFailed {
 		t.Errorf("worker with a wrong key: exit %d, want %d", code, exitFailed)
 	}

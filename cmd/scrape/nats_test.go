@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
@@ -59,97 +58,161 @@ func runAgainstNATS(t *testing.T, base string, pages int, url string, extra ...s
 }
 
 // TestRunNATSAuth runs scrape run --nats against a real server for each kind
-// of NATS login, and against the same server with a wrong secret, which must
-// fail fast and say why.
+// of NATS login, with a coordinator user and a workers' user that have
+// README's rights and no more; then with a wrong login for the coordinator,
+// and with a wrong one for the workers, each of which must fail fast and
+// say why.
 func TestRunNATSAuth(t *testing.T) {
 	_, base := startSite(t, 10)
 	op := newOperator(t)
 	ca, otherCA := newTestCA(t), newTestCA(t)
-	nkeyPub, nkeySeed := nkeyUser(t)
-	_, strangerSeed := nkeyUser(t)
-	stranger, _ := nkeys.CreateAccount()
+	coordPerm, workerPerm := readmePermissions(t)
+	coord, work, stranger := newNATSUser(t), newNATSUser(t), newNATSUser(t)
+	strangerAccount, _ := nkeys.CreateAccount()
+	nkeyUsers := func(o *server.Options) {
+		o.Nkeys = []*server.NkeyUser{{Nkey: coord.pub, Permissions: coordPerm}, {Nkey: work.pub, Permissions: workerPerm}}
+	}
 
+	// Each case logs the coordinator in with coordinator and the workers
+	// with worker; a wrong login replaces one of them.
 	tests := []struct {
-		name    string
-		server  func(*server.Options)
-		good    func(t *testing.T) []string
-		bad     func(t *testing.T) []string
-		wantErr string
+		name                          string
+		server                        func(*server.Options)
+		coordinator, worker           func(t *testing.T) []string
+		wrongCoordinator, wrongWorker func(t *testing.T) []string
+		wantErr                       string // for the wrong coordinator
 	}{
 		{
-			name: "user and password file",
+			name: "user and password files",
 			server: func(o *server.Options) {
-				o.Users = []*server.User{{Username: "scraper", Password: "pass word"}}
+				o.Users = []*server.User{
+					{Username: "scrape-coordinator", Password: "pass word", Permissions: coordPerm},
+					{Username: "scrape-worker", Password: "w0rk", Permissions: workerPerm},
+				}
 			},
-			good: func(t *testing.T) []string {
-				return []string{"--nats-user", "scraper", "--nats-password-file", writeFile(t, "pw", "pass word\n")}
+			coordinator: func(t *testing.T) []string {
+				return []string{"--nats-user", "scrape-coordinator", "--nats-password-file", writeFile(t, "pw", "pass word\n")}
 			},
-			bad: func(t *testing.T) []string {
-				return []string{"--nats-user", "scraper", "--nats-password-file", writeFile(t, "pw", "guess\n")}
+			worker: func(t *testing.T) []string {
+				return []string{"--worker-user", "scrape-worker", "--worker-password-file", writeFile(t, "wpw", "w0rk\n")}
+			},
+			wrongCoordinator: func(t *testing.T) []string {
+				return []string{"--nats-user", "scrape-coordinator", "--nats-password-file", writeFile(t, "pw", "guess\n")}
+			},
+			// The workers' user with the coordinator's password.
+			wrongWorker: func(t *testing.T) []string {
+				return []string{"--worker-user", "scrape-worker", "--worker-password-file", writeFile(t, "wpw", "pass word\n")}
 			},
 			wantErr: "authorization violation",
 		},
 		{
-			name:   "token file",
-			server: func(o *server.Options) { o.Authorization = "t0ken" },
-			good: func(t *testing.T) []string {
-				return []string{"--nats-token-file", writeFile(t, "token", "t0ken\n")}
+			name: "token files",
+			server: func(o *server.Options) {
+				o.CustomClientAuthentication = tokenUsers{
+					"c0ordinator": {Username: "scrape-coordinator", Permissions: coordPerm},
+					"w0rker":      {Username: "scrape-worker", Permissions: workerPerm},
+				}
 			},
-			bad: func(t *testing.T) []string {
-				return []string{"--nats-token-file", writeFile(t, "token", "guess\n")}
+			coordinator: func(t *testing.T) []string {
+				return []string{"--nats-token-file", writeFile(t, "token", "c0ordinator\n")}
 			},
-			wantErr: "authorization violation",
+			worker: func(t *testing.T) []string {
+				return []string{"--worker-token-file", writeFile(t, "wtoken", "w0rker\n")}
+			},
+			wrongCoordinator: func(t *testing.T) []string { return []string{"--nats-token-file", writeFile(t, "token", "guess\n")} },
+			wrongWorker:      func(t *testing.T) []string { return []string{"--worker-token-file", writeFile(t, "wtoken", "guess\n")} },
+			wantErr:          "authorization violation",
 		},
 		{
-			name:   "nkey seed file",
-			server: func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: nkeyPub}} },
-			good:   func(t *testing.T) []string { return []string{"--nkey", writeFile(t, "user.nk", nkeySeed+"\n")} },
-			bad:    func(t *testing.T) []string { return []string{"--nkey", writeFile(t, "user.nk", strangerSeed+"\n")} },
-			// The server does not say "authorization" here: it names the
-			// credentials or closes without a reason, depending on the kind.
-			wantErr: "authorization violation",
+			name:             "nkey seed files",
+			server:           nkeyUsers,
+			coordinator:      func(t *testing.T) []string { return []string{"--nkey", coord.seedFile(t, "c.nk")} },
+			worker:           func(t *testing.T) []string { return []string{"--worker-nkey", work.seedFile(t, "w.nk")} },
+			wrongCoordinator: func(t *testing.T) []string { return []string{"--nkey", stranger.seedFile(t, "c.nk")} },
+			wrongWorker:      func(t *testing.T) []string { return []string{"--worker-nkey", stranger.seedFile(t, "w.nk")} },
+			wantErr:          "authorization violation",
 		},
 		{
-			name:   "creds file (operator mode)",
+			name:   "creds files (operator mode)",
 			server: op.trust,
-			good:   func(t *testing.T) []string { return []string{"--creds", writeFile(t, "user.creds", op.creds(t, nil))} },
-			bad: func(t *testing.T) []string {
-				return []string{"--creds", writeFile(t, "user.creds", op.creds(t, stranger))}
+			coordinator: func(t *testing.T) []string {
+				return []string{"--creds", writeFile(t, "c.creds", op.creds(t, nil, coordPerm))}
+			},
+			worker: func(t *testing.T) []string {
+				return []string{"--worker-creds", writeFile(t, "w.creds", op.creds(t, nil, workerPerm))}
+			},
+			wrongCoordinator: func(t *testing.T) []string {
+				return []string{"--creds", writeFile(t, "c.creds", op.creds(t, strangerAccount, coordPerm))}
+			},
+			wrongWorker: func(t *testing.T) []string {
+				return []string{"--worker-creds", writeFile(t, "w.creds", op.creds(t, strangerAccount, workerPerm))}
 			},
 			wantErr: "authorization violation",
 		},
 		{
-			name:    "TLS CA file",
-			server:  ca.serveTLS,
-			good:    func(t *testing.T) []string { return []string{"--tls-ca", writeFile(t, "ca.pem", string(ca.pem))} },
-			bad:     func(t *testing.T) []string { return []string{"--tls-ca", writeFile(t, "ca.pem", string(otherCA.pem))} },
-			wantErr: "certificate signed by unknown authority",
+			// The workers check the servers with the coordinator's CA.
+			name:   "TLS CA file",
+			server: func(o *server.Options) { nkeyUsers(o); ca.serveTLS(o) },
+			coordinator: func(t *testing.T) []string {
+				return []string{"--nkey", coord.seedFile(t, "c.nk"), "--tls-ca", writeFile(t, "ca.pem", string(ca.pem))}
+			},
+			worker: func(t *testing.T) []string { return []string{"--worker-nkey", work.seedFile(t, "w.nk")} },
+			wrongCoordinator: func(t *testing.T) []string {
+				return []string{"--nkey", coord.seedFile(t, "c.nk"), "--tls-ca", writeFile(t, "ca.pem", string(otherCA.pem))}
+			},
+			wrongWorker: func(t *testing.T) []string { return []string{"--worker-nkey", stranger.seedFile(t, "w.nk")} },
+			wantErr:     "certificate signed by unknown authority",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, url := startNATS(t, tt.server)
-			r := runAgainstNATS(t, base, 10, url, tt.good(t)...)
+			r := runAgainstNATS(t, base, 10, url, append(tt.coordinator(t), tt.worker(t)...)...)
 			if r.err != nil {
 				t.Fatalf("run: %v\n%s", r.err, r.stderr)
 			}
 			t.Logf("run with %s took %s", tt.name, r.took.Round(time.Millisecond))
 			byLine(t, readJSON(t, r.out), r.want)
 
-			r = runAgainstNATS(t, base, 10, url, tt.bad(t)...)
-			var ee *exec.ExitError
-			if !errors.As(r.err, &ee) || ee.ExitCode() != exitFailed {
-				t.Fatalf("run with wrong credentials: exit %v, want code %d\n%s", r.err, exitFailed, r.stderr)
+			for _, wrong := range []struct {
+				who     string
+				args    []string
+				wantErr []string
+			}{
+				{"the coordinator", append(tt.wrongCoordinator(t), tt.worker(t)...), []string{tt.wantErr, url}},
+				{"the workers", append(tt.coordinator(t), tt.wrongWorker(t)...),
+					[]string{"no worker could start", "refused our credentials", "authorization violation", "--worker-", url}},
+			} {
+				r = runAgainstNATS(t, base, 10, url, wrong.args...)
+				var ee *exec.ExitError
+				if !errors.As(r.err, &ee) || ee.ExitCode() != exitFailed {
+					t.Fatalf("run with a wrong login for %s: exit %v, want code %d\n%s", wrong.who, r.err, exitFailed, r.stderr)
+				}
+				for _, want := range wrong.wantErr {
+					if !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(want)) {
+						t.Errorf("with a wrong login for %s, stderr does not say %q:\n%s", wrong.who, want, r.stderr)
+					}
+				}
+				if r.took > 10*time.Second {
+					t.Errorf("run with a wrong login for %s took %s to fail", wrong.who, r.took)
+				}
+				t.Logf("a wrong login for %s failed in %s", wrong.who, r.took.Round(time.Millisecond))
 			}
-			if !strings.Contains(strings.ToLower(r.stderr), tt.wantErr) || !strings.Contains(r.stderr, url) {
-				t.Errorf("stderr does not name %s and %q:\n%s", url, tt.wantErr, r.stderr)
-			}
-			if r.took > 10*time.Second {
-				t.Errorf("run with wrong credentials took %s to fail", r.took)
-			}
-			t.Logf("wrong credentials failed in %s: %s", r.took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
 		})
 	}
+}
+
+// tokenUsers logs clients in by token, each token a user with rights of
+// its own. nats-server's own configuration takes one token for all, with one
+// set of rights; scrape's coordinator and workers need two.
+type tokenUsers map[string]*server.User
+
+func (u tokenUsers) Check(c server.ClientAuthentication) bool {
+	user, ok := u[c.GetOpts().Token]
+	if ok {
+		c.RegisterUser(user)
+	}
+	return ok
 }
 
 // TestRunNATSRefuses checks that a NATS the run cannot use, and flags that
@@ -210,7 +273,7 @@ func TestRunsShareNATS(t *testing.T) {
 		cmd    *exec.Cmd
 		out    string
 		want   map[int]string
-		stderr *bytes.Buffer
+		stderr *lockedBuffer
 	}
 	var runs []run
 	for range 2 {
@@ -245,16 +308,20 @@ func TestRunsShareNATS(t *testing.T) {
 // coordinator and its workers, given every URL, must carry on through the
 // others and write every record exactly once.
 func TestRunNATSClusterFailover(t *testing.T) {
-	pub, seed := nkeyUser(t)
-	cl := startNATSCluster(t, 3, func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
-	kp, _ := nkeys.FromSeed([]byte(seed))
-	js := jsClient(t, strings.Join(cl.urls, ","), nats.Nkey(pub, kp.Sign))
+	// The coordinator and the workers with README's rights; the test
+	// itself as an administrator, to look at the streams and move leaders.
+	coordPerm, workerPerm := readmePermissions(t)
+	coord, work, admin := newNATSUser(t), newNATSUser(t), newNATSUser(t)
+	cl := startNATSCluster(t, 3, func(o *server.Options) {
+		o.Nkeys = []*server.NkeyUser{{Nkey: coord.pub, Permissions: coordPerm}, {Nkey: work.pub, Permissions: workerPerm}, {Nkey: admin.pub}}
+	})
+	js := jsClient(t, strings.Join(cl.urls, ","), admin.login(t))
 	cl.probe(t, js)
 
 	const pages = 300
 	start := time.Now()
 	cmd, out, want, stderr := slowRun(t, pages, 100*time.Millisecond, "localhost:4\n127.0.0.1:4\n",
-		"--nats", strings.Join(cl.urls, ","), "--nkey", writeFile(t, "user.nk", seed), "--replicas", "3", "--ack-wait", "3s", "-v", "--progress-interval", "1s")
+		"--nats", strings.Join(cl.urls, ","), "--nkey", coord.seedFile(t, "coordinator.nk"), "--worker-nkey", work.seedFile(t, "worker.nk"), "--replicas", "3", "--ack-wait", "3s", "-v", "--progress-interval", "1s")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("scrape run's stderr:\n%s", stderr)

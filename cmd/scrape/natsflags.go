@@ -44,6 +44,41 @@ func checkNATS(f *pflag.FlagSet, servers []string, files queue.AuthFiles, why st
 	return nil
 }
 
+// workerAuthFlags say how the workers scrape run starts log in to the NATS
+// given with --nats: a login of their own, never the coordinator's.
+var workerAuthFlags = []string{"worker-creds", "worker-nkey", "worker-user", "worker-password-file", "worker-token-file"}
+
+// bindWorkerAuth binds scrape run's logins for the workers it starts on an
+// existing NATS, as bindNATS does the coordinator's: secrets from files only.
+// The workers check the servers with --tls-ca, as the coordinator does.
+func bindWorkerAuth(f *pflag.FlagSet, files *queue.AuthFiles) {
+	f.StringVar(&files.Creds, "worker-creds", "", "NATS credentials `file` the workers the run starts log in with (--nats)")
+	f.StringVar(&files.NKey, "worker-nkey", "", "NATS NKey seed `file` the workers the run starts log in with (--nats)")
+	f.StringVar(&files.User, "worker-user", "", "NATS user `name` of the workers the run starts (--nats; password from --worker-password-file)")
+	f.StringVar(&files.PasswordFile, "worker-password-file", "", "`file` holding the password of --worker-user")
+	f.StringVar(&files.TokenFile, "worker-token-file", "", "`file` holding the NATS token the workers the run starts log in with (--nats)")
+}
+
+// checkWorkerAuth refuses worker logins without --nats, which nothing would
+// read, and a password without its user.
+func checkWorkerAuth(f *pflag.FlagSet, servers []string, files queue.AuthFiles) error {
+	if len(servers) == 0 {
+		if err := needs(f, workerAuthFlags, "is for the workers' login to the NATS given with --nats"); err != nil {
+			return err
+		}
+	}
+	if files.PasswordFile != "" && files.User == "" {
+		return errors.New("--worker-password-file needs --worker-user")
+	}
+	return nil
+}
+
+// logsIn reports whether files name a login: with none, the client is
+// anonymous (a NATS without authorization).
+func logsIn(files queue.AuthFiles) bool {
+	return files.Creds != "" || files.NKey != "" || files.User != "" || files.TokenFile != ""
+}
+
 // needs refuses the first of names that was given, saying why it cannot be.
 func needs(f *pflag.FlagSet, names []string, why string) error {
 	for _, name := range names {

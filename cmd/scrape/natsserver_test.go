@@ -54,7 +54,13 @@ func startNATS(t *testing.T, set func(*server.Options)) (*server.Server, string)
 
 func runNATS(t *testing.T, opts *server.Options) *server.Server {
 	t.Helper()
-	srv := spawnNATS(t, opts)
+	return runNATSLogged(t, opts, nil)
+}
+
+// runNATSLogged is runNATS with the server's log going to log.
+func runNATSLogged(t *testing.T, opts *server.Options, log server.Logger) *server.Server {
+	t.Helper()
+	srv := spawnNATSLogged(t, opts, log)
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatalf("nats-server %s not ready after 10s", opts.ServerName)
 	}
@@ -65,9 +71,17 @@ func runNATS(t *testing.T, opts *server.Options) *server.Server {
 // it: a cluster's members only become ready together.
 func spawnNATS(t *testing.T, opts *server.Options) *server.Server {
 	t.Helper()
+	return spawnNATSLogged(t, opts, nil)
+}
+
+func spawnNATSLogged(t *testing.T, opts *server.Options, log server.Logger) *server.Server {
+	t.Helper()
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server %s: %v", opts.ServerName, err)
+	}
+	if log != nil {
+		srv.SetLoggerV2(log, false, false, false)
 	}
 	go srv.Start()
 	t.Cleanup(func() {
@@ -331,10 +345,10 @@ func (op *operator) trust(o *server.Options) {
 	o.SystemAccount = op.system
 }
 
-// creds makes a user of the operator's account and returns its .creds file
-// content. signer, when not nil, signs the user instead of the account, as a
-// stranger to this server would.
-func (op *operator) creds(t *testing.T, signer nkeys.KeyPair) string {
+// creds makes a user of the operator's account with the rights perm (all,
+// when nil) and returns its .creds file content. signer, when not nil, signs
+// the user instead of the account, as a stranger to this server would.
+func (op *operator) creds(t *testing.T, signer nkeys.KeyPair, perm *server.Permissions) string {
 	t.Helper()
 	if signer == nil {
 		signer = op.account
@@ -346,6 +360,10 @@ func (op *operator) creds(t *testing.T, signer nkeys.KeyPair) string {
 	upub, _ := ukp.PublicKey()
 	useed, _ := ukp.Seed()
 	uc := jwt.NewUserClaims(upub)
+	if perm != nil {
+		uc.Permissions.Pub.Allow = jwt.StringList(perm.Publish.Allow)
+		uc.Permissions.Sub.Allow = jwt.StringList(perm.Subscribe.Allow)
+	}
 	enc, err := uc.Encode(signer)
 	if err != nil {
 		t.Fatal(err)

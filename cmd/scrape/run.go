@@ -32,6 +32,7 @@ type runOptions struct {
 
 	machinefile string          // read into cfg.Hosts
 	auth        queue.AuthFiles // read into cfg.NATSAuth
+	workerAuth  queue.AuthFiles // read into cfg.WorkerAuth, with auth's CA
 	selects     []string        // parsed into cfg.Fetch.Select
 	tls         bool            // --tls, which is the default now
 	resume      string          // a state dir: the run there, with its own flags
@@ -107,7 +108,9 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.BoolVar(&c.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
 	f.StringSliceVar(&c.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
-	f.StringVar(&c.Listen, "listen", ":0", "`host:port` the run's queue listens on (default: all interfaces, a free port)")
+	// No default value: an unset Listen is what lets a run whose nodes are
+	// all this machine listen on loopback only.
+	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine)")
 	f.StringVar(&c.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
 	c.SSH = []string{"ssh"}
 	f.Var(fields(&c.SSH), "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
@@ -117,6 +120,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&o.resume, "resume", "", "finish the run kept in `dir` (its --state), with the flags it began with")
 	f.BoolVar(&c.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
 	bindNATS(f, &c.NATS, &o.auth, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
+	bindWorkerAuth(f, &o.workerAuth)
 	f.IntVar(&c.Replicas, "replicas", 1, "copies of the run's streams a NATS cluster keeps (--nats; 3 on a 3-node cluster)")
 	f.BoolVar(&o.tls, "tls", false, "serve the embedded queue over TLS (the default; kept for old scripts)")
 	_ = f.MarkHidden("tls")
@@ -215,6 +219,9 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 	if err := checkNATS(f, c.NATS, o.auth, "is for logging in to the NATS given with --nats"); err != nil {
 		return err
 	}
+	if err := checkWorkerAuth(f, c.NATS, o.workerAuth); err != nil {
+		return err
+	}
 	if len(c.NATS) > 0 {
 		if o.tls || c.Plaintext {
 			return errors.New("--tls and --no-tls are for the embedded queue; with --nats, use tls:// URLs and --tls-ca")
@@ -222,6 +229,11 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 		if err := needs(f, []string{"listen", "advertise"}, "is for the embedded queue; with --nats, workers dial the NATS servers"); err != nil {
 			return err
 		}
+	}
+	// A machinefile may list no host when workers are to join (with
+	// --wait-workers): runScrape checks once it has read it.
+	if err := o.checkWorkersLogIn(o.machinefile == "" || c.WaitWorkers == 0); err != nil {
+		return err
 	}
 	if err := checkListen(c.Listen); err != nil {
 		return err
@@ -242,6 +254,20 @@ func selectFlag(err error) error {
 		return fmt.Errorf("--select %q: %w", se.Expr, se.Err)
 	}
 	return err
+}
+
+// checkWorkersLogIn refuses a run on an existing NATS that logs in and
+// would start workers with no login of their own: they never get the
+// coordinator's (its rights are a coordinator's), so the NATS would turn
+// them away as they dial. On a NATS without authorization, where the
+// coordinator logs in with nothing, so do the workers.
+func (o *runOptions) checkWorkersLogIn(startsWorkers bool) error {
+	if len(o.cfg.NATS) == 0 || !startsWorkers || !logsIn(o.auth) || logsIn(o.workerAuth) {
+		return nil
+	}
+	return errors.New("with --nats, the workers the run starts need credentials of their own, with only a worker's rights " +
+		"(--worker-creds, --worker-nkey, --worker-user and --worker-password-file, or --worker-token-file): " +
+		"they are never given the coordinator's")
 }
 
 // checkListen refuses a --listen the queue could not listen on: it is HOST,
@@ -340,6 +366,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 			return err
 		}
 		cfg.Hosts = hosts
+		if err := o.checkWorkersLogIn(len(hosts) > 0); err != nil {
+			return &usageError{err}
+		}
 	}
 	cfg.Input = o.stdin
 	if cfg.InputPath != "-" && !cfg.Resume {
@@ -353,6 +382,15 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	var err error
 	if cfg.NATSAuth, err = o.auth.Load(); err != nil {
 		return err
+	}
+	if len(cfg.NATS) > 0 {
+		// The workers check the servers' certificates as the coordinator
+		// does: the CA is no secret.
+		files := o.workerAuth
+		files.CA = o.auth.CA
+		if cfg.WorkerAuth, err = files.Load(); err != nil {
+			return fmt.Errorf("workers' login: %w", err)
+		}
 	}
 	c, err := coordinator.New(cfg)
 	if err != nil {
@@ -376,8 +414,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 // absPaths makes the run's paths absolute, so that a resume started from
 // another directory finds the same files.
 func (o *runOptions) absPaths() error {
-	a, c := &o.auth, &o.cfg
-	for _, p := range []*string{&o.machinefile, &c.InputPath, &c.Output, &c.StateDir, &a.Creds, &a.NKey, &a.PasswordFile, &a.TokenFile, &a.CA} {
+	a, w, c := &o.auth, &o.workerAuth, &o.cfg
+	for _, p := range []*string{&o.machinefile, &c.InputPath, &c.Output, &c.StateDir, &a.Creds, &a.NKey, &a.PasswordFile, &a.TokenFile, &a.CA,
+		&w.Creds, &w.NKey, &w.PasswordFile, &w.TokenFile} {
 		if *p == "" || *p == "-" {
 			continue
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testcluster"
 	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/queue"
 )
 
 // serveOn serves a test site on addr (an address of this machine's, e.g.
@@ -40,8 +41,8 @@ func serveOn(t *testing.T, addr string, pages int) (*testsite.Site, string) {
 	return site, "http://" + l.Addr().String()
 }
 
-// secretLike matches the run's queue password (hex, 48 characters).
-var secretLike = regexp.MustCompile(`[0-9a-f]{48}`)
+// secretLike matches an NKey user's seed, as the workers' keys are.
+var secretLike = regexp.MustCompile(`SU[A-Z2-7]{56}`)
 
 func TestClusterOverSSHHidesTheSecret(t *testing.T) {
 	c := testcluster.New(t, 2)
@@ -72,16 +73,25 @@ func TestClusterOverSSHHidesTheSecret(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	// The secret, as it went to the workers' standard input.
+	// The secrets, as they went to the workers' standard input: each
+	// worker its own key, bound to an ID of its own, and the pin of the
+	// queue's certificate.
 	boots := bootstraps(2)
-	secret := boots[0].Password
-	if len(secret) < 32 || boots[1].Password != secret {
-		t.Fatalf("bootstraps with secrets %q and %q", secret, boots[1].Password)
+	var secrets []string
+	for _, b := range boots {
+		if !secretLike.MatchString(b.NKeySeed) || !queue.ValidWorkerID(b.Worker) || len(b.Pin) != 64 || b.User != "" || b.Password != "" {
+			t.Fatalf("bootstrap of %s: key %.4q..., worker %q, pin %q, user %q", b.Node, b.NKeySeed, b.Worker, b.Pin, b.User)
+		}
+		secrets = append(secrets, b.NKeySeed, b.Worker)
+	}
+	if boots[0].NKeySeed == boots[1].NKeySeed || boots[0].Worker == boots[1].Worker || boots[0].Pin != boots[1].Pin {
+		t.Errorf("two workers share a key or an ID, or were given different pins")
 	}
 	// What ps shows, on every host and here, until the run ends: no command
-	// line (ps) and no environment (ps e) holds the secret or anything like
-	// it. The hosts are network namespaces in this PID namespace, so /proc
-	// holds their processes too; Host.Cmdlines is their own ps.
+	// line (ps) and no environment (ps e) holds a worker's key or ID, or
+	// anything like a key. The hosts are network namespaces in this PID
+	// namespace, so /proc holds their processes too; Host.Cmdlines is their
+	// own ps.
 	var err error
 	samples, workersSeen := 0, map[string]bool{}
 	for running := true; running; samples++ {
@@ -96,8 +106,10 @@ func TestClusterOverSSHHidesTheSecret(t *testing.T) {
 			}
 		}
 		for _, p := range append(allProcs(), hostProcs(c)...) {
-			if i := strings.Index(p, secret); i >= 0 {
-				t.Fatalf("ps shows the secret: %q", p[max(0, i-60):i+len(secret)])
+			for _, secret := range secrets {
+				if i := strings.Index(p, secret); i >= 0 {
+					t.Fatalf("ps shows a secret: %q", p[max(0, i-60):i+len(secret)])
+				}
 			}
 			if m := secretLike.FindString(p); m != "" {
 				t.Fatalf("ps shows something like the secret: %q in %.80q", m, p)

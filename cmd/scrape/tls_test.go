@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/internal/testsite"
 )
 
 // TestRunTLS: a run with --tls completes over the workers it starts itself,
@@ -42,6 +44,12 @@ func tapProxy(t *testing.T, target string) (string, *lockedBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l.Addr().String(), tapOn(t, l, target)
+}
+
+// tapOn is tapProxy on a listener of the caller's.
+func tapOn(t *testing.T, l net.Listener, target string) *lockedBuffer {
+	t.Helper()
 	tap := &lockedBuffer{}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { l.Close(); wg.Wait() })
@@ -65,36 +73,38 @@ func tapProxy(t *testing.T, target string) (string, *lockedBuffer) {
 			})
 		}
 	})
-	return l.Addr().String(), tap
+	return tap
 }
 
 // TestTLSTrafficIsNotPlain runs a scrape on one joined worker whose every
-// byte to the queue passes a tap: with --tls the tap sees the server's INFO
-// demand TLS and then nothing of the run (no URL, no subject, no login);
-// without --tls, the same tap reads all of them, which shows it would.
+// byte to the queue passes a tap: by default the tap sees the server's INFO
+// demand TLS and then nothing of the run (no URL, no subject, no login, no
+// record); with --no-tls, the same tap reads all of them, which shows it
+// would. Either way no credential crosses: the join key's seed signs the
+// server's nonce and never leaves the worker.
 func TestTLSTrafficIsNotPlain(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
-		name := map[bool]string{false: "plain", true: "tls"}[useTLS]
+		name := map[bool]string{false: "no-tls", true: "default"}[useTLS]
 		t.Run(name, func(t *testing.T) {
 			addr := closedPort(t)
 			state := filepath.Join(t.TempDir(), "state")
 			extra := []string{"--listen", addr, "--state", state, "--wait-workers", "1m"}
-			if useTLS {
-				extra = append(extra, "--tls")
+			if !useTLS {
+				extra = append(extra, "--no-tls")
 			}
 			cmd, out, want, stderr := slowRun(t, 20, 10*time.Millisecond, "# joined workers only\n", extra...)
-			waitForFile(t, filepath.Join(state, coordinator.JoinKeyFile))
+			key := filepath.Join(state, coordinator.JoinKeyFile)
+			waitForFile(t, key)
 			proxy, tap := tapProxy(t, addr)
-			var wargs []string
+			var w *process
 			if useTLS {
-				waitForFile(t, filepath.Join(state, coordinator.CertFile))
 				// The proxy's address is not one the certificate names, so
 				// the worker dials it as localhost, which it does.
 				_, port, _ := net.SplitHostPort(proxy)
-				proxy = "localhost:" + port
-				wargs = append(wargs, "--tls-ca", filepath.Join(state, coordinator.CertFile))
+				w = joinWorker(t, "localhost:"+port, state, "tapped", 4)
+			} else {
+				w = start(t, "worker", "--nats", "nats://"+proxy, "--nkey", key, "--slots", "4", "--name", "tapped")
 			}
-			w := joinWorker(t, proxy, state, "tapped", 4, wargs...)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			go func() { <-ctx.Done(); _ = cmd.Process.Kill() }()
@@ -111,9 +121,18 @@ func TestTLSTrafficIsNotPlain(t *testing.T) {
 			if got := strings.Contains(seen, `"tls_required":true`); got != useTLS {
 				t.Errorf("INFO tls_required %v, want %v: %.400q", got, useTLS, seen)
 			}
-			for _, s := range []string{"/slow/10/", "CONNECT {", ".task", "Scrape-Task", "tapped"} {
+			for _, s := range []string{"/slow/10/", "CONNECT {", ".task", "Scrape-Task", "tapped", testsite.Description(7)} {
 				if strings.Contains(seen, s) == useTLS {
 					t.Errorf("with tls=%v, the tap %s %q in %d bytes", useTLS, map[bool]string{true: "read", false: "did not read"}[useTLS], s, len(seen))
+				}
+			}
+			seed, err := os.ReadFile(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{strings.TrimSpace(string(seed)), `"pass"`, `"auth_token"`} {
+				if strings.Contains(seen, secret) {
+					t.Errorf("with tls=%v, the tap read %.12q...", useTLS, secret)
 				}
 			}
 		})
