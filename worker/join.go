@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +35,19 @@ var ErrNoActiveRun = errors.New("no active run")
 // ErrSeveralRuns is returned when Find.Run is empty and several runs are
 // active: a worker does not guess which to join.
 var ErrSeveralRuns = errors.New("several runs are active")
+
+// ErrUntrusted is a queue whose certificate this worker does not trust:
+// waiting will not help either.
+var ErrUntrusted = errors.New("the queue's certificate is not one we trust")
+
+// untrusted reports whether err is a certificate the TLS handshake refused.
+func untrusted(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	return errors.As(err, &unknown) || errors.As(err, &verify) || errors.As(err, &invalid) || errors.As(err, &host)
+}
 
 // ErrRefused is a login the queue turned down: waiting will not help.
 var ErrRefused = errors.New("refused our credentials")
@@ -92,6 +107,9 @@ func FindRun(ctx context.Context, f Find) (string, error) {
 			nc, err = nats.Connect(url, opts...)
 			if errors.Is(err, nats.ErrAuthorization) {
 				return "", refused(url, err)
+			}
+			if untrusted(err) {
+				return "", fmt.Errorf("%s: %w (%w)", url, ErrUntrusted, err)
 			}
 			if err != nil {
 				nc = nil

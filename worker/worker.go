@@ -283,6 +283,9 @@ func (w *Worker) connect(ctx context.Context, cancel context.CancelCauseFunc) (*
 		if errors.Is(err, nats.ErrAuthorization) {
 			return nil, fmt.Errorf("worker: %w", refused(url, err))
 		}
+		if untrusted(err) {
+			return nil, fmt.Errorf("worker: %s: %w (%w)", url, ErrUntrusted, err)
+		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("worker: connect to %s: %w", url, err)
 		}

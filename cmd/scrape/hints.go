@@ -27,6 +27,8 @@ func hint(err error) error {
 		return fmt.Errorf("%w (scrape worker is started by scrape run, or with --nats)", err)
 	case errors.Is(err, worker.ErrRefused):
 		return fmt.Errorf("%w: check --nkey, --creds, --nats-user, --nats-password-file or --nats-token-file (and --tls-ca), or for a worker started by scrape run --nats, the run's --worker-creds, --worker-nkey, --worker-user, --worker-password-file or --worker-token-file", err)
+	case errors.Is(err, worker.ErrUntrusted):
+		return fmt.Errorf("%w: for a run's own queue, give its certificate: --tls-ca <state dir>/queue-cert.pem", err)
 	case errors.Is(err, worker.ErrSeveralRuns):
 		return fmt.Errorf("%w: choose one with --run", err)
 	}

@@ -258,6 +258,17 @@ func TestJoinRefusals(t *testing.T) {
 		t.Errorf("refusal took %s", took)
 	}
 
+	// The run's own key, but not its certificate: no wait helps that.
+	began = time.Now()
+	w = start(t, "worker", "--nats", "nats://"+addr, "--nkey", filepath.Join(state, coordinator.JoinKeyFile), "--wait", "30s")
+	if code := w.wait(t, 20*time.Second); code != exitFailed || !strings.Contains(w.stderr.String(), "certificate is not one we trust") ||
+		!strings.Contains(w.stderr.String(), "--tls-ca") {
+		t.Errorf("worker without the run's certificate: exit %d:\n%s", code, w.stderr.String())
+	}
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("refusing a certificate took %s", took)
+	}
+
 	// No run at all: nothing listens on the address.
 	w = start(t, "worker", "--nats", "nats://"+closedPort(t), "--nkey", wrong, "--wait", "3s")
 	if code := w.wait(t, 20*time.Second); code != exitFailed || !strings.Contains(w.stderr.String(), "no active run after 3s") ||
