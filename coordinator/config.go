@@ -26,6 +26,9 @@ const (
 	DefaultPerHost      = 8
 	DefaultRetries      = 2
 	DefaultRetryBackoff = time.Second
+	// DefaultMaxCrawlDelay caps a robots.txt Crawl-delay, so that a hostile
+	// or mistaken value cannot stall a run.
+	DefaultMaxCrawlDelay = 30 * time.Second
 	// MaxRetries bounds Retries: with doubling waits capped at maxBackoff,
 	// more attempts than this keep one page for hours.
 	MaxRetries = 20
@@ -127,6 +130,12 @@ type Config struct {
 	PerHost      int
 	Delay        time.Duration
 	IgnoreRobots bool
+	// MaxCrawlDelay caps a robots.txt Crawl-delay (default
+	// DefaultMaxCrawlDelay): a host's Crawl-delay for our user agent
+	// replaces Delay for that host when longer. A host that answers 429 or
+	// 503 also gets a lower limit and a longer spacing of its own for a
+	// while (rate.go).
+	MaxCrawlDelay time.Duration
 	// Retries is how many further attempts a timeout, connection error,
 	// 408, 429 or 5xx gets (used as given: the command's default is 2).
 	// RetryBackoff is the first wait (default DefaultRetryBackoff); each
@@ -214,6 +223,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PerHost <= 0 {
 		c.PerHost = DefaultPerHost
+	}
+	if c.MaxCrawlDelay <= 0 {
+		c.MaxCrawlDelay = DefaultMaxCrawlDelay
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = DefaultRetryBackoff

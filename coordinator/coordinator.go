@@ -156,14 +156,14 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err := fl.attach(q.nc, q, job); err != nil {
 		return stats, err
 	}
-	if c.cfg.Delay > 0 {
-		l := &leases{delay: c.cfg.Delay, next: map[string]time.Time{}}
-		sub, err := l.serve(q.nc, c.run.LeaseSubject())
-		if err != nil {
-			return stats, fmt.Errorf("serve start leases: %w", err)
-		}
-		defer sub.Unsubscribe()
+	// Leases are served whatever the flags: any host may come to need
+	// spacing, from its robots.txt's Crawl-delay or its 429s and 503s.
+	// Workers ask only for the tasks of spaced hosts (scrape.Task.Delay).
+	sub, err := newLeases(f.hostDelay).serve(q.nc, c.run.LeaseSubject())
+	if err != nil {
+		return stats, fmt.Errorf("serve start leases: %w", err)
 	}
+	defer sub.Unsubscribe()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.feed(gctx, input) })
@@ -242,12 +242,14 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 	}
 	outstanding, rejected := f.outstanding(), col.rejected.count()
 	held, retried := f.politeness()
+	slowed, nSlowed := f.slowed()
 	// The progress display may still be reading the summary.
 	snk.update(func(stats *Summary) {
 		stats.Outstanding = outstanding
 		stats.Rejected = rejected
 		stats.Retries = retried
 		stats.PerHost = c.cfg.PerHost
+		stats.Slowed, stats.SlowedHosts = slowed, nSlowed
 		if secs := time.Since(start); secs > 0 && held > secs/5 {
 			stats.PerHostHeld = held
 		}
@@ -318,6 +320,9 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		PerHost: c.cfg.PerHost,
 		Retries: c.cfg.Retries,
 		Backoff: c.cfg.RetryBackoff,
+
+		Delay:         c.cfg.Delay,
+		MaxCrawlDelay: c.cfg.MaxCrawlDelay,
 	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent

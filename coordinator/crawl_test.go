@@ -3,7 +3,6 @@ package coordinator
 import (
 	"net/url"
 	"testing"
-	"time"
 )
 
 func TestNormalize(t *testing.T) {
@@ -74,24 +73,5 @@ func TestCrawlScopeAdmit(t *testing.T) {
 				t.Errorf("%s: admit(%q) = %v", tt.name, l, ok)
 			}
 		}
-	}
-}
-
-func TestLeasesSpaceStartsPerHost(t *testing.T) {
-	l := &leases{delay: 100 * time.Millisecond, next: map[string]time.Time{}}
-	now := time.Now()
-	var prev time.Time
-	for i := range 20 {
-		s := l.reserve("a", now)
-		if i > 0 {
-			gap := s.Sub(prev)
-			if gap < 100*time.Millisecond || gap > 150*time.Millisecond {
-				t.Fatalf("gap %s, want between the delay and 1.5 times it", gap)
-			}
-		}
-		prev = s
-	}
-	if s := l.reserve("b", now); !s.Equal(now) {
-		t.Errorf("another host waited for the first: %s", s.Sub(now))
 	}
 }

@@ -55,9 +55,12 @@
 //
 // All of it in the coordinator, which alone sees the whole cluster: the
 // per-host limit and round-robin (frontier.pick), robots.txt (robots.go,
-// consulted in pick), retries' backoff and Retry-After (retry.go), and the
+// consulted in pick), retries' backoff and Retry-After (retry.go), each
+// host's pace: its limit in flight and its spacing, from --per-host, --delay
+// and its Crawl-delay, lowered by its 429s and 503s and raised again by its
+// successes (rate.go, kept by pick and moved by frontier.answer), and the
 // spacing of requests to one host across every node (lease.go, which workers
-// ask before each request when Delay is set).
+// ask before each request of a spaced host: scrape.Task.Delay).
 //
 // # Workers
 //

@@ -37,6 +37,12 @@ type frontierConfig struct {
 	// MaxQueued bounds tasks read from the input and not yet released, so a
 	// huge urls file is streamed, not loaded.
 	MaxQueued int
+
+	// Delay spaces the starts of requests to one host; a host's robots.txt
+	// Crawl-delay replaces it when longer, up to MaxCrawlDelay (default
+	// DefaultMaxCrawlDelay). 429s and 503s slow a host further (rate.go).
+	Delay         time.Duration
+	MaxCrawlDelay time.Duration
 }
 
 // entry is one task on its way through the frontier.
@@ -44,7 +50,8 @@ type entry struct {
 	task      scrape.Task
 	host      *hostState
 	notBefore time.Time
-	path      string // for robots.txt
+	path      string    // for robots.txt
+	released  time.Time // when its attempt was released, for its host's pace
 }
 
 // hostState is one host's queue and its share of the cluster.
@@ -61,6 +68,9 @@ type hostState struct {
 	// listed is set once a task of the host is Listed: its robots.txt may
 	// then be fetched from a private address too.
 	listed bool
+	// rate is the host's pace: its limit in flight and its spacing, from
+	// PerHost, Delay and its Crawl-delay, moved by its answers (rate.go).
+	rate hostRate
 }
 
 // frontier decides what the cluster fetches next. It streams the urls file,
@@ -135,7 +145,7 @@ func (f *frontier) enqueueLocked(t scrape.Task, u *url.URL) {
 	key := queue.HostKey(u)
 	h := f.hosts[key]
 	if h == nil {
-		h = &hostState{key: key, scheme: u.Scheme}
+		h = &hostState{key: key, scheme: u.Scheme, rate: newHostRate(f.cfg.PerHost, f.cfg.Delay)}
 		f.hosts[key] = h
 	}
 	h.listed = h.listed || t.Listed
@@ -203,8 +213,9 @@ func (f *frontier) dispatch(ctx context.Context) error {
 }
 
 // pick chooses what to release now: one task per host per round, hosts in
-// turn, within the window and each host's limit. It also returns tasks
-// robots.txt forbids, and how long until a delayed retry is due.
+// turn, within the window and each host's limit and spacing (its pace,
+// rate.go). It also returns tasks robots.txt forbids, and how long until a
+// delayed retry or a spaced host's next task is due.
 func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -220,12 +231,14 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 				f.fetchRobotsLocked(h)
 				continue
 			}
-			if h.inflight >= f.cfg.PerHost {
-				heldBack = true
+			if h.inflight >= h.rate.limit {
+				// Held back by --per-host; a limit lowered by the host's
+				// 429s and 503s is the host's doing, not the flag's.
+				heldBack = heldBack || h.rate.limit >= f.cfg.PerHost
 				continue
 			}
 			e := h.queue[0]
-			if d := e.notBefore.Sub(now); d > 0 {
+			if d := later(e.notBefore, h.rate.next).Sub(now); d > 0 {
 				if wait == 0 || d < wait {
 					wait = d
 				}
@@ -240,6 +253,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			}
 			h.inflight++
 			e.task.Token = newToken()
+			e.task.Delay, e.released = h.rate.release(now), now
 			f.pending[e.task.ID] = e
 			batch = append(batch, e)
 		}
@@ -290,8 +304,10 @@ func (f *frontier) fetchRobotsLocked(h *hostState) {
 	listed := h.listed
 	f.robots.Go(func() {
 		data := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
+		crawlDelay := f.cfg.Robots.crawlDelay(data)
 		f.mu.Lock()
 		h.robots, h.robotsWait = data, false
+		f.crawlDelayLocked(h, crawlDelay)
 		f.mu.Unlock()
 		f.poke()
 	})
@@ -345,6 +361,7 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	}
 	delete(f.pending, meta.Task)
 	e.host.inflight--
+	f.adaptLocked(e, meta, now)
 	defer f.poke()
 	if e.task.Attempt <= f.cfg.Retries && retryable(meta) {
 		e.task.Attempt++

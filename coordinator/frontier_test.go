@@ -277,7 +277,8 @@ func TestFrontierRetryWaitsAtTheFrontOfItsHost(t *testing.T) {
 	if v, _ := f.answer(queue.ResultMeta{Task: a1.task.ID, Attempt: 2, Token: a1.task.Token, Status: 200}, t0.Add(10*time.Second)); v != write {
 		t.Errorf("answer to the retry: verdict %d, want write", v)
 	}
-	batch, _, _ = f.pick(t0.Add(10 * time.Second))
+	// Its 503 spaced the host's requests slowFloor apart (plus jitter).
+	batch, _, _ = f.pick(t0.Add(10*time.Second + 3*slowFloor/2))
 	if len(batch) != 1 || batch[0].task.URL != "http://a/2" {
 		t.Errorf("then released %v, want a/2", keys(batch))
 	}

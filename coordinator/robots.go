@@ -54,6 +54,16 @@ func newRobotsFetcher(agent string, fetch scrape.Config, log *slog.Logger) *robo
 	}
 }
 
+// crawlDelay is the Crawl-delay data asks of our agent (of its group for
+// us, or for "*"), zero if none. A value too large for a Duration comes out
+// of the parser negative (or saturated, by platform); the frontier caps both.
+func (r *robotsFetcher) crawlDelay(data *robotstxt.RobotsData) time.Duration {
+	if data == nil {
+		return 0
+	}
+	return data.FindGroup(r.agent).CrawlDelay
+}
+
 var allowAll, _ = robotstxt.FromStatusAndBytes(http.StatusNotFound, nil)
 
 // fetch returns what host's robots.txt allows. A robots.txt that cannot be

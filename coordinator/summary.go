@@ -39,6 +39,12 @@ type Summary struct {
 	// slots were idle, when that was a fifth of the run or more.
 	PerHostHeld time.Duration `json:"per_host_held_ns,omitempty"`
 	PerHost     int           `json:"per_host"`
+	// Slowed says, by host, why the run went slower on it than --per-host
+	// and --delay allow: its robots.txt's Crawl-delay, or its 429s and 503s
+	// (and how far they took its pace down). It names the maxSlowedHosts
+	// most slowed; SlowedHosts counts them all.
+	Slowed      map[string]string `json:"slowed,omitempty"`
+	SlowedHosts int               `json:"slowed_hosts,omitempty"`
 }
 
 // NodeRate is one node's part of a run.
@@ -72,6 +78,7 @@ func (s *Summary) clone() Summary {
 	c.Errors = maps.Clone(s.Errors)
 	c.PerNode = maps.Clone(s.PerNode)
 	c.NodeRates = maps.Clone(s.NodeRates)
+	c.Slowed = maps.Clone(s.Slowed)
 	return c
 }
 
@@ -130,6 +137,12 @@ func (s *Summary) Print(w io.Writer) {
 	if s.PerHostHeld > 0 {
 		fmt.Fprintf(w, "  the per-host limit held the run back for %s of %s: at most %d requests per host were in flight while slots were idle; raise --per-host if the site allows\n",
 			s.PerHostHeld.Round(100*time.Millisecond), s.Elapsed.Round(100*time.Millisecond), s.PerHost)
+	}
+	for _, h := range slices.Sorted(maps.Keys(s.Slowed)) {
+		fmt.Fprintf(w, "  slowed down %s: %s\n", h, s.Slowed[h])
+	}
+	if more := s.SlowedHosts - len(s.Slowed); more > 0 {
+		fmt.Fprintf(w, "  slowed down %d more hosts\n", more)
 	}
 	if s.Outstanding > 0 {
 		fmt.Fprintf(w, "  %d URLs have no record yet\n", s.Outstanding)

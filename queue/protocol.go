@@ -21,8 +21,10 @@ import (
 // ProtocolVersion changes whenever a coordinator and a worker of different
 // builds could misread each other. Mixed clusters run mixed binaries, so a
 // mismatch is refused at start-up with a clear message instead of producing
-// records nobody can decode.
-const ProtocolVersion = 2
+// records nobody can decode. 3: a task carries its host's spacing
+// (scrape.Task.Delay), which a worker of protocol 2 would ignore, breaking
+// Crawl-delay and the spacing of slowed hosts.
+const ProtocolVersion = 3
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.
@@ -107,7 +109,9 @@ type Job struct {
 	MaxRecord int `json:"max_record"`
 	// Delay, when set, makes a worker ask the coordinator for a start time
 	// (a lease on LeaseSubject) before each request, so that requests to
-	// one host start at least Delay apart across the whole cluster.
+	// one host start at least Delay apart across the whole cluster. A task
+	// whose Delay is set asks for one too: its host has a spacing of its
+	// own (a Crawl-delay, or a pace lowered by 429s and 503s).
 	Delay time.Duration `json:"delay,omitempty"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 )
 
 func TestReadBootstrap(t *testing.T) {
-	good := `{"version":2,"servers":["nats://10.0.0.1:4222"],"user":"u","password":"p","run":"R","node":"n","slots":4}`
+	version := `{"version":` + strconv.Itoa(ProtocolVersion)
+	good := version + `,"servers":["nats://10.0.0.1:4222"],"user":"u","password":"p","run":"R","node":"n","slots":4}`
 	tests := []struct {
 		name, in, err string
 	}{
@@ -22,7 +24,7 @@ func TestReadBootstrap(t *testing.T) {
 		{"empty", "", "read bootstrap from stdin"},
 		{"not json", "hello\n", "decode bootstrap"},
 		{"other version", `{"version":99,"servers":["x"],"run":"R"}` + "\n", "protocol 99"},
-		{"no server", `{"version":2,"run":"R"}` + "\n", "no server"},
+		{"no server", version + `,"run":"R"}` + "\n", "no server"},
 		{"too long", strings.Repeat("x", 5<<20), "too long"},
 	}
 	for _, tt := range tests {

@@ -106,4 +106,10 @@ type Task struct {
 	// line, or a crawled page on the host of one. Its fetch may then connect
 	// that host at a private address (Listed).
 	Listed bool `json:"listed,omitempty"`
+	// Delay is the spacing of requests to the task's host when the task was
+	// released (--delay, the host's Crawl-delay, or a pace lowered by 429s
+	// and 503s). When it is set, the worker asks the coordinator for a start
+	// lease before the request; a task of a host without one skips that
+	// round trip.
+	Delay time.Duration `json:"delay,omitempty"`
 }

@@ -157,7 +157,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan st
 			_ = msg.Nak()
 			return
 		}
-		if err := p.lease(ctx, task.URL); err != nil {
+		if err := p.lease(ctx, task); err != nil {
 			<-fetching
 			stop()
 			_ = msg.Nak()
@@ -262,27 +262,32 @@ func deliveries(msg jetstream.Msg) int {
 }
 
 // leaseWait bounds one wait for a start time. The coordinator answers when
-// the slot comes, which with --per-host N is at most N gaps away.
+// the slot comes, which is a gap or two away: it releases a spaced host's
+// tasks about one gap apart. A wait is given at least four of the task's
+// gaps, so that a long Crawl-delay is not taken for a lost answer.
 const leaseWait = 2 * time.Minute
 
-// lease waits for the coordinator's go-ahead to start a request to the URL's
-// host, when the run spaces requests with --delay.
-func (p *puller) lease(ctx context.Context, rawURL string) error {
-	if p.job.Delay <= 0 {
+// lease waits for the coordinator's go-ahead to start a request to the
+// task's host, when the run spaces requests with --delay or the task says its
+// host is spaced (a Crawl-delay, or a host that answered 429 or 503). A task
+// of a host without spacing skips the round trip.
+func (p *puller) lease(ctx context.Context, task scrape.Task) error {
+	gap := max(task.Delay, p.job.Delay)
+	if gap <= 0 {
 		return nil
 	}
-	u, err := url.Parse(rawURL)
+	u, err := url.Parse(task.URL)
 	if err != nil {
 		return nil // the fetch reports the bad URL
 	}
 	for {
-		lctx, cancel := context.WithTimeout(ctx, leaseWait)
+		lctx, cancel := context.WithTimeout(ctx, max(leaseWait, 4*gap))
 		_, err := p.js.Conn().RequestWithContext(lctx, p.w.run.LeaseSubject(), []byte(queue.HostKey(u)))
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return ctx.Err()
 		}
-		p.w.log.Warn("waiting for a start time", "url", rawURL, "err", err)
+		p.w.log.Warn("waiting for a start time", "url", task.URL, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -109,6 +109,7 @@ func TestRunFlagDefaults(t *testing.T) {
 		ConnectTimeout:   coordinator.DefaultConnectTimeout,
 		AckWait:          coordinator.DefaultAckWait,
 		PerHost:          coordinator.DefaultPerHost,
+		MaxCrawlDelay:    coordinator.DefaultMaxCrawlDelay,
 		Retries:          coordinator.DefaultRetries,
 		RetryBackoff:     coordinator.DefaultRetryBackoff,
 		LogLevel:         "WARN",
@@ -149,6 +150,9 @@ func TestRunFlags(t *testing.T) {
 		}},
 		{[]string{"--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerHost, c.Delay, c.IgnoreRobots, c.Retries, c.RetryBackoff = 2, 50*time.Millisecond, true, 0, 2*time.Second
+		}},
+		{[]string{"--max-crawl-delay", "5s"}, func(o *runOptions, c *coordinator.Config) {
+			c.MaxCrawlDelay = 5 * time.Second
 		}},
 		{[]string{"--depth", "3", "--same-host", "--allow-domain", "a.com,b.org", "--allow-domain", "c.net", "--max-pages", "100"}, func(o *runOptions, c *coordinator.Config) {
 			c.Depth, c.SameHost, c.AllowDomains, c.MaxPages = 3, true, []string{"a.com", "b.org", "c.net"}, 100
@@ -251,6 +255,8 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"--depth", "-1"}, "--depth cannot be negative"},
 		{[]string{"--max-pages", "-1"}, "--max-pages cannot be negative"},
 		{[]string{"--delay", "-1ms"}, "--delay cannot be negative"},
+		{[]string{"--max-crawl-delay", "-1s"}, "--max-crawl-delay cannot be negative"},
+		{[]string{"--max-crawl-delay", "0s"}, "--max-crawl-delay must be more than 0"},
 		{[]string{"--wait-workers", "-1m"}, "--wait-workers cannot be negative"},
 		{[]string{"--max-redirects", "-1"}, "must be 0 or more"},
 		{[]string{"--select", "x=[["}, `--select "x=[["`},

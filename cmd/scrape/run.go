@@ -100,6 +100,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&c.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
 	f.DurationVar(&c.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
 	f.BoolVar(&c.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
+	f.DurationVar(&c.MaxCrawlDelay, "max-crawl-delay", coordinator.DefaultMaxCrawlDelay, "longest robots.txt Crawl-delay obeyed: a host asking for more gets this")
 	f.Var(allowPrivate{&c.Fetch}, "allow-private", "let pages, redirects and robots.txt reach private, loopback and CGNAT addresses the urls file does not list: all of them (link-local excepted), or =CIDR,... just those")
 	f.Lookup("allow-private").NoOptDefVal = "all"
 	f.IntVar(&c.Retries, "retries", coordinator.DefaultRetries, "further attempts after a timeout, connection error, 408, 429 or 5xx")
@@ -212,6 +213,9 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 	}
 	if c.PerHost < 1 {
 		return errors.New("--per-host must be 1 or more")
+	}
+	if c.MaxCrawlDelay <= 0 {
+		return errors.New("--max-crawl-delay must be more than 0 (--ignore-robots ignores robots.txt, its Crawl-delay included)")
 	}
 	if c.Replicas < 1 || (c.Replicas > 1 && len(c.NATS) == 0) {
 		return errors.New("--replicas must be 1 or more, and more than 1 only with --nats (a NATS cluster)")
