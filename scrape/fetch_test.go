@@ -733,7 +733,7 @@ func TestFetchBadSelect(t *testing.T) {
 	t.Cleanup(f.Close)
 
 	got := f.Fetch(Listed(t.Context()), srv.URL)
-	if got.Error == nil || got.Error.Kind != KindFetch || !strings.Contains(got.Error.Message, `--select "x=[[": invalid CSS selector`) {
+	if got.Error == nil || got.Error.Kind != KindFetch || !strings.Contains(got.Error.Message, `selector "x=[[": invalid CSS selector`) {
 		t.Errorf("error %v, want kind %s naming the selector", got.Error, KindFetch)
 	}
 	if n := requests.Load(); n != 0 {

@@ -53,19 +53,19 @@ func TestParseSelectorErrors(t *testing.T) {
 		expr string
 		want string // the whole message, or its prefix when it ends in "..."
 	}{
-		{"price", `--select "price": want NAME=CSS or NAME=CSS@ATTR`},
-		{"", `--select "": want NAME=CSS or NAME=CSS@ATTR`},
-		{"=.x", `--select "=.x": missing NAME before "="`},
-		{"a b=.x", `--select "a b=.x": invalid name "a b": use letters, digits, '_', '-' and '.'`},
-		{"a/b=.x", `--select "a/b=.x": invalid name "a/b": use letters, digits, '_', '-' and '.'`},
-		{strings.Repeat("n", 65) + "=.x", `--select "` + strings.Repeat("n", 65) + `=.x": name longer than 64 bytes`},
-		{"x=", `--select "x=": empty CSS selector`},
-		{"x=@href", `--select "x=@href": empty CSS selector`},
-		{"x=a@", `--select "x=a@": missing attribute name after "@"`},
-		{"x=[[", `--select "x=[[": invalid CSS selector: ...`},
-		{"x=a::before", `--select "x=a::before": invalid CSS selector: ...`},
-		{"x=a,", `--select "x=a,": invalid CSS selector: ...`},
-		{"x=a@data src", `--select "x=a@data src": invalid CSS selector: ...`},
+		{"price", `selector "price": want NAME=CSS or NAME=CSS@ATTR`},
+		{"", `selector "": want NAME=CSS or NAME=CSS@ATTR`},
+		{"=.x", `selector "=.x": missing NAME before "="`},
+		{"a b=.x", `selector "a b=.x": invalid name "a b": use letters, digits, '_', '-' and '.'`},
+		{"a/b=.x", `selector "a/b=.x": invalid name "a/b": use letters, digits, '_', '-' and '.'`},
+		{strings.Repeat("n", 65) + "=.x", `selector "` + strings.Repeat("n", 65) + `=.x": name longer than 64 bytes`},
+		{"x=", `selector "x=": empty CSS selector`},
+		{"x=@href", `selector "x=@href": empty CSS selector`},
+		{"x=a@", `selector "x=a@": missing attribute name after "@"`},
+		{"x=[[", `selector "x=[[": invalid CSS selector: ...`},
+		{"x=a::before", `selector "x=a::before": invalid CSS selector: ...`},
+		{"x=a,", `selector "x=a,": invalid CSS selector: ...`},
+		{"x=a@data src", `selector "x=a@data src": invalid CSS selector: ...`},
 	}
 	for _, tt := range tests {
 		got, err := ParseSelector(tt.expr)
@@ -255,10 +255,10 @@ func TestExtractSelectInvalid(t *testing.T) {
 		sels []Selector
 		want string
 	}{
-		{[]Selector{{Name: "x", CSS: "[["}}, `--select "x=[[": invalid CSS selector: `},
-		{[]Selector{{Name: "", CSS: "p"}}, `--select "=p": missing NAME`},
-		{[]Selector{{Name: "x", CSS: "p", Attr: "a b"}}, `--select "x=p@a b": invalid attribute name "a b"`},
-		{[]Selector{{Name: "x", CSS: "p"}, {Name: "x", CSS: "a", Attr: "href"}}, `--select "x=a@href": duplicate name "x"`},
+		{[]Selector{{Name: "x", CSS: "[["}}, `selector "x=[[": invalid CSS selector: `},
+		{[]Selector{{Name: "", CSS: "p"}}, `selector "=p": missing NAME`},
+		{[]Selector{{Name: "x", CSS: "p", Attr: "a b"}}, `selector "x=p@a b": invalid attribute name "a b"`},
+		{[]Selector{{Name: "x", CSS: "p"}, {Name: "x", CSS: "a", Attr: "href"}}, `selector "x=a@href": duplicate name "x"`},
 	}
 	for _, tt := range tests {
 		_, err := Extract(mustParseURL(t, testPageURL), strings.NewReader("<p>x</p>"), ExtractOptions{Select: tt.sels})
