@@ -242,12 +242,14 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 	}
 	outstanding, rejected := f.outstanding(), col.rejected.count()
 	held, retried := f.politeness()
+	unreachable := f.unreachableHosts()
 	// The progress display may still be reading the summary.
 	snk.update(func(stats *Summary) {
 		stats.Outstanding = outstanding
 		stats.Rejected = rejected
 		stats.Retries = retried
 		stats.PerHost = c.cfg.PerHost
+		stats.Unreachable = unreachable
 		if secs := time.Since(start); secs > 0 && held > secs/5 {
 			stats.PerHostHeld = held
 		}
@@ -318,6 +320,8 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		PerHost: c.cfg.PerHost,
 		Retries: c.cfg.Retries,
 		Backoff: c.cfg.RetryBackoff,
+		// The breaker's threshold.
+		HostFailures: c.cfg.HostFailures,
 	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent

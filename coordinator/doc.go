@@ -23,7 +23,9 @@
 //     queue/protocol.go is how tasks and results are encoded.
 //  6. collect.go: the collector reads results; frontier.answer decides: the
 //     final record of its task (write), another attempt (retry.go: which
-//     failures, how long to wait), or a duplicate (drop). crawl.go turns a
+//     failures, how long to wait), or a duplicate (drop). A host that keeps
+//     failing to be reached has its breaker open (breaker.go): its tasks
+//     wait for one probe, and are recorded host_unreachable if it fails. crawl.go turns a
 //     written page's links into new tasks within the crawl's scope.
 //  7. sink.go: the one writer of the output. Each record's task is marked
 //     done in the journal; a flush makes the output durable and then commits
@@ -55,7 +57,8 @@
 //
 // All of it in the coordinator, which alone sees the whole cluster: the
 // per-host limit and round-robin (frontier.pick), robots.txt (robots.go,
-// consulted in pick), retries' backoff and Retry-After (retry.go), and the
+// consulted in pick), retries' backoff and Retry-After (retry.go), the
+// breaker that stops sending to a dead host (breaker.go), and the
 // spacing of requests to one host across every node (lease.go, which workers
 // ask before each request when Delay is set).
 //

@@ -30,6 +30,9 @@ type frontierConfig struct {
 	PerHost int // tasks released per host at once: requests in flight to it
 	Retries int // further attempts after a retryable failure
 	Backoff time.Duration
+	// HostFailures is how many failures to reach a host in a row open its
+	// breaker (breaker.go); 0 turns the breaker off.
+	HostFailures int
 	// Robots, when set, is consulted before any URL of a host is released.
 	Robots *robotsFetcher
 	// Crawl, when set, turns links of fetched pages into new tasks.
@@ -45,6 +48,10 @@ type entry struct {
 	host      *hostState
 	notBefore time.Time
 	path      string // for robots.txt
+	// refusal is the record of a task pick gives up on unfetched.
+	refusal *scrape.Error
+	retried bool      // a retry not yet released: counted once it is
+	sent    time.Time // its last release
 }
 
 // hostState is one host's queue and its share of the cluster.
@@ -61,6 +68,7 @@ type hostState struct {
 	// listed is set once a task of the host is Listed: its robots.txt may
 	// then be fetched from a private address too.
 	listed bool
+	brk    breaker
 }
 
 // frontier decides what the cluster fetches next. It streams the urls file,
@@ -170,7 +178,7 @@ func (f *frontier) dispatch(ctx context.Context) error {
 	for {
 		batch, denied, wait := f.pick(time.Now())
 		for _, e := range denied {
-			if err := f.sink.robotsDenied(e.task, e.host.key); err != nil {
+			if err := f.sink.refuse(e.task, e.refusal); err != nil {
 				return err
 			}
 		}
@@ -203,8 +211,9 @@ func (f *frontier) dispatch(ctx context.Context) error {
 }
 
 // pick chooses what to release now: one task per host per round, hosts in
-// turn, within the window and each host's limit. It also returns tasks
-// robots.txt forbids, and how long until a delayed retry is due.
+// turn, within the window and each host's limit. It also returns tasks to
+// record unfetched (robots.txt forbids them, or their host is down), and how
+// long until a delayed retry or a probe is due.
 func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -218,6 +227,14 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			}
 			if f.cfg.Robots != nil && h.robots == nil {
 				f.fetchRobotsLocked(h)
+				continue
+			}
+			if gone, hold, d := f.gateLocked(h, now); hold {
+				denied = append(denied, gone...)
+				progress = progress || len(gone) > 0
+				if d > 0 && (wait == 0 || d < wait) {
+					wait = d
+				}
 				continue
 			}
 			if h.inflight >= f.cfg.PerHost {
@@ -235,10 +252,12 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			f.queued--
 			progress = true
 			if h.robots != nil && !h.robots.TestAgent(e.path, f.cfg.Robots.agent) {
+				e.refusal = scrape.Errorf(scrape.KindRobotsDisallowed, "robots.txt of %s disallows it", h.key)
 				denied = append(denied, e)
 				continue
 			}
 			h.inflight++
+			f.releasedLocked(e, now)
 			e.task.Token = newToken()
 			f.pending[e.task.ID] = e
 			batch = append(batch, e)
@@ -346,17 +365,21 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	delete(f.pending, meta.Task)
 	e.host.inflight--
 	defer f.poke()
-	if e.task.Attempt <= f.cfg.Retries && retryable(meta) {
-		e.task.Attempt++
-		e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
-		// To the front: the host asked us to slow down, not to reorder.
-		e.host.queue = append([]*entry{e}, e.host.queue...)
-		f.queued++
-		f.retried++
-		f.activateLocked(e.host)
-		return retry, e.task
+	say := f.breakerLocked(e, meta, now)
+	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {
+		return write, e.task
 	}
-	return write, e.task
+	e.task.Attempt++
+	e.retried = true
+	e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
+	if say == holdTask {
+		e.notBefore = time.Time{} // the breaker says when the host is tried again
+	}
+	// To the front: the host asked us to slow down, not to reorder.
+	e.host.queue = append([]*entry{e}, e.host.queue...)
+	f.queued++
+	f.activateLocked(e.host)
+	return retry, e.task
 }
 
 // settle ends the run when nothing is left to do.

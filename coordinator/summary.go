@@ -39,6 +39,9 @@ type Summary struct {
 	// slots were idle, when that was a fifth of the run or more.
 	PerHostHeld time.Duration `json:"per_host_held_ns,omitempty"`
 	PerHost     int           `json:"per_host"`
+	// Unreachable are the hosts whose URLs were recorded as
+	// host_unreachable, by host.
+	Unreachable []UnreachableHost `json:"unreachable,omitempty"`
 }
 
 // NodeRate is one node's part of a run.
@@ -72,6 +75,7 @@ func (s *Summary) clone() Summary {
 	c.Errors = maps.Clone(s.Errors)
 	c.PerNode = maps.Clone(s.PerNode)
 	c.NodeRates = maps.Clone(s.NodeRates)
+	c.Unreachable = slices.Clone(s.Unreachable)
 	return c
 }
 
@@ -131,10 +135,20 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  the per-host limit held the run back for %s of %s: at most %d requests per host were in flight while slots were idle; raise --per-host if the site allows\n",
 			s.PerHostHeld.Round(100*time.Millisecond), s.Elapsed.Round(100*time.Millisecond), s.PerHost)
 	}
+	for i, u := range s.Unreachable {
+		if i == maxUnreachableShown && len(s.Unreachable) > i+1 {
+			fmt.Fprintf(w, "  %d more hosts unreachable (--stats lists them all)\n", len(s.Unreachable)-i)
+			break
+		}
+		fmt.Fprintf(w, "  host %s unreachable: %d URLs recorded as host_unreachable (%s)\n", u.Host, u.URLs, u.Error)
+	}
 	if s.Outstanding > 0 {
 		fmt.Fprintf(w, "  %d URLs have no record yet\n", s.Outstanding)
 	}
 }
+
+// maxUnreachableShown bounds the unreachable hosts Print names one by one.
+const maxUnreachableShown = 10
 
 func humanBytes(n int64) string {
 	const unit = 1024
