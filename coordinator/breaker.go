@@ -145,6 +145,21 @@ func (f *frontier) suspectLocked(h *hostState, now time.Time, wait time.Duration
 	f.log.Info("host failing: its URLs wait for a probe", "host", h.key, "failures", h.brk.fails, "last", h.brk.last, "probe_in", wait.Round(time.Millisecond))
 }
 
+// robotsFailedLocked counts the failed attempts to reach h that ended its
+// robots.txt fetch: they are the host's failures as much as a page's. Should
+// they open the breaker, the first page goes as the probe at once: the
+// robots.txt fetch waited out its own backoffs.
+func (f *frontier) robotsFailedLocked(h *hostState, fails int, last string, now time.Time) {
+	if f.cfg.HostFailures <= 0 || fails == 0 || h.brk.state != hostUp {
+		return
+	}
+	h.brk.fails += fails
+	h.brk.last = "robots.txt: " + last
+	if h.brk.fails >= f.cfg.HostFailures {
+		f.suspectLocked(h, now, 0)
+	}
+}
+
 // gateLocked is the breaker's say in pick over h, whose queue is not empty:
 // hold says none of its tasks goes now, and wait how long until that may
 // change (0: until an answer comes). A host that is down has its queue taken

@@ -145,6 +145,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	status := func(running bool) Status {
 		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: running}
 		st.Total = st.Records + f.outstanding()
+		st.RobotsWaiting = f.waitingOnRobots()
 		st.Summary.settle(st.Updated.Sub(start))
 		return st
 	}
@@ -328,7 +329,7 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		if agent == "" {
 			agent = scrape.DefaultUserAgent()
 		}
-		fc.Robots = newRobotsFetcher(agent, c.cfg.Fetch, c.log)
+		fc.Robots = newRobotsFetcher(agent, c.cfg.Fetch, c.cfg.Retries, c.cfg.RetryBackoff, c.log)
 	}
 	if c.cfg.Depth > 0 {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)

@@ -65,6 +65,7 @@ type hostState struct {
 	// while it is being fetched.
 	robots     *robotstxt.RobotsData
 	robotsWait bool
+	robotsWhy  string // why robots refuses every URL unasked, if it does
 	// listed is set once a task of the host is Listed: its robots.txt may
 	// then be fetched from a private address too.
 	listed bool
@@ -88,6 +89,8 @@ type frontier struct {
 	robots      sync.WaitGroup
 	robotsCtx   context.Context
 	stopFetches context.CancelFunc
+	// robotsWaiting counts the hosts whose robots.txt is being fetched.
+	robotsWaiting int
 
 	mu       sync.Mutex
 	space    *sync.Cond // signalled when queued drops
@@ -252,7 +255,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			f.queued--
 			progress = true
 			if h.robots != nil && !h.robots.TestAgent(e.path, f.cfg.Robots.agent) {
-				e.refusal = scrape.Errorf(scrape.KindRobotsDisallowed, "robots.txt of %s disallows it", h.key)
+				e.refusal = robotsRefusal(h)
 				denied = append(denied, e)
 				continue
 			}
@@ -306,11 +309,14 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 // are the frontier's: dispatch cancels and waits for them as it returns.
 func (f *frontier) fetchRobotsLocked(h *hostState) {
 	h.robotsWait = true
+	f.robotsWaiting++
 	listed := h.listed
 	f.robots.Go(func() {
-		data := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
+		got := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
 		f.mu.Lock()
-		h.robots, h.robotsWait = data, false
+		h.robots, h.robotsWhy, h.robotsWait = got.data, got.refusal, false
+		f.robotsWaiting--
+		f.robotsFailedLocked(h, got.fails, got.failure, time.Now())
 		f.mu.Unlock()
 		f.poke()
 	})

@@ -1,6 +1,7 @@
 package coordinator
 
-// In-process runs against hosts that fail: the breaker (breaker.go).
+// In-process runs against hosts that fail: the breaker (breaker.go) and
+// robots.txt tried again (robots.go).
 
 import (
 	"bytes"
@@ -231,5 +232,88 @@ func TestRunHostComesBack(t *testing.T) {
 	}
 	if gap := arrived[1].Sub(arrived[0]); gap < slow-50*time.Millisecond {
 		t.Errorf("the second request answered came %s after the first, which took %s: the probe was not alone", gap, slow)
+	}
+}
+
+// robotsSite serves pages, and a robots.txt that answers each request in
+// turn with the next of statuses (the last repeats); 200 serves rules.
+func robotsSite(t *testing.T, rules string, statuses ...int) (*site, *httptest.Server) {
+	var mu sync.Mutex
+	n := 0
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			mu.Lock()
+			status := statuses[min(n, len(statuses)-1)]
+			n++
+			mu.Unlock()
+			w.WriteHeader(status)
+			if status == 200 {
+				io.WriteString(w, rules)
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<title>page</title>")
+	}))
+}
+
+// A robots.txt that answers 503 through its retries disallows the site
+// (RFC 9309), and its records say that is why: not that robots.txt named
+// the pages. None of them is requested.
+func TestRunRobotsTxt5xx(t *testing.T) {
+	web, srv := robotsSite(t, "", http.StatusServiceUnavailable)
+	h := newHarness(t, 2)
+	h.cfg.IgnoreRobots = false
+	paths := []string{"/a", "/b", "/c/d"}
+	var lines []string
+	for _, p := range paths {
+		lines = append(lines, srv.URL+p)
+	}
+	sum, err := h.run(lines)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	const want = "robots.txt answered 503: treated as disallow-all (RFC 9309); --ignore-robots overrides"
+	got := byURL(t, h.records())
+	for _, p := range paths {
+		if r := got[srv.URL+p]; r.Error == nil || r.Error.Kind != scrape.KindRobotsDisallowed || r.Error.Message != want || r.Attempts != 0 {
+			t.Errorf("%s: %+v, want robots_disallowed saying %q", p, r.Error, want)
+		}
+		if n := web.Hits(p); n != 0 {
+			t.Errorf("%s requested %d times", p, n)
+		}
+	}
+	if n := web.Hits("/robots.txt"); n != h.cfg.Retries+1 {
+		t.Errorf("robots.txt requested %d times, want %d: once and each retry", n, h.cfg.Retries+1)
+	}
+	if sum.Errors[scrape.KindRobotsDisallowed] != len(paths) {
+		t.Errorf("summary errors %v", sum.Errors)
+	}
+}
+
+// A robots.txt that answers 503 twice and then its rules is obeyed.
+func TestRunRobotsTxtRecovers(t *testing.T) {
+	web, srv := robotsSite(t, "User-agent: *\nDisallow: /private\n", 503, 503, 200)
+	h := newHarness(t, 2)
+	h.cfg.IgnoreRobots = false
+	sum, err := h.run([]string{srv.URL + "/a", srv.URL + "/private/x", srv.URL + "/b"})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := byURL(t, h.records())
+	for _, p := range []string{"/a", "/b"} {
+		if r := got[srv.URL+p]; r.Error != nil || r.Title != "page" || web.Hits(p) != 1 {
+			t.Errorf("%s: %+v (error %+v), requested %d times; want it fetched once", p, r, r.Error, web.Hits(p))
+		}
+	}
+	want := "robots.txt of " + strings.TrimPrefix(srv.URL, "http://") + " disallows it"
+	if r := got[srv.URL+"/private/x"]; r.Error == nil || r.Error.Kind != scrape.KindRobotsDisallowed || r.Error.Message != want || web.Hits("/private/x") != 0 {
+		t.Errorf("/private/x: %+v, requested %d times; want %q unrequested", r.Error, web.Hits("/private/x"), want)
+	}
+	if n := web.Hits("/robots.txt"); n != 3 {
+		t.Errorf("robots.txt requested %d times, want 3", n)
+	}
+	if sum.OK != 2 {
+		t.Errorf("summary: %d ok, want 2", sum.OK)
 	}
 }
