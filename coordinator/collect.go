@@ -147,7 +147,7 @@ func (c *collector) check(msg jetstream.Msg) ([]byte, checked, scrape.Task, bool
 	// that could say otherwise.
 	meta.Kind, meta.Status, meta.Bytes = "", r.Status, r.Bytes
 	if r.Error != nil {
-		meta.Kind = r.Error.Kind
+		meta.Kind, meta.Message = r.Error.Kind, r.Error.Message
 	}
 	meta.Node = c.nodeOf(meta.Worker)
 	v, task := c.frontier.answer(meta, time.Now())

@@ -29,6 +29,9 @@ const (
 	// DefaultMaxCrawlDelay caps a robots.txt Crawl-delay, so that a hostile
 	// or mistaken value cannot stall a run.
 	DefaultMaxCrawlDelay = 30 * time.Second
+	// DefaultHostFailures is how many failures to reach a host in a row
+	// open its breaker.
+	DefaultHostFailures = 3
 	// MaxRetries bounds Retries: with doubling waits capped at maxBackoff,
 	// more attempts than this keep one page for hours.
 	MaxRetries = 20
@@ -142,6 +145,13 @@ type Config struct {
 	// later one doubles, and a site's Retry-After is honoured.
 	Retries      int
 	RetryBackoff time.Duration
+	// HostFailures is how many failures in a row to reach a host (connect,
+	// dns, tls, timeout: no HTTP answer) open its breaker: its URLs wait
+	// while one goes as a probe after RetryBackoff, and if the probe fails
+	// too, they are recorded as host_unreachable at once instead of each
+	// being tried. 0 turns the breaker off (used as given: the command's
+	// default is DefaultHostFailures).
+	HostFailures int
 
 	// Crawling: Depth > 0 follows links that many levels from the input,
 	// within SameHost (the input's hosts) or AllowDomains when given, up to
@@ -232,6 +242,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Retries < 0 || c.Retries > MaxRetries {
 		return fmt.Errorf("retries %d: want 0 to %d", c.Retries, MaxRetries)
+	}
+	if c.HostFailures < 0 {
+		return fmt.Errorf("host failures %d: want 0 (no breaker) or more", c.HostFailures)
 	}
 	if c.Window <= 0 {
 		slots := 0

@@ -145,6 +145,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	status := func(running bool) Status {
 		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: running}
 		st.Total = st.Records + f.outstanding()
+		st.RobotsWaiting = f.waitingOnRobots()
 		st.Summary.settle(st.Updated.Sub(start))
 		return st
 	}
@@ -243,6 +244,7 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 	outstanding, rejected := f.outstanding(), col.rejected.count()
 	held, retried := f.politeness()
 	slowed, nSlowed := f.slowed()
+	unreachable := f.unreachableHosts()
 	// The progress display may still be reading the summary.
 	snk.update(func(stats *Summary) {
 		stats.Outstanding = outstanding
@@ -250,6 +252,7 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 		stats.Retries = retried
 		stats.PerHost = c.cfg.PerHost
 		stats.Slowed, stats.SlowedHosts = slowed, nSlowed
+		stats.Unreachable = unreachable
 		if secs := time.Since(start); secs > 0 && held > secs/5 {
 			stats.PerHostHeld = held
 		}
@@ -323,13 +326,15 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 
 		Delay:         c.cfg.Delay,
 		MaxCrawlDelay: c.cfg.MaxCrawlDelay,
+		// The breaker's threshold.
+		HostFailures: c.cfg.HostFailures,
 	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent
 		if agent == "" {
 			agent = scrape.DefaultUserAgent()
 		}
-		fc.Robots = newRobotsFetcher(agent, c.cfg.Fetch, c.log)
+		fc.Robots = newRobotsFetcher(agent, c.cfg.Fetch, c.cfg.Retries, c.cfg.RetryBackoff, c.log)
 	}
 	if c.cfg.Depth > 0 {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)

@@ -23,7 +23,9 @@
 //     queue/protocol.go is how tasks and results are encoded.
 //  6. collect.go: the collector reads results; frontier.answer decides: the
 //     final record of its task (write), another attempt (retry.go: which
-//     failures, how long to wait), or a duplicate (drop). crawl.go turns a
+//     failures, how long to wait), or a duplicate (drop). A host that keeps
+//     failing to be reached has its breaker open (breaker.go): its tasks
+//     wait for one probe, and are recorded host_unreachable if it fails. crawl.go turns a
 //     written page's links into new tasks within the crawl's scope.
 //  7. sink.go: the one writer of the output. Each record's task is marked
 //     done in the journal; a flush makes the output durable and then commits
@@ -55,9 +57,10 @@
 //
 // All of it in the coordinator, which alone sees the whole cluster: the
 // per-host limit and round-robin (frontier.pick), robots.txt (robots.go,
-// consulted in pick), retries' backoff and Retry-After (retry.go), each
-// host's pace: its limit in flight and its spacing, from --per-host, --delay
-// and its Crawl-delay, lowered by its 429s and 503s and raised again by its
+// consulted in pick), retries' backoff and Retry-After (retry.go), the
+// breaker that stops sending to a dead host (breaker.go), each host's pace:
+// its limit in flight and its spacing, from --per-host, --delay and its
+// Crawl-delay, lowered by its 429s and 503s and raised again by its
 // successes (rate.go, kept by pick and moved by frontier.answer), and the
 // spacing of requests to one host across every node (lease.go, which workers
 // ask before each request of a spaced host: scrape.Task.Delay).

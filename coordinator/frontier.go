@@ -30,6 +30,9 @@ type frontierConfig struct {
 	PerHost int // tasks released per host at once: requests in flight to it
 	Retries int // further attempts after a retryable failure
 	Backoff time.Duration
+	// HostFailures is how many failures to reach a host in a row open its
+	// breaker (breaker.go); 0 turns the breaker off.
+	HostFailures int
 	// Robots, when set, is consulted before any URL of a host is released.
 	Robots *robotsFetcher
 	// Crawl, when set, turns links of fetched pages into new tasks.
@@ -52,6 +55,10 @@ type entry struct {
 	notBefore time.Time
 	path      string    // for robots.txt
 	released  time.Time // when its attempt was released, for its host's pace
+	// refusal is the record of a task pick gives up on unfetched.
+	refusal *scrape.Error
+	retried bool      // a retry not yet released: counted once it is
+	sent    time.Time // its last release
 }
 
 // hostState is one host's queue and its share of the cluster.
@@ -65,12 +72,15 @@ type hostState struct {
 	// while it is being fetched.
 	robots     *robotstxt.RobotsData
 	robotsWait bool
+	robotsWhy  string // why robots refuses every URL unasked, if it does
 	// listed is set once a task of the host is Listed: its robots.txt may
 	// then be fetched from a private address too.
 	listed bool
 	// rate is the host's pace: its limit in flight and its spacing, from
 	// PerHost, Delay and its Crawl-delay, moved by its answers (rate.go).
 	rate hostRate
+	// brk stops sending to a host that cannot be reached (breaker.go).
+	brk breaker
 }
 
 // frontier decides what the cluster fetches next. It streams the urls file,
@@ -90,6 +100,8 @@ type frontier struct {
 	robots      sync.WaitGroup
 	robotsCtx   context.Context
 	stopFetches context.CancelFunc
+	// robotsWaiting counts the hosts whose robots.txt is being fetched.
+	robotsWaiting int
 
 	mu       sync.Mutex
 	space    *sync.Cond // signalled when queued drops
@@ -180,7 +192,7 @@ func (f *frontier) dispatch(ctx context.Context) error {
 	for {
 		batch, denied, wait := f.pick(time.Now())
 		for _, e := range denied {
-			if err := f.sink.robotsDenied(e.task, e.host.key); err != nil {
+			if err := f.sink.refuse(e.task, e.refusal); err != nil {
 				return err
 			}
 		}
@@ -214,8 +226,9 @@ func (f *frontier) dispatch(ctx context.Context) error {
 
 // pick chooses what to release now: one task per host per round, hosts in
 // turn, within the window and each host's limit and spacing (its pace,
-// rate.go). It also returns tasks robots.txt forbids, and how long until a
-// delayed retry or a spaced host's next task is due.
+// rate.go). It also returns tasks to record unfetched (robots.txt forbids
+// them, or their host is down), and how long until a delayed retry, a spaced
+// host's next task or a probe is due.
 func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -229,6 +242,14 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			}
 			if f.cfg.Robots != nil && h.robots == nil {
 				f.fetchRobotsLocked(h)
+				continue
+			}
+			if gone, hold, d := f.gateLocked(h, now); hold {
+				denied = append(denied, gone...)
+				progress = progress || len(gone) > 0
+				if d > 0 && (wait == 0 || d < wait) {
+					wait = d
+				}
 				continue
 			}
 			if h.inflight >= h.rate.limit {
@@ -248,10 +269,12 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			f.queued--
 			progress = true
 			if h.robots != nil && !h.robots.TestAgent(e.path, f.cfg.Robots.agent) {
+				e.refusal = robotsRefusal(h)
 				denied = append(denied, e)
 				continue
 			}
 			h.inflight++
+			f.releasedLocked(e, now)
 			e.task.Token = newToken()
 			e.task.Delay, e.released = h.rate.release(now), now
 			f.pending[e.task.ID] = e
@@ -301,13 +324,16 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 // are the frontier's: dispatch cancels and waits for them as it returns.
 func (f *frontier) fetchRobotsLocked(h *hostState) {
 	h.robotsWait = true
+	f.robotsWaiting++
 	listed := h.listed
 	f.robots.Go(func() {
-		data := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
-		crawlDelay := f.cfg.Robots.crawlDelay(data)
+		got := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
+		crawlDelay := f.cfg.Robots.crawlDelay(got.data)
 		f.mu.Lock()
-		h.robots, h.robotsWait = data, false
+		h.robots, h.robotsWhy, h.robotsWait = got.data, got.refusal, false
+		f.robotsWaiting--
 		f.crawlDelayLocked(h, crawlDelay)
+		f.robotsFailedLocked(h, got.fails, got.failure, time.Now())
 		f.mu.Unlock()
 		f.poke()
 	})
@@ -363,17 +389,21 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	e.host.inflight--
 	f.adaptLocked(e, meta, now)
 	defer f.poke()
-	if e.task.Attempt <= f.cfg.Retries && retryable(meta) {
-		e.task.Attempt++
-		e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
-		// To the front: the host asked us to slow down, not to reorder.
-		e.host.queue = append([]*entry{e}, e.host.queue...)
-		f.queued++
-		f.retried++
-		f.activateLocked(e.host)
-		return retry, e.task
+	say := f.breakerLocked(e, meta, now)
+	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {
+		return write, e.task
 	}
-	return write, e.task
+	e.task.Attempt++
+	e.retried = true
+	e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
+	if say == holdTask {
+		e.notBefore = time.Time{} // the breaker says when the host is tried again
+	}
+	// To the front: the host asked us to slow down, not to reorder.
+	e.host.queue = append([]*entry{e}, e.host.queue...)
+	f.queued++
+	f.activateLocked(e.host)
+	return retry, e.task
 }
 
 // settle ends the run when nothing is left to do.

@@ -162,7 +162,7 @@ func TestRobotsTxtThroughTheGuard(t *testing.T) {
 			listedHits.Store(0)
 			otherHits.Store(0)
 			log := slog.New(slog.DiscardHandler)
-			cfg := frontierConfig{Window: 8, PerHost: 2, Robots: newRobotsFetcher("test", tt.fetch, log), Crawl: newCrawlScope(2, false, nil, 0)}
+			cfg := frontierConfig{Window: 8, PerHost: 2, Robots: newRobotsFetcher("test", tt.fetch, 0, time.Millisecond, log), Crawl: newCrawlScope(2, false, nil, 0)}
 			f := newFrontier(cfg, nil, queue.Run{ID: "TEST"}, &sink{journal: &journal{}}, log)
 			t.Cleanup(f.stopRobots)
 			if err := f.feed(t.Context(), strings.NewReader(listedPage)); err != nil {

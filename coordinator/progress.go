@@ -37,6 +37,9 @@ type Status struct {
 	// Total is every record the run knows it will write: done plus those
 	// still to come. It grows while the input is read and while crawling.
 	Total int `json:"total"`
+	// RobotsWaiting is how many hosts' URLs wait for their robots.txt,
+	// which is being fetched or tried again.
+	RobotsWaiting int `json:"robots_waiting,omitempty"`
 }
 
 // Line is the one-line form of the status, as printed off a terminal and by
@@ -51,8 +54,15 @@ func (st *Status) Line() string {
 	if rate > 0 && st.Total >= st.Records {
 		eta = (time.Duration(float64(st.Total-st.Records)/rate) * time.Second).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%d/%d done, %d errors, %.1f pages/s, elapsed %s, ETA %s%s",
-		st.Records, st.Total, st.Records-st.OK, rate, elapsed.Round(time.Second), eta, st.nodeColumn(0))
+	robots := ""
+	switch n := st.RobotsWaiting; {
+	case n == 1:
+		robots = ", 1 host waiting on robots.txt"
+	case n > 1:
+		robots = fmt.Sprintf(", %d hosts waiting on robots.txt", n)
+	}
+	return fmt.Sprintf("%d/%d done, %d errors, %.1f pages/s, elapsed %s, ETA %s%s%s",
+		st.Records, st.Total, st.Records-st.OK, rate, elapsed.Round(time.Second), eta, robots, st.nodeColumn(0))
 }
 
 // nodeColumn lists pages per node, at most limit of them (0: all).

@@ -11,7 +11,8 @@ import (
 )
 
 // sink is the single writer of the output. The frontier (invalid lines,
-// robots.txt refusals) and the collector (results) both write through it.
+// tasks it gives up on unfetched) and the collector (results) both write
+// through it.
 //
 // Every record it writes is for one task, and the journal hears of it: a
 // flush commits the records written so far with the output's position.
@@ -63,10 +64,13 @@ func (s *sink) invalid(text string, line int, why string) error {
 	})
 }
 
-func (s *sink) robotsDenied(t scrape.Task, host string) error {
+// refuse records t, which the frontier gives up on without fetching it
+// (again): robots.txt forbids it, or its host is down. why says which.
+func (s *sink) refuse(t scrape.Task, why *scrape.Error) error {
 	return s.record(t.ID, scrape.Result{
 		URL: t.URL, Line: t.Line, Depth: t.Depth, Parent: t.Parent,
-		Error: scrape.Errorf(scrape.KindRobotsDisallowed, "robots.txt of %s disallows it", host),
+		Attempts: t.Attempt - 1, // those made
+		Error:    why,
 	})
 }
 

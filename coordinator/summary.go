@@ -45,6 +45,9 @@ type Summary struct {
 	// most slowed; SlowedHosts counts them all.
 	Slowed      map[string]string `json:"slowed,omitempty"`
 	SlowedHosts int               `json:"slowed_hosts,omitempty"`
+	// Unreachable are the hosts whose URLs were recorded as
+	// host_unreachable, by host.
+	Unreachable []UnreachableHost `json:"unreachable,omitempty"`
 }
 
 // NodeRate is one node's part of a run.
@@ -79,6 +82,7 @@ func (s *Summary) clone() Summary {
 	c.PerNode = maps.Clone(s.PerNode)
 	c.NodeRates = maps.Clone(s.NodeRates)
 	c.Slowed = maps.Clone(s.Slowed)
+	c.Unreachable = slices.Clone(s.Unreachable)
 	return c
 }
 
@@ -144,10 +148,20 @@ func (s *Summary) Print(w io.Writer) {
 	if more := s.SlowedHosts - len(s.Slowed); more > 0 {
 		fmt.Fprintf(w, "  slowed down %d more hosts\n", more)
 	}
+	for i, u := range s.Unreachable {
+		if i == maxUnreachableShown && len(s.Unreachable) > i+1 {
+			fmt.Fprintf(w, "  %d more hosts unreachable (--stats lists them all)\n", len(s.Unreachable)-i)
+			break
+		}
+		fmt.Fprintf(w, "  host %s unreachable: %d URLs recorded as host_unreachable (%s)\n", u.Host, u.URLs, u.Error)
+	}
 	if s.Outstanding > 0 {
 		fmt.Fprintf(w, "  %d URLs have no record yet\n", s.Outstanding)
 	}
 }
+
+// maxUnreachableShown bounds the unreachable hosts Print names one by one.
+const maxUnreachableShown = 10
 
 func humanBytes(n int64) string {
 	const unit = 1024

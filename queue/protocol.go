@@ -294,6 +294,9 @@ type ResultMeta struct {
 	Bytes      int64
 	Status     int
 	RetryAfter time.Duration
+	// Message is the record's error message. No header carries it: the
+	// coordinator sets it from the record it decoded, as it does Kind.
+	Message string
 }
 
 // DecodeResultMeta reads a result's subject and headers.

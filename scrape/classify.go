@@ -80,6 +80,14 @@ func classify(ctx context.Context, limit time.Duration, err error) *Error {
 	return Errorf(KindFetch, "%s", message(err))
 }
 
+// Classify is what a fetch's record would say of err, a failure of an HTTP
+// request made on ctx, which was given limit: its kind and a short message.
+// The coordinator classifies its own requests (robots.txt) with it, so that
+// they are judged as the pages are.
+func Classify(ctx context.Context, limit time.Duration, err error) *Error {
+	return classify(ctx, limit, err)
+}
+
 // classifyBody classifies an error that cut the body short.
 func classifyBody(ctx context.Context, limit time.Duration, err error) *Error {
 	if e := contextError(ctx, limit, " reading body"); e != nil {

@@ -42,6 +42,13 @@ const (
 	// names the address. That connection is never made (a redirect's first
 	// request was), and it is not retried: the address keeps its range.
 	KindBlockedAddress = "blocked_address"
+	// KindHostUnreachable marks a URL whose host the coordinator gave up
+	// on: several connections to it in a row failed (connect, dns, tls or
+	// timeout), and so did one more, a probe sent after a wait. The message
+	// names the host and its last failure. The URL was not requested again,
+	// or at all: a dead host's URLs are recorded at once instead of each
+	// waiting out its own timeouts and retries.
+	KindHostUnreachable = "host_unreachable"
 )
 
 // Error is why a record has no (complete) page.

@@ -112,6 +112,7 @@ func TestRunFlagDefaults(t *testing.T) {
 		MaxCrawlDelay:    coordinator.DefaultMaxCrawlDelay,
 		Retries:          coordinator.DefaultRetries,
 		RetryBackoff:     coordinator.DefaultRetryBackoff,
+		HostFailures:     coordinator.DefaultHostFailures,
 		LogLevel:         "WARN",
 		Progress:         true,
 		ProgressInterval: coordinator.DefaultProgressInterval,
@@ -153,6 +154,12 @@ func TestRunFlags(t *testing.T) {
 		}},
 		{[]string{"--max-crawl-delay", "5s"}, func(o *runOptions, c *coordinator.Config) {
 			c.MaxCrawlDelay = 5 * time.Second
+		}},
+		{[]string{"--host-failures", "5"}, func(o *runOptions, c *coordinator.Config) {
+			c.HostFailures = 5
+		}},
+		{[]string{"--host-failures", "0"}, func(o *runOptions, c *coordinator.Config) {
+			c.HostFailures = 0 // the breaker off
 		}},
 		{[]string{"--depth", "3", "--same-host", "--allow-domain", "a.com,b.org", "--allow-domain", "c.net", "--max-pages", "100"}, func(o *runOptions, c *coordinator.Config) {
 			c.Depth, c.SameHost, c.AllowDomains, c.MaxPages = 3, true, []string{"a.com", "b.org", "c.net"}, 100
@@ -215,6 +222,7 @@ func TestRunResumeKeepsFlags(t *testing.T) {
 		{"run"},
 		{"run", "-f", "hosts", "urls.txt", "-o", "out.csv", "--format", "jsonl", "--state", "st", "--force"},
 		{"run", "--timeout", "1m30s", "--max-body", "1500", "--max-redirects", "0", "--user-agent", "a bot/1 (+x)"},
+		{"run", "--host-failures", "0", "--retries", "4"},
 		{"run", "--select", "a=h1", "--select", "b=a[rel=next]@href", "--text", "--allow-domain", "a.com,b.org", "--depth", "2"},
 		{"run", "--ssh", "ssh -F cfg -o BatchMode=yes", "--push", "--listen", "127.0.0.1:0", "--ack-wait", "1s", "--tls"},
 		{"run", "--nats", "nats://h1:4222,nats://h2:4222", "--replicas", "3", "--nkey", "u.nk", "--nats-user", "bob", "--nats-password-file", "pw",
@@ -252,6 +260,7 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"--per-host", "x"}, `invalid argument "x"`},
 		{[]string{"--per-host", "0"}, "--per-host must be 1 or more"},
 		{[]string{"--retries", "-1"}, "--retries cannot be negative"},
+		{[]string{"--host-failures", "-1"}, "--host-failures cannot be negative"},
 		{[]string{"--depth", "-1"}, "--depth cannot be negative"},
 		{[]string{"--max-pages", "-1"}, "--max-pages cannot be negative"},
 		{[]string{"--delay", "-1ms"}, "--delay cannot be negative"},

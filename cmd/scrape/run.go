@@ -105,6 +105,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.Lookup("allow-private").NoOptDefVal = "all"
 	f.IntVar(&c.Retries, "retries", coordinator.DefaultRetries, "further attempts after a timeout, connection error, 408, 429 or 5xx")
 	f.DurationVar(&c.RetryBackoff, "retry-backoff", coordinator.DefaultRetryBackoff, "wait before the first retry; doubles each time, Retry-After honoured")
+	f.IntVar(&c.HostFailures, "host-failures", coordinator.DefaultHostFailures, "failures to reach a host in a row (connect, dns, tls, timeout) after which its URLs wait for one probe, and are recorded as host_unreachable if that fails too (0: never)")
 	f.IntVar(&c.Depth, "depth", 0, "follow links this many levels from the input (0: only the given URLs)")
 	f.BoolVar(&c.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
 	f.StringSliceVar(&c.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
