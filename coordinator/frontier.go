@@ -2,9 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -363,49 +360,6 @@ func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
 	}
 }
 
-// Verdicts of frontier.answer.
-type verdict int
-
-const (
-	drop   verdict = iota // a duplicate, or the answer to an attempt already retried
-	retry                 // not written: the task is queued again
-	write                 // the final record for its task
-	reject                // not from the worker the attempt was delivered to
-)
-
-// answer accounts for a result. The caller writes a result judged write,
-// passes on its links when crawling, and calls settle after its batch.
-func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape.Task) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e, ok := f.pending[meta.Task]
-	if !ok || meta.Attempt != e.task.Attempt {
-		return drop, scrape.Task{}
-	}
-	if subtle.ConstantTimeCompare([]byte(meta.Token), []byte(e.task.Token)) != 1 {
-		return reject, scrape.Task{}
-	}
-	delete(f.pending, meta.Task)
-	e.host.inflight--
-	f.adaptLocked(e, meta, now)
-	defer f.poke()
-	say := f.breakerLocked(e, meta, now)
-	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {
-		return write, e.task
-	}
-	e.task.Attempt++
-	e.retried = true
-	e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
-	if say == holdTask {
-		e.notBefore = time.Time{} // the breaker says when the host is tried again
-	}
-	// To the front: the host asked us to slow down, not to reorder.
-	e.host.queue = append([]*entry{e}, e.host.queue...)
-	f.queued++
-	f.activateLocked(e.host)
-	return retry, e.task
-}
-
 // settle ends the run when nothing is left to do.
 func (f *frontier) settle() {
 	f.mu.Lock()
@@ -438,11 +392,4 @@ func (f *frontier) politeness() (held time.Duration, retried int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.held, f.retried
-}
-
-// newToken makes the token of one delivery of a task.
-func newToken() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return hex.EncodeToString(b)
 }
