@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -87,7 +88,7 @@ func robotsFetches() int {
 // cannot be reached allows all, and counts its failures for the breaker.
 func TestRobotsFetchRetries(t *testing.T) {
 	const rules = "User-agent: *\nDisallow: /private\n"
-	refusedPort := closedPort(t)
+	refusedPort := testsite.ClosedPort(t)
 	hang := make(chan struct{})
 	t.Cleanup(func() { close(hang) })
 	tests := []struct {
@@ -174,7 +175,7 @@ func TestRobotsFailuresOpenTheBreaker(t *testing.T) {
 	f, _ := newTestFrontier(t, frontierConfig{Window: 64, PerHost: 8, Slots: 8, Retries: 2, Backoff: time.Millisecond, HostFailures: 3,
 		Robots: newRobotsFetcher("test", scrape.Config{}, 2, time.Millisecond, log)})
 	t.Cleanup(f.stopRobots)
-	host := closedPort(t)
+	host := testsite.ClosedPort(t)
 	var lines []string
 	for i := range 10 {
 		lines = append(lines, fmt.Sprintf("http://%s/%d", host, i))

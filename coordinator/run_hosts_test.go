@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -80,25 +81,12 @@ func deadHostRun(t *testing.T, h *harness, host string, n int, want ...string) t
 	return took
 }
 
-// closedPort is a loopback address nothing listens on: connections to it
-// are refused.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // 200 URLs of a port that refuses connections are done within seconds: the
 // first few fail, one probe fails after the backoff, and the rest are
 // recorded at once. Without the breaker, each waits out its retries' 1 s and
 // 2 s backoffs at the head of the host's queue: over a minute.
 func TestRunRefusedHostFailsFast(t *testing.T) {
-	took := deadHostRun(t, newHarness(t, 4, 4), closedPort(t), 200, scrape.KindConnect)
+	took := deadHostRun(t, newHarness(t, 4, 4), testsite.ClosedPort(t), 200, scrape.KindConnect)
 	if took > 5*time.Second {
 		t.Errorf("200 URLs of a refused port took %s, want under 5s", took)
 	}

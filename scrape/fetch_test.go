@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scrape-cluster/scrape/internal/testsite"
 )
 
 // shortTimeout is what tests of hanging servers give the fetch, so that they
@@ -414,7 +415,7 @@ func TestFetch(t *testing.T) {
 		},
 		{
 			name:    "unreachable port",
-			url:     "http://" + closedPort(t) + "/",
+			url:     "http://" + testsite.ClosedPort(t) + "/",
 			want:    Result{Error: &Error{Kind: KindConnect}},
 			wantMsg: "connection refused",
 		},
@@ -505,18 +506,6 @@ type testLogWriter struct{ t testing.TB }
 func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestFetchTLS(t *testing.T) {

@@ -94,18 +94,6 @@ func byLine(t *testing.T, recs []record, want map[int]string) map[int]record {
 	return got
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -142,16 +130,16 @@ func TestRunLocalClusterExactlyOnce(t *testing.T) {
 	}
 	add("")
 	bad := map[string]string{ // url → error kind
-		base + "/status/404":            scrape.KindHTTPStatus,
-		base + "/status/503":            scrape.KindHTTPStatus,
-		base + "/hang":                  scrape.KindTimeout,
-		base + "/stall":                 scrape.KindTimeout,
-		base + "/huge":                  scrape.KindTooLarge,
-		base + "/loop/a":                scrape.KindTooManyRedirects,
-		base + "/binary":                scrape.KindNotHTML,
-		"http://" + closedPort(t) + "/": scrape.KindConnect,
-		"not a url":                     scrape.KindInvalidURL,
-		"ftp://example.com/file":        scrape.KindInvalidURL,
+		base + "/status/404":                     scrape.KindHTTPStatus,
+		base + "/status/503":                     scrape.KindHTTPStatus,
+		base + "/hang":                           scrape.KindTimeout,
+		base + "/stall":                          scrape.KindTimeout,
+		base + "/huge":                           scrape.KindTooLarge,
+		base + "/loop/a":                         scrape.KindTooManyRedirects,
+		base + "/binary":                         scrape.KindNotHTML,
+		"http://" + testsite.ClosedPort(t) + "/": scrape.KindConnect,
+		"not a url":                              scrape.KindInvalidURL,
+		"ftp://example.com/file":                 scrape.KindInvalidURL,
 	}
 	for u := range bad {
 		add(u)

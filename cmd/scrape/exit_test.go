@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -87,7 +88,7 @@ func TestBinaryExitCode(t *testing.T) {
 func TestRunNATSWorkersNeedLoginOnceMachinefileRead(t *testing.T) {
 	_, seed := nkeyUser(t)
 	key := writeFile(t, "c.nk", seed+"\n")
-	closed := "nats://" + closedPort(t)
+	closed := "nats://" + testsite.ClosedPort(t)
 	for _, tt := range []struct {
 		machinefile string
 		code        int

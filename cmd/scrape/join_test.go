@@ -15,6 +15,7 @@ import (
 
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/internal/testbin"
+	"github.com/scrape-cluster/scrape/internal/testsite"
 )
 
 // process is a started command and the end of it.
@@ -111,7 +112,7 @@ func TestWorkersJoinMidRun(t *testing.T) {
 		delay = 200 * time.Millisecond
 		slots = 2
 	)
-	addr := closedPort(t)
+	addr := testsite.ClosedPort(t)
 	state := filepath.Join(t.TempDir(), "state")
 	began := time.Now()
 	cmd, out, want, stderr := slowRun(t, pages, delay, fmt.Sprintf("localhost:%d\n", slots),
@@ -162,7 +163,7 @@ func TestWorkersJoinMidRun(t *testing.T) {
 // every URL exactly once.
 func TestJoinedWorkerLeaves(t *testing.T) {
 	const pages = 60
-	addr := closedPort(t)
+	addr := testsite.ClosedPort(t)
 	state := filepath.Join(t.TempDir(), "state")
 	cmd, out, want, stderr := slowRun(t, pages, 300*time.Millisecond, "# workers join by themselves\n",
 		// A task of a worker that vanished waits --ack-wait before it is
@@ -231,7 +232,7 @@ func TestJoinedWorkerLeaves(t *testing.T) {
 // TestJoinRefusals: a worker with a key the run does not know is refused at
 // once and says why; one with no run to join gives up after --wait.
 func TestJoinRefusals(t *testing.T) {
-	addr := closedPort(t)
+	addr := testsite.ClosedPort(t)
 	state := filepath.Join(t.TempDir(), "state")
 	cmd, _, _, stderr := slowRun(t, 40, 200*time.Millisecond, "localhost:1\n", "--listen", addr, "--state", state)
 	waitForFile(t, filepath.Join(state, coordinator.JoinKeyFile))
@@ -270,7 +271,7 @@ func TestJoinRefusals(t *testing.T) {
 	}
 
 	// No run at all: nothing listens on the address.
-	w = start(t, "worker", "--nats", "nats://"+closedPort(t), "--nkey", wrong, "--wait", "3s")
+	w = start(t, "worker", "--nats", "nats://"+testsite.ClosedPort(t), "--nkey", wrong, "--wait", "3s")
 	if code := w.wait(t, 20*time.Second); code != exitFailed || !strings.Contains(w.stderr.String(), "no active run after 3s") ||
 		!strings.Contains(w.stderr.String(), "waiting for a run") {
 		t.Errorf("worker without a run: exit %d:\n%s", code, w.stderr.String())

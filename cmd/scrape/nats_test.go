@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scrape-cluster/scrape/internal/testbin"
+	"github.com/scrape-cluster/scrape/internal/testsite"
 )
 
 // natsRun is one finished scrape run --nats.
@@ -221,7 +222,7 @@ func TestRunNATSRefuses(t *testing.T) {
 	_, base := startSite(t, 3)
 	_, noJS := startNATS(t, func(o *server.Options) { o.JetStream = false })
 	_, single := startNATS(t, nil)
-	closed := "nats://" + closedPort(t)
+	closed := "nats://" + testsite.ClosedPort(t)
 	tests := []struct {
 		name     string
 		url      string

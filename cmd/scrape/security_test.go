@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 	"github.com/scrape-cluster/scrape/worker"
@@ -36,7 +37,7 @@ var workerReady = regexp.MustCompile(`msg="worker ready" .*worker=(w[0-9a-f]{24}
 // ends with every line once, nothing forged in the output, and the rejected
 // count in --stats exactly the forged and garbled results.
 func TestJoinKeyHolderCannotTamper(t *testing.T) {
-	addr := closedPort(t)
+	addr := testsite.ClosedPort(t)
 	state := filepath.Join(t.TempDir(), "state")
 	stats := filepath.Join(t.TempDir(), "stats.json")
 	// 80 pages of 300 ms on two slots: 12 s. --per-host 64 lets the run

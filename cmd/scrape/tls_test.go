@@ -86,7 +86,7 @@ func TestTLSTrafficIsNotPlain(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		name := map[bool]string{false: "no-tls", true: "default"}[useTLS]
 		t.Run(name, func(t *testing.T) {
-			addr := closedPort(t)
+			addr := testsite.ClosedPort(t)
 			state := filepath.Join(t.TempDir(), "state")
 			extra := []string{"--listen", addr, "--state", state, "--wait-workers", "1m"}
 			if !useTLS {

@@ -4,10 +4,12 @@ package testsite
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -185,4 +187,17 @@ func at(parts []string, i int) string {
 		return parts[i]
 	}
 	return ""
+}
+
+// ClosedPort returns a loopback address nothing listens on: a connection to
+// it is refused.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
