@@ -69,7 +69,11 @@ func (l *processLauncher) Start(ctx context.Context, n Node) (Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return spawn(n, n.argv(l.cfg, bin), l.stderr)
+	p, err := spawn(n, n.argv(l.cfg, bin), l.stderr)
+	if err != nil {
+		return nil, err // not a Process holding a nil *process
+	}
+	return p, nil
 }
 
 // argv is the command that starts this node's worker. The run's secret is
