@@ -333,6 +333,11 @@ func ParseURL(raw string) (*url.URL, error) {
 			return nil, fmt.Errorf("%q: invalid port %q", s, p)
 		}
 	}
+	// url.Parse takes a space in a path as part of it, so a line with words
+	// after its URL would be fetched as one page of a strange name.
+	if strings.ContainsAny(s, " \t") {
+		return nil, fmt.Errorf("%q: a URL has no spaces (words after the URL?); write a space in a path as %%20", s)
+	}
 	return u, nil
 }
 

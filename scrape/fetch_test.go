@@ -598,6 +598,9 @@ func TestParseURL(t *testing.T) {
 		{raw: "http://:80/", want: `"http://:80/": missing host`, wantErr: true},
 		{raw: "http://x:99999/", want: `"http://x:99999/": invalid port "99999"`, wantErr: true},
 		{raw: "http://a b/", want: `"http://a b/": invalid character " " in host name`, wantErr: true},
+		{raw: "http://example.com/ see this page", want: `"http://example.com/ see this page": a URL has no spaces (words after the URL?); write a space in a path as %20`, wantErr: true},
+		{raw: "http://example.com/my file.html", want: `"http://example.com/my file.html": a URL has no spaces (words after the URL?); write a space in a path as %20`, wantErr: true},
+		{raw: "http://example.com/my%20file.html", want: "http://example.com/my%20file.html"},
 		{raw: "http://x/\x7f", want: `"http://x/\x7f": net/url: invalid control character in URL`, wantErr: true},
 	}
 	for _, tt := range tests {
