@@ -204,6 +204,20 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 			return err
 		}
 	}
+	// A zero would quietly mean the default; say so instead. Below these a
+	// page or a node cannot answer at all.
+	for _, d := range []struct {
+		name string
+		v, least time.Duration
+	}{
+		{"timeout", c.Fetch.Timeout, 100 * time.Millisecond},
+		{"connect-timeout", c.ConnectTimeout, time.Second},
+		{"ack-wait", c.AckWait, time.Second},
+	} {
+		if f.Changed(d.name) && d.v < d.least {
+			return fmt.Errorf("--%s %s: at least %s", d.name, d.v, d.least)
+		}
+	}
 	if c.Retries > coordinator.MaxRetries {
 		return fmt.Errorf("--retries %d: at most %d (with doubling waits, more keep a page for hours)", c.Retries, coordinator.MaxRetries)
 	}
