@@ -30,6 +30,8 @@ type Coordinator struct {
 	stderr   *syncWriter
 	bin      binary // what --push sends
 	launcher Launcher
+	// createdOutput is set once a new run has made its output file.
+	createdOutput bool
 }
 
 // New validates cfg and fills in defaults.
@@ -77,15 +79,23 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return stats, err
 	}
-	if !c.cfg.Resume && !c.cfg.Force && c.cfg.Output != "" && c.cfg.Output != output.Stdout {
-		if _, err := os.Stat(c.cfg.Output); err == nil {
-			return stats, fmt.Errorf("%s: %w", c.cfg.Output, ErrOutputExists)
+	if !c.cfg.Resume {
+		if err := c.checkOutput(); err != nil {
+			return stats, err
 		}
 	}
 	runDir, st, err := c.prepareState(format)
 	if err != nil {
 		return stats, err
 	}
+	// A run that fails before its first record leaves nothing behind: no
+	// state directory of ours, no empty output.
+	begun := false
+	defer func() {
+		if !begun && !c.cfg.Resume && stats.Records == 0 {
+			c.discard(runDir)
+		}
+	}()
 	rec := recovered{Done: map[uint64]bool{}}
 	if c.cfg.Resume {
 		if rec, err = readJournal(filepath.Join(runDir, journalFile)); err != nil {
@@ -187,6 +197,12 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	runErr = c.settleRecords(runErr, col, snk, f, start)
 	prog.finish(status(false))
 	c.stderr.set(c.cfg.Stderr)
+	begun = snk.snapshot().Records > 0
+	if runErr != nil && !begun && !c.cfg.Resume {
+		out.Close()
+		return stats, runErr // nothing to resume: discard tidies up
+	}
+	begun = true
 	if runErr != nil {
 		return stats, c.keepForResume(ctx, runErr, out, runDir)
 	}
@@ -309,7 +325,9 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 		}
 		return output.Resume(c.cfg.Output, format, opt, rec.Out)
 	}
-	return output.Create(c.cfg.Output, format, c.cfg.Stdout, opt)
+	w, err := output.Create(c.cfg.Output, format, c.cfg.Stdout, opt)
+	c.createdOutput = err == nil && c.cfg.Output != "" && c.cfg.Output != output.Stdout
+	return w, err
 }
 
 func (c *Coordinator) frontierConfig() frontierConfig {
@@ -340,4 +358,41 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
 	}
 	return fc
+}
+
+// checkOutput refuses an output a new run could not write or must not
+// overwrite, before anything is made.
+func (c *Coordinator) checkOutput() error {
+	path := c.cfg.Output
+	if path == "" || path == output.Stdout {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("%s is a directory: the output is a file", path)
+	case err == nil && fi.Mode().IsRegular() && !c.cfg.Force:
+		return fmt.Errorf("%s: %w", path, ErrOutputExists)
+	case err == nil:
+		return nil // a device such as /dev/null, or a file Force lets us replace
+	}
+	if dir, err := os.Stat(filepath.Dir(path)); err != nil || !dir.IsDir() {
+		return fmt.Errorf("create output %s: no directory %s", path, filepath.Dir(path))
+	}
+	return nil
+}
+
+// discard removes what a run that never wrote a record made: its state
+// directory if it was ours (and .scrape/ if that leaves it empty), and the
+// output file it created.
+func (c *Coordinator) discard(runDir string) {
+	if c.ownsState && runDir != "" {
+		_ = os.RemoveAll(runDir)
+		_ = os.Remove(filepath.Dir(runDir)) // only if empty
+	}
+	if path := c.cfg.Output; c.createdOutput {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+			_ = os.Remove(path) // no record in it
+		}
+	}
 }

@@ -28,17 +28,30 @@ type node struct {
 func (fl *fleet) start(ctx context.Context, n *node) error {
 	c := fl.c
 	var addr string
+	var addrErr error
 	if len(c.cfg.NATS) == 0 {
-		var err error
-		if addr, err = c.advertise(ctx, n.Node); err != nil {
-			return fmt.Errorf("%s: %w", n.Name, err)
-		}
+		addr, addrErr = c.advertise(ctx, n.Node)
 	}
 	proc, err := c.launcher.Start(ctx, n.Node)
 	if err != nil {
 		return err
 	}
 	n.proc = proc
+	if addrErr != nil {
+		// No route to a name is most often a name ssh cannot reach either,
+		// and ssh's own word on it is the one the user knows: wait for it.
+		t := time.NewTimer(c.cfg.ConnectTimeout + time.Second)
+		defer t.Stop()
+		select {
+		case <-proc.Exited():
+			return fmt.Errorf("%s: %s", n.Name, proc.Reason())
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		proc.Kill()
+		<-proc.Exited()
+		return fmt.Errorf("%s: %w", n.Name, addrErr)
+	}
 	select {
 	case <-fl.queued:
 	case <-ctx.Done():

@@ -173,7 +173,11 @@ func (c *Coordinator) openInput(dir string, st *runState) (io.Reader, func() err
 // finishState marks the run done, or removes its directory if it was ours.
 func (c *Coordinator) finishState(dir string, st *runState) error {
 	if c.ownsState {
-		return os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		_ = os.Remove(filepath.Dir(dir)) // .scrape/, if no other run is in it
+		return nil
 	}
 	st.Finished = true
 	return writeRunState(dir, *st)

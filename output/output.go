@@ -178,7 +178,11 @@ func (w *writer) close(tail []byte) error {
 	_, err := w.bw.Write(tail)
 	err = errors.Join(err, w.bw.Flush())
 	if w.file != nil {
-		err = errors.Join(err, w.file.Sync())
+		// Only a regular file has data to make durable: /dev/null or a
+		// pipe refuses fsync.
+		if fi, serr := w.file.Stat(); serr == nil && fi.Mode().IsRegular() {
+			err = errors.Join(err, w.file.Sync())
+		}
 	}
 	return errors.Join(err, w.dst.Close())
 }
