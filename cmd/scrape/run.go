@@ -207,7 +207,7 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 	// A zero would quietly mean the default; say so instead. Below these a
 	// page or a node cannot answer at all.
 	for _, d := range []struct {
-		name string
+		name     string
 		v, least time.Duration
 	}{
 		{"timeout", c.Fetch.Timeout, 100 * time.Millisecond},
