@@ -141,7 +141,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, err
 	}
 	if q.srv != nil && c.log.Enabled(ctx, slog.LevelInfo) {
-		c.log.Info("workers can join", "nats", fmt.Sprintf("nats://HOST:%d", q.srv.port()), "nkey", filepath.Join(runDir, JoinKeyFile))
+		c.log.Info("workers can join", "how", c.joinHint(q))
 	}
 
 	snk := &sink{w: out, stats: stats, journal: jr}
