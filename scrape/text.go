@@ -197,14 +197,15 @@ func (t *rawText) full() bool     { return t.Len() >= 4*maxTextLen }
 func cleanText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if !needsCollapse(s) {
-		return truncate(s, maxTextLen)
+		// A cut can land just after a space: a field never ends in one.
+		return strings.TrimRight(truncate(s, maxTextLen), " ")
 	}
 	// textBuf stops before a rune that would not fit; give it room for one
 	// more, and a space, so that the cut is truncate's, as on the fast path.
 	t := textBuf{limit: maxTextLen + 1 + utf8.UTFMax}
 	t.b.Grow(min(len(s), t.limit))
 	t.write(s)
-	return truncate(t.b.String(), maxTextLen)
+	return strings.TrimRight(truncate(t.b.String(), maxTextLen), " ")
 }
 
 // needsCollapse reports whether s has leading, trailing, repeated or non-' '

@@ -79,3 +79,18 @@ func TestExtractTextLimit(t *testing.T) {
 		})
 	}
 }
+
+// A title or heading cut at the limit never ends in a space, whichever way
+// it is cleaned (found by FuzzExtract).
+func TestCleanTextCutEndsInNoSpace(t *testing.T) {
+	for _, in := range []string{
+		strings.Repeat("a", maxTextLen-1) + " b",
+		strings.Repeat("a", maxTextLen-1) + "  b", // collapsed first
+		"x\t" + strings.Repeat("a", maxTextLen-3) + " b c",
+	} {
+		got := cleanText(in)
+		if len(got) > maxTextLen || strings.HasSuffix(got, " ") {
+			t.Errorf("cleanText of %d bytes = %d bytes ending in %q", len(in), len(got), got[max(0, len(got)-3):])
+		}
+	}
+}
