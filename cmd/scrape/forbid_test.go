@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
+	"github.com/scrape-cluster/scrape/worker"
 )
 
 // What a worker's login must not be able to do on a run's queue, tried with
@@ -140,4 +142,17 @@ func tryForbidden(t *testing.T, nc *nats.Conn, inbox string, v *violations, atte
 	if m, err := answers.NextMsg(500 * time.Millisecond); err == nil {
 		t.Errorf("an attempt was answered on %s: %s %q", m.Subject, m.Header, m.Data)
 	}
+}
+
+// activeRun is the one run a worker's login (nc, with worker ID id) finds
+// active, as a joiner looks for it.
+func activeRun(t *testing.T, nc *nats.Conn, id, whose string) queue.Run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	runs, err := worker.ActiveRuns(ctx, nc, id)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("%s finds active runs %v: %v", whose, runs, err)
+	}
+	return queue.Run{ID: runs[0]}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/queue"
-	"github.com/scrape-cluster/scrape/worker"
 )
 
 // README's nats-server configuration for scrape's two users, on real
@@ -240,13 +239,7 @@ func TestNATSPermissionsFromREADME(t *testing.T) {
 			mallory = c.Cid
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	runs, err := worker.ActiveRuns(ctx, nc, id)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("the workers' login lists active runs %v: %v", runs, err)
-	}
-	run := queue.Run{ID: runs[0]}
+	run := activeRun(t, nc, id, "the workers' login")
 	results := make(chan *nats.Msg, 1)
 	all, err := nc.Subscribe("_INBOX.>", func(m *nats.Msg) {
 		if m.Header.Get(queue.HeaderTask) != "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
-	"github.com/scrape-cluster/scrape/worker"
 )
 
 // workerReady is the coordinator's -v line for a worker it started, with
@@ -94,13 +92,7 @@ func TestJoinKeyHolderCannotTamper(t *testing.T) {
 		t.Fatalf("the join key, as a worker of its own: %v", err)
 	}
 	defer nc.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	runs, err := worker.ActiveRuns(ctx, nc, id)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("the join key finds active runs %v: %v", runs, err)
-	}
-	run := queue.Run{ID: runs[0]}
+	run := activeRun(t, nc, id, "the join key")
 	forgedResult, _ := json.Marshal(scrape.Result{URL: forgedURL, Title: forgedTitle, Status: 200})
 	attempts := append(workerForbidden(run),
 		forbidden{name: "subscribe to the started worker's inbox", sub: queue.InboxPrefix(started) + ".>"},
