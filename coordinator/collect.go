@@ -105,6 +105,11 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 			cancel()
 		}
 	}
+	// The pages found are on disk and in the commit before the results
+	// they were found in are acknowledged.
+	if err := c.frontier.flushFound(); err != nil {
+		return len(acks), err
+	}
 	if err := c.sink.flush(); err != nil {
 		return len(acks), err
 	}
@@ -112,6 +117,9 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 		_ = m.Ack()
 	}
 	c.frontier.settle()
+	if err := c.frontier.checkpointIfDue(time.Now()); err != nil {
+		return len(acks), err
+	}
 	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) {
 		return len(acks), &queueError{err}
 	}

@@ -125,6 +125,10 @@ type Config struct {
 	// Window bounds the tasks released and not yet answered (default:
 	// four per slot, at least 64).
 	Window int
+	// MaxQueued bounds the tasks waiting in memory to be released
+	// (default: four times Window); the pages a crawl finds beyond it wait
+	// on disk in the state directory.
+	MaxQueued int
 
 	// Politeness, enforced for the whole cluster. PerHost bounds requests
 	// in flight to one host (default DefaultPerHost); Delay spaces the

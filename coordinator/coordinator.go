@@ -98,7 +98,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}()
 	rec := recovered{Done: map[uint64]bool{}}
 	if c.cfg.Resume {
-		if rec, err = readJournal(filepath.Join(runDir, journalFile)); err != nil {
+		if rec, err = recoverRun(runDir); err != nil {
 			return stats, err
 		}
 	}
@@ -112,7 +112,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, err
 	}
 	defer closeInput()
-	jr, err := openJournal(filepath.Join(runDir, journalFile), rec.Valid)
+	jr, err := openJournal(runDir, rec)
 	if err != nil {
 		return stats, err
 	}
@@ -145,7 +145,10 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	}
 
 	snk := &sink{w: out, stats: stats, journal: jr}
-	f := newFrontier(c.frontierConfig(), q.js, c.run, snk, c.log)
+	fc := c.frontierConfig()
+	fc.SpillDir = filepath.Join(runDir, frontierDir)
+	f := newFrontier(fc, q.js, c.run, snk, c.log)
+	defer f.store.close()
 	if c.cfg.Resume {
 		if err := f.restore(rec); err != nil {
 			return stats, err
@@ -305,6 +308,8 @@ func (c *Coordinator) finish(out output.Writer, q *runQueue, jr *journal, runDir
 		return fmt.Errorf("close output: %w", err)
 	}
 	jr.close()
+	// The hosts' logs are read to their ends: nothing in them is needed.
+	_ = os.RemoveAll(filepath.Join(runDir, frontierDir))
 	if err := c.finishState(runDir, st); err != nil {
 		c.log.Warn("tidy state directory", "dir", runDir, "err", err)
 	}
@@ -336,11 +341,12 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		slots += h.Slots
 	}
 	fc := frontierConfig{
-		Window:  c.cfg.Window,
-		Slots:   slots,
-		PerHost: c.cfg.PerHost,
-		Retries: c.cfg.Retries,
-		Backoff: c.cfg.RetryBackoff,
+		Window:    c.cfg.Window,
+		MaxQueued: c.cfg.MaxQueued,
+		Slots:     slots,
+		PerHost:   c.cfg.PerHost,
+		Retries:   c.cfg.Retries,
+		Backoff:   c.cfg.RetryBackoff,
 
 		Delay:         c.cfg.Delay,
 		MaxCrawlDelay: c.cfg.MaxCrawlDelay,

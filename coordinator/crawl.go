@@ -17,11 +17,18 @@ type crawlScope struct {
 	allow    []string // domains allowed, with their subdomains
 	maxPages int
 	seeds    map[string]bool
-	// seen holds a 64-bit hash of every normalised URL admitted: about 10
-	// bytes a URL in a Go map, so ten million URLs take ~100 MB. Two URLs
-	// whose hashes collide (odds ~1 in 3·10^6 at ten million) are taken as
-	// one, and the second is not fetched.
+	// seen holds a 64-bit hash of every normalised URL admitted as a task:
+	// about 10 bytes a URL in a Go map, so ten million URLs take ~100 MB.
+	// Links found and not admitted yet are not in it: they wait on disk in
+	// their host's log, and one found twice is dropped when the second
+	// comes to be admitted (backlog.go), so the set grows with the pages
+	// fetched, not with the links found. Two URLs whose hashes collide
+	// (odds ~1 in 3·10^6 at ten million) are taken as one, and the second is
+	// not fetched.
 	seen map[uint64]struct{}
+	// fresh are the hashes admitted since the last checkpoint, which
+	// appends them to the seen file.
+	fresh []uint64
 }
 
 func newCrawlScope(depth int, sameHost bool, allow []string, maxPages int) *crawlScope {
@@ -41,13 +48,19 @@ func (c *crawlScope) seed(u *url.URL) {
 	c.seen[hash(normalize(*u).String())] = struct{}{}
 }
 
-// see marks u as found, as a resumed run does for the pages found before.
-func (c *crawlScope) see(u *url.URL) {
-	c.seen[hash(normalize(*u).String())] = struct{}{}
+// claim adds a URL's hash to the seen-set, and reports whether it was new.
+func (c *crawlScope) claim(h uint64) bool {
+	if _, dup := c.seen[h]; dup {
+		return false
+	}
+	c.seen[h] = struct{}{}
+	c.fresh = append(c.fresh, h)
+	return true
 }
 
-// admit reports whether link should be crawled, and its normalised form.
-func (c *crawlScope) admit(link string) (*url.URL, string, bool) {
+// check reports whether link is in the crawl's scope and not admitted yet,
+// and its normalised form. It leaves the seen-set as it was: claim admits.
+func (c *crawlScope) check(link string) (*url.URL, string, bool) {
 	u, err := url.Parse(link)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, "", false
@@ -60,11 +73,9 @@ func (c *crawlScope) admit(link string) (*url.URL, string, bool) {
 	if len(c.allow) > 0 && !c.allowed(strings.ToLower(u.Hostname())) {
 		return nil, "", false
 	}
-	h := hash(n)
-	if _, dup := c.seen[h]; dup {
+	if _, dup := c.seen[hash(n)]; dup {
 		return nil, "", false
 	}
-	c.seen[h] = struct{}{}
 	return u, n, true
 }
 
@@ -110,7 +121,9 @@ func hash(s string) uint64 {
 	return h.Sum64()
 }
 
-// discover queues the links of a crawled page that are in scope and new.
+// discover puts the links of a crawled page that are in scope and not
+// admitted yet at the back of their hosts' logs (backlog.go), with the IDs
+// their tasks will have.
 func (f *frontier) discover(parent scrape.Task, links []string) {
 	c := f.cfg.Crawl
 	if c == nil || parent.Depth >= c.depth {
@@ -123,19 +136,21 @@ func (f *frontier) discover(parent scrape.Task, links []string) {
 		if c.maxPages > 0 && f.admitted >= c.maxPages {
 			break
 		}
-		u, key, ok := c.admit(l)
+		u, key, ok := c.check(l)
 		if !ok {
 			continue
 		}
-		f.admitted++
 		f.nextID++
 		// A page on the host of an input line is as much the user's request
 		// as the line: its fetch may reach that host at a private address.
 		// The seeds are the lines read so far; a link found before its
 		// host's line is read stays unlisted, and is refused if private.
-		t := scrape.Task{ID: f.nextID, URL: key, Attempt: 1, Depth: parent.Depth + 1, Parent: parent.URL, Listed: c.seeds[queue.HostKey(u)]}
-		f.sink.found(t)
-		f.enqueueLocked(t, u)
+		hk := queue.HostKey(u)
+		cand := candidate{id: f.nextID, url: key, parent: parent.URL, depth: parent.Depth + 1, listed: c.seeds[hk]}
+		if err := f.foundLocked(f.hostLocked(hk, u.Scheme), cand); err != nil {
+			f.failLocked(err)
+			break
+		}
 		added = true
 	}
 	if added {

@@ -34,9 +34,15 @@ type frontierConfig struct {
 	Robots *robotsFetcher
 	// Crawl, when set, turns links of fetched pages into new tasks.
 	Crawl *crawlScope
-	// MaxQueued bounds tasks read from the input and not yet released, so a
-	// huge urls file is streamed, not loaded.
+	// MaxQueued bounds the tasks held in memory and not yet released: a
+	// huge urls file is streamed, not loaded, and the pages a crawl finds
+	// beyond it wait in their host's log (backlog.go).
 	MaxQueued int
+	// SpillDir is where the hosts' logs are written ("": kept in memory).
+	SpillDir string
+	// CheckpointEvery is how often the journal is checkpointed and
+	// emptied (default DefaultCheckpointEvery; checkpoint.go).
+	CheckpointEvery time.Duration
 
 	// Delay spaces the starts of requests to one host; a host's robots.txt
 	// Crawl-delay replaces it when longer, up to MaxCrawlDelay (default
@@ -63,6 +69,7 @@ type hostState struct {
 	key      string
 	scheme   string
 	queue    []*entry
+	log      hostLog // crawled pages waiting behind queue (backlog.go)
 	inflight int
 	active   bool // in frontier.active
 	// robots is nil until the host's robots.txt is known; robotsWait is set
@@ -106,14 +113,27 @@ type frontier struct {
 	active   []*hostState // hosts with queued tasks, in round-robin order
 	next     int
 	pending  map[uint64]*entry // released, awaiting a result
-	queued   int
+	queued   int               // tasks in the hosts' queues
 	nextID   uint64
 	admitted int // tasks admitted, for --max-pages
+	crawled  int // of them, crawled pages
+
+	// store holds the hosts' logs on disk; dirty are the hosts whose log
+	// has candidates the next flush writes; backlog counts the candidates
+	// waiting in logs. err is the first failure to read or write them.
+	store   *spillStore
+	dirty   []*hostState
+	backlog int
+	err     error
+	// replayDone are crawled pages a resumed run found records of in the
+	// journal after its checkpoint: found again in the logs, they are not
+	// fetched again.
+	replayDone map[uint64]bool
 
 	inputDone bool
 	done      chan struct{} // closed when input is read and nothing is left
 	// skip are the input lines a resumed run has records for already.
-	skip map[uint64]bool
+	skip idRanges
 
 	// heldSince is when the per-host limit last started holding back tasks
 	// while the cluster had idle slots; held sums those periods.
@@ -126,6 +146,9 @@ func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out 
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 4 * cfg.Window
 	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = DefaultCheckpointEvery
+	}
 	f := &frontier{
 		cfg:     cfg,
 		js:      js,
@@ -137,6 +160,7 @@ func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out 
 		pending: map[uint64]*entry{},
 		nextID:  crawlIDBase,
 		done:    make(chan struct{}),
+		store:   &spillStore{dir: cfg.SpillDir},
 	}
 	f.space = sync.NewCond(&f.mu)
 	f.robotsCtx, f.stopFetches = context.WithCancel(context.Background())
@@ -151,12 +175,7 @@ func (f *frontier) stopRobots() {
 
 // enqueueLocked puts a task at the back of its host's queue.
 func (f *frontier) enqueueLocked(t scrape.Task, u *url.URL) {
-	key := queue.HostKey(u)
-	h := f.hosts[key]
-	if h == nil {
-		h = &hostState{key: key, scheme: u.Scheme, rate: newHostRate(f.cfg.PerHost, f.cfg.Delay)}
-		f.hosts[key] = h
-	}
+	h := f.hostLocked(queue.HostKey(u), u.Scheme)
 	h.listed = h.listed || t.Listed
 	h.queue = append(h.queue, &entry{task: t, host: h, path: u.RequestURI()})
 	f.queued++
@@ -188,6 +207,9 @@ func (f *frontier) dispatch(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		batch, denied, wait := f.pick(time.Now())
+		if err := f.failure(); err != nil {
+			return err
+		}
 		for _, e := range denied {
 			if err := f.sink.refuse(e.task, e.refusal); err != nil {
 				return err
@@ -234,6 +256,11 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 		progress = false
 		for i := 0; i < len(f.active) && len(f.pending) < f.cfg.Window; i++ {
 			h := f.active[(f.next+i)%len(f.active)]
+			if len(h.queue) == 0 && h.log.n > 0 && f.err == nil {
+				if err := f.refillLocked(h); err != nil {
+					f.failLocked(err)
+				}
+			}
 			if len(h.queue) == 0 || h.robotsWait {
 				continue
 			}
@@ -267,6 +294,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			progress = true
 			if h.robots != nil && !h.robots.TestAgent(e.path, f.cfg.Robots.agent) {
 				e.refusal = robotsRefusal(h)
+				f.sink.hold(e.task)
 				denied = append(denied, e)
 				continue
 			}
@@ -289,7 +317,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 func (f *frontier) compactLocked() {
 	kept := f.active[:0]
 	for _, h := range f.active {
-		if len(h.queue) > 0 {
+		if len(h.queue) > 0 || h.log.n > 0 {
 			kept = append(kept, h)
 		} else {
 			h.active = false
@@ -368,7 +396,7 @@ func (f *frontier) settle() {
 }
 
 func (f *frontier) checkDoneLocked() {
-	if !f.inputDone || len(f.pending) > 0 || f.queued > 0 {
+	if !f.inputDone || len(f.pending) > 0 || f.queued > 0 || f.backlog > 0 {
 		return
 	}
 	select {
@@ -379,11 +407,20 @@ func (f *frontier) checkDoneLocked() {
 	}
 }
 
-// outstanding is how many admitted tasks have no record yet.
+// outstanding is how many admitted tasks have no record yet, and how many
+// pages found wait in the hosts' logs (a few of which may turn out to be
+// found twice, and are then not fetched).
 func (f *frontier) outstanding() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.pending) + f.queued
+	return len(f.pending) + f.queued + f.backlog
+}
+
+// failure is the first error of reading or writing the hosts' logs.
+func (f *frontier) failure() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // politeness reports how long the per-host limit held the run back, and

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func (w *memWriter) Pos() output.Pos { return output.Pos{Offset: w.bytes, Record
 // memory and journals in a temporary directory.
 func newTestFrontier(t *testing.T, cfg frontierConfig) (*frontier, *sink) {
 	t.Helper()
-	j, err := openJournal(filepath.Join(t.TempDir(), journalFile), 0)
+	j, err := openJournal(t.TempDir(), recovered{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		if f.skip[uint64(lineNo)] {
+		if f.skip.has(uint64(lineNo)) {
 			// Done before a resume; a crawl still needs it as a seed.
 			if u, err := scrape.ParseURL(text); err == nil && !tooLong {
 				f.mu.Lock()

@@ -21,6 +21,9 @@ type sink struct {
 	w       writer
 	stats   *Summary
 	journal *journal
+	// limbo are the tasks the frontier took from its queues to record
+	// unfetched, until they are: a checkpoint keeps them (checkpoint.go).
+	limbo map[uint64]scrape.Task
 }
 
 type writer interface {
@@ -36,16 +39,36 @@ func (s *sink) write(rec []byte, meta queue.ResultMeta) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	s.journal.markDone(meta.Task)
+	delete(s.limbo, meta.Task)
 	s.stats.add(meta)
 	return nil
 }
 
-// found journals a page crawling discovered, with the next commit: the
-// result that links to it is acknowledged only after that.
-func (s *sink) found(t scrape.Task) {
+// logged journals where the pages crawling found are in the hosts' logs,
+// with the next commit: the results that link to them are acknowledged
+// only after that.
+func (s *sink) logged(found []hostRefs) {
+	if len(found) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.journal.markFound(t)
+	s.journal.markFound(found)
+}
+
+// hold keeps t, which the frontier took from its queue to be recorded
+// unfetched, until refuse records it. (The frontier's unit tests run some
+// without a sink.)
+func (s *sink) hold(t scrape.Task) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limbo == nil {
+		s.limbo = map[uint64]scrape.Task{}
+	}
+	s.limbo[t.ID] = t
 }
 
 func (s *sink) record(id uint64, r scrape.Result) error {
@@ -94,6 +117,10 @@ func (s *sink) update(set func(*Summary)) {
 func (s *sink) flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *sink) flushLocked() error {
 	if !s.journal.changed(s.w.Pos()) {
 		return nil
 	}
