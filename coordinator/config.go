@@ -129,6 +129,10 @@ type Config struct {
 	// (default: four times Window); the pages a crawl finds beyond it wait
 	// on disk in the state directory.
 	MaxQueued int
+	// CheckpointEvery is how often the journal is checkpointed and emptied
+	// (default DefaultCheckpointEvery): a resume reads the checkpoint and
+	// the journal's commits since.
+	CheckpointEvery time.Duration
 
 	// Politeness, enforced for the whole cluster. PerHost bounds requests
 	// in flight to one host (default DefaultPerHost); Delay spaces the

@@ -341,12 +341,13 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		slots += h.Slots
 	}
 	fc := frontierConfig{
-		Window:    c.cfg.Window,
-		MaxQueued: c.cfg.MaxQueued,
-		Slots:     slots,
-		PerHost:   c.cfg.PerHost,
-		Retries:   c.cfg.Retries,
-		Backoff:   c.cfg.RetryBackoff,
+		Window:          c.cfg.Window,
+		MaxQueued:       c.cfg.MaxQueued,
+		CheckpointEvery: c.cfg.CheckpointEvery,
+		Slots:           slots,
+		PerHost:         c.cfg.PerHost,
+		Retries:         c.cfg.Retries,
+		Backoff:         c.cfg.RetryBackoff,
 
 		Delay:         c.cfg.Delay,
 		MaxCrawlDelay: c.cfg.MaxCrawlDelay,

@@ -26,8 +26,12 @@ import (
 //	/slow/MS/N        /page/N after MS milliseconds
 //	/badbytes         an HTML page that says UTF-8 and holds invalid bytes
 //	/gzipbomb         gzip-encoded HTML that inflates to 1 GiB of zeros
+//	/tree/...         an endless site: each page links to Fanout pages below it
 type Site struct {
 	Pages int
+	// Fanout is how many pages each page of /tree/ links to (default
+	// DefaultFanout).
+	Fanout int
 
 	mu   sync.Mutex
 	hits map[string]int
@@ -139,6 +143,12 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.badBytes(w)
 	case "gzipbomb":
 		s.gzipBomb(w)
+	case "tree":
+		fanout := s.Fanout
+		if fanout <= 0 {
+			fanout = DefaultFanout
+		}
+		tree(w, r.URL.Path, fanout)
 	default:
 		http.NotFound(w, r)
 	}
@@ -179,6 +189,24 @@ func (s *Site) page(w http.ResponseWriter, n int) {
 <h2>Details of %d</h2>
 <p>%s</p>
 </body></html>`, n, strings.Repeat("Lorem ipsum dolor sit amet. ", 20))
+	w.Write([]byte(b.String()))
+}
+
+// DefaultFanout is how many pages each page of /tree/ links to, unless the
+// site says otherwise.
+const DefaultFanout = 50
+
+// tree serves a page of the endless site under /tree/: links to the fanout
+// pages below it.
+func tree(w http.ResponseWriter, path string, fanout int) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	var b strings.Builder
+	base := strings.TrimSuffix(path, "/")
+	fmt.Fprintf(&b, "<!doctype html>\n<html><head><title>Tree %s</title></head><body><h1>%s</h1>\n", base, base)
+	for i := range fanout {
+		fmt.Fprintf(&b, `<a href="%s/%d">%d</a> `, base, i, i)
+	}
+	b.WriteString("</body></html>")
 	w.Write([]byte(b.String()))
 }
 
