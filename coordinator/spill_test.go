@@ -18,7 +18,7 @@ func TestChunkRoundTrip(t *testing.T) {
 		},
 		"parents change": {
 			{id: crawlIDBase + 1, url: "https://b/é?q=1", parent: "https://b/", depth: 1},
-			{id: crawlIDBase + 1 << 20, url: "https://b/", parent: "https://b/x", depth: 3},
+			{id: crawlIDBase + 1<<20, url: "https://b/", parent: "https://b/x", depth: 3},
 			{id: crawlIDBase + 1<<20 + 1, url: "https://b/", parent: "", depth: 0},
 		},
 	}
