@@ -143,8 +143,13 @@ func TestLongSpill(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		resumePeak = max(resumePeak, rss(resume.Process.Pid))
+	for tick := 1; tick <= 200; tick++ {
+		time.Sleep(100 * time.Millisecond)
+		now := rss(resume.Process.Pid)
+		resumePeak = max(resumePeak, now)
+		if tick%10 == 0 {
+			t.Logf("resume %3.0fs: RSS %3d MiB, %d pages written", time.Since(resumeStart).Seconds(), now>>20, lines(out))
+		}
 	}
 	t.Logf("resume: first new page after %s, peak RSS %d MiB (its first 20 s)", first.Round(time.Millisecond), resumePeak>>20)
 	if first == 0 || first > 5*time.Second || resumePeak > 150<<20 {
