@@ -153,6 +153,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		if err := f.restore(rec); err != nil {
 			return stats, err
 		}
+		rec = recovered{Out: rec.Out} // the frontier has the rest; let it go
 		fmt.Fprintf(c.stderr, "scrape: resuming run %s: %d records already in %s\n", c.run.ID, rec.Out.Records, c.cfg.Output)
 	}
 	status := func(running bool) Status {
@@ -308,8 +309,10 @@ func (c *Coordinator) finish(out output.Writer, q *runQueue, jr *journal, runDir
 		return fmt.Errorf("close output: %w", err)
 	}
 	jr.close()
-	// The hosts' logs are read to their ends: nothing in them is needed.
+	// The hosts' logs are read to their ends and no resume will need the
+	// seen-set: they can go, however big.
 	_ = os.RemoveAll(filepath.Join(runDir, frontierDir))
+	_ = os.Remove(filepath.Join(runDir, seenFile))
 	if err := c.finishState(runDir, st); err != nil {
 		c.log.Warn("tidy state directory", "dir", runDir, "err", err)
 	}

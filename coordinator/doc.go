@@ -26,10 +26,17 @@
 //     failures, how long to wait), or a duplicate (drop). A host that keeps
 //     failing to be reached has its breaker open (breaker.go): its tasks
 //     wait for one probe, and are recorded host_unreachable if it fails. crawl.go turns a
-//     written page's links into new tasks within the crawl's scope.
+//     written page's links within the crawl's scope into candidates at the
+//     back of their host's log (backlog.go): straight into the host's queue
+//     while the frontier's memory has room and nothing waits before them,
+//     otherwise to the frontier's segment files on disk (spill.go), read
+//     back a chunk at a time as the host's queue drains.
 //  7. sink.go: the one writer of the output. Each record's task is marked
-//     done in the journal; a flush makes the output durable and then commits
-//     the journal (journal.go) with the output's position.
+//     done in the journal; the collector writes the candidates found to
+//     disk, then a flush makes the output durable and commits the journal
+//     (journal.go) with the output's position and where the candidates
+//     went. Now and then the collector checkpoints the run (checkpoint.go)
+//     and empties the journal, so a resume reads a bounded amount.
 //  8. coordinator.go: finish, once nothing is outstanding: the queue is
 //     dropped, the output synced and closed, the state directory removed.
 //     A run that fails or is interrupted keeps it instead (keepForResume).
@@ -37,7 +44,9 @@
 // # Where exactly-once lives
 //
 //   - Task IDs: an input line's task is its line number, a crawled page's an
-//     ID above crawlIDBase, journalled when found (input.go, crawl.go).
+//     ID above crawlIDBase, given when its link is found and written with
+//     it in its host's log, so a replay of the log gives it the same ID
+//     (input.go, crawl.go, spill.go).
 //   - Publishing: a task's and a result's message ID is its task and attempt,
 //     so the streams drop a copy published again after a lost answer
 //     (frontier.publish; queue/protocol.go msgID; queue/queue.go's window).
@@ -49,9 +58,12 @@
 //     other is dropped (frontier.go).
 //   - The collector acknowledges results only after the output holding them
 //     is flushed and the journal committed (collect.go, sink.flush).
-//   - A resume truncates the output to the journal's last commit, skips the
-//     input lines it names, and queues again the crawled pages without a
-//     record (journal.go, output.Resume, frontier.restore).
+//   - A resume reads the last checkpoint and the journal's commits after it,
+//     truncates the output to the last commit, skips the input lines with
+//     a record, queues again the crawled pages admitted without one, and
+//     reads the hosts' logs again from where the checkpoint left them,
+//     passing over the pages the commits since name (checkpoint.go,
+//     journal.go, output.Resume, frontier.restore).
 //
 // # Where politeness lives
 //
