@@ -123,6 +123,15 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	lctx, cancelLaunches := context.WithCancel(ctx)
 	defer cancelLaunches()
 	fl := c.launch(lctx)
+	if c.cfg.Resume && len(c.cfg.NATS) == 0 {
+		// The resumed run's queue starts afresh (setUpRun): its embedded
+		// store goes before the server starts, which would otherwise read
+		// back the streams the crashed run left, megabytes of them, only to
+		// delete them.
+		if err := os.RemoveAll(filepath.Join(runDir, "jetstream")); err != nil {
+			return stats, fmt.Errorf("resume: reset the queue's store: %w", err)
+		}
+	}
 	q, err := c.openQueue(ctx, runDir)
 	if err != nil {
 		cancelLaunches()

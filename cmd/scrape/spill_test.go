@@ -126,7 +126,10 @@ func TestLongSpill(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
-	killed := lines(out)
+	// The resume cuts the output back to its last commit, then writes on:
+	// its first new page is when the output grows past where the kill left
+	// it (a little later, since what the cut dropped is written again).
+	killed := fileSize(out)
 
 	// The resume, to its first page written beyond what the killed run had.
 	resume := scrapeCmd(t, t.Context(), "run", "--resume", state, "-q")
@@ -138,17 +141,17 @@ func TestLongSpill(t *testing.T) {
 	var first time.Duration
 	for first == 0 && time.Since(resumeStart) < 2*time.Minute {
 		resumePeak = max(resumePeak, rss(resume.Process.Pid))
-		if lines(out) > killed {
+		if fileSize(out) > killed {
 			first = time.Since(resumeStart)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	for tick := 1; tick <= 200; tick++ {
 		time.Sleep(100 * time.Millisecond)
 		now := rss(resume.Process.Pid)
 		resumePeak = max(resumePeak, now)
 		if tick%10 == 0 {
-			t.Logf("resume %3.0fs: RSS %3d MiB, %d pages written", time.Since(resumeStart).Seconds(), now>>20, lines(out))
+			t.Logf("resume %3.0fs: RSS %3d MiB, output %d MiB", time.Since(resumeStart).Seconds(), now>>20, fileSize(out)>>20)
 		}
 	}
 	t.Logf("resume: first new page after %s, peak RSS %d MiB (its first 20 s)", first.Round(time.Millisecond), resumePeak>>20)
@@ -182,6 +185,14 @@ func TestLongSpill(t *testing.T) {
 func rss(pid int) int64 {
 	n, _ := vmRSS(pid)
 	return n
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // dirSize is the bytes of the files under dir.
