@@ -21,7 +21,9 @@ const (
 )
 
 // answer accounts for a result. The caller writes a result judged write,
-// passes on its links when crawling, and calls settle after its batch.
+// passes on its links when crawling, pokes the dispatch once the message's
+// results are answered (so that the room they made is filled in one batch),
+// and calls settle after its batch.
 func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape.Task) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -35,7 +37,6 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	delete(f.pending, meta.Task)
 	e.host.inflight--
 	f.adaptLocked(e, meta, now)
-	defer f.poke()
 	say := f.breakerLocked(e, meta, now)
 	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {
 		return write, e.task
