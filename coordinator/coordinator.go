@@ -354,9 +354,9 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		Window:    c.cfg.Window,
 		Slots:     slots,
 		TaskBatch: c.taskBatch(),
-		PerHost: c.cfg.PerHost,
-		Retries: c.cfg.Retries,
-		Backoff: c.cfg.RetryBackoff,
+		PerHost:   c.cfg.PerHost,
+		Retries:   c.cfg.Retries,
+		Backoff:   c.cfg.RetryBackoff,
 
 		Delay:         c.cfg.Delay,
 		MaxCrawlDelay: c.cfg.MaxCrawlDelay,
