@@ -351,17 +351,18 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		slots += h.Slots
 	}
 	fc := frontierConfig{
-		Window:    c.cfg.Window,
-		Slots:     slots,
-		TaskBatch: c.taskBatch(),
-		PerHost:   c.cfg.PerHost,
-		Retries:   c.cfg.Retries,
-		Backoff:   c.cfg.RetryBackoff,
+		Window:  c.cfg.Window,
+		Slots:   slots,
+		PerHost: c.cfg.PerHost,
+		Retries: c.cfg.Retries,
+		Backoff: c.cfg.RetryBackoff,
 
 		Delay:         c.cfg.Delay,
 		MaxCrawlDelay: c.cfg.MaxCrawlDelay,
 		// The breaker's threshold.
 		HostFailures: c.cfg.HostFailures,
+
+		TaskBatch: c.taskBatch(),
 	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent

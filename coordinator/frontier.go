@@ -22,9 +22,7 @@ const crawlIDBase = 1 << 40
 // frontierConfig is what the frontier enforces. Politeness lives here, in the
 // one place that sees the whole cluster, not in each worker.
 type frontierConfig struct {
-	Window int // tasks released to the queue at once
-	// TaskBatch is the most tasks one task message carries (0 means 1).
-	TaskBatch int
+	Window  int // tasks released to the queue at once
 	Slots     int // the cluster's slots, for telling when --per-host held a run back
 	PerHost   int // tasks released per host at once: requests in flight to it
 	Retries   int // further attempts after a retryable failure
@@ -45,6 +43,9 @@ type frontierConfig struct {
 	// DefaultMaxCrawlDelay). 429s and 503s slow a host further (rate.go).
 	Delay         time.Duration
 	MaxCrawlDelay time.Duration
+
+	// TaskBatch is the most tasks one task message carries (0 means 1).
+	TaskBatch int
 }
 
 // entry is one task on its way through the frontier.
