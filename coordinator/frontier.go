@@ -23,10 +23,10 @@ const crawlIDBase = 1 << 40
 // one place that sees the whole cluster, not in each worker.
 type frontierConfig struct {
 	Window  int // tasks released to the queue at once
-	Slots     int // the cluster's slots, for telling when --per-host held a run back
-	PerHost   int // tasks released per host at once: requests in flight to it
-	Retries   int // further attempts after a retryable failure
-	Backoff   time.Duration
+	Slots   int // the cluster's slots, for telling when --per-host held a run back
+	PerHost int // tasks released per host at once: requests in flight to it
+	Retries int // further attempts after a retryable failure
+	Backoff time.Duration
 	// HostFailures is how many failures to reach a host in a row open its
 	// breaker (breaker.go); 0 turns the breaker off.
 	HostFailures int
