@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type collector struct {
 	// results refused, by sender.
 	nodeOf   func(worker string) string
 	rejected rejections
+	// rec is the buffer records are encoded in: the sink copies each.
+	rec []byte
 }
 
 func (c *collector) run(ctx context.Context) error {
@@ -131,7 +134,13 @@ func (c *collector) message(msg jetstream.Msg) error {
 			return
 		}
 		if meta2.Kind == "" && c.frontier.cfg.Crawl != nil && task.Depth < c.frontier.cfg.Crawl.depth {
-			c.frontier.discover(task, meta2.links)
+			// The links share the message's memory (DecodeResults); what
+			// the crawl keeps of them must not hold the whole message.
+			links := make([]string, len(meta2.links))
+			for i, l := range meta2.links {
+				links[i] = strings.Clone(l)
+			}
+			c.frontier.discover(task, links)
 		}
 	})
 	if err != nil {
@@ -170,13 +179,14 @@ func (c *collector) check(meta queue.ResultMeta, r *scrape.Result) ([]byte, chec
 	if r.Error != nil && r.Error.Kind == "" {
 		r.Error.Kind = scrape.KindFetch
 	}
-	rec, err := json.Marshal(r)
+	rec, err := appendRecord(c.rec[:0], r)
 	if err != nil {
-		// Nothing decoded fails to encode; should it, the task still gets
-		// its one record.
+		// Nothing decoded fails to encode but a date past year 9999;
+		// should one, the task still gets its one record.
 		rec, _ = json.Marshal(scrape.Result{URL: task.URL, Line: task.Line, Depth: task.Depth, Parent: task.Parent,
 			Error: scrape.Errorf(scrape.KindFetch, "unencodable result: %v", err)})
 	}
+	c.rec = rec[:0]
 	return rec, checked{ResultMeta: meta, links: r.Links}, task, true
 }
 

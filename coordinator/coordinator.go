@@ -175,6 +175,11 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, fmt.Errorf("serve start leases: %w", err)
 	}
 	defer sub.Unsubscribe()
+	openSub, err := f.serveOpen(q.nc, c.run.OpenSubject())
+	if err != nil {
+		return stats, fmt.Errorf("serve open tasks: %w", err)
+	}
+	defer openSub.Unsubscribe()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.feed(gctx, input) })

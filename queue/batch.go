@@ -1,12 +1,14 @@
 package queue
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 
@@ -56,6 +58,64 @@ func DecodeTasks(data []byte) ([]scrape.Task, error) {
 		}
 	}
 	return ts, nil
+}
+
+// A batch delivered again (its worker died, or handed it back) may hold
+// tasks whose answers the coordinator already has. Before it fetches any, the
+// worker asks on Run.OpenSubject which are still open, so a page is fetched
+// twice only if it was in flight. The question names each task by ID,
+// attempt and token, which only a holder of the batch knows; the answer is a
+// byte per task, '1' for open.
+
+type openTask struct {
+	ID      uint64 `json:"id"`
+	Attempt int    `json:"attempt"`
+	Token   string `json:"token"`
+}
+
+// EncodeOpenQuery asks which of ts are open.
+func EncodeOpenQuery(ts []scrape.Task) []byte {
+	q := make([]openTask, len(ts))
+	for i, t := range ts {
+		q[i] = openTask{t.ID, t.Attempt, t.Token}
+	}
+	data, _ := json.Marshal(q) // nothing here fails to encode
+	return data
+}
+
+// AnswerOpenQuery answers a query with open, which says whether the task of
+// that ID, attempt and token still waits for an answer.
+func AnswerOpenQuery(query []byte, open func(id uint64, attempt int, token string) bool) ([]byte, error) {
+	var q []openTask
+	if err := json.Unmarshal(query, &q); err != nil {
+		return nil, fmt.Errorf("decode open query: %w", err)
+	}
+	if len(q) > MaxTaskBatch {
+		return nil, fmt.Errorf("open query of %d tasks, more than a batch", len(q))
+	}
+	answer := make([]byte, len(q))
+	for i, t := range q {
+		answer[i] = '0'
+		if open(t.ID, t.Attempt, t.Token) {
+			answer[i] = '1'
+		}
+	}
+	return answer, nil
+}
+
+// OpenTasks keeps the tasks of ts that answer, the reply to their query,
+// says are open. An answer that does not fit ts keeps them all.
+func OpenTasks(ts []scrape.Task, answer []byte) []scrape.Task {
+	if len(answer) != len(ts) {
+		return ts
+	}
+	var open []scrape.Task
+	for i, t := range ts {
+		if answer[i] == '1' {
+			open = append(open, t)
+		}
+	}
+	return open
 }
 
 // HeaderResults is the number of results a result message carries.
@@ -130,38 +190,37 @@ type ResultMeta struct {
 // DecodeResults reads a result message from subject and calls each for every
 // result in order. A message that is not a whole batch is an error, and none
 // of its results is handed on: a worker of this protocol never sends one.
+//
+// The strings of every result point into data, which must not change
+// afterwards: copying each of them (a record's twenty links, its title...)
+// was most of what decoding cost. A caller that keeps one past the message
+// should clone it (strings.Clone), or it keeps the whole message. The
+// result handed to each is reused for the next.
 func DecodeResults(run Run, subject string, data []byte, each func(ResultMeta, *scrape.Result)) error {
-	worker := run.WorkerOf(subject)
-	type answer struct {
-		meta ResultMeta
-		r    scrape.Result
-	}
-	var all []answer
-	d := decoder{data: data}
-	for len(d.data) > 0 {
-		var a answer
-		a.meta.Task = d.uvarint()
-		a.meta.Attempt = d.small()
-		a.meta.Token = d.str()
-		d.record(&a.r)
-		if d.err != nil {
-			return fmt.Errorf("result %d of the message: %w", len(all)+1, d.err)
-		}
-		if a.meta.Task == 0 {
-			return fmt.Errorf("result %d of the message: no task", len(all)+1)
-		}
-		m := &a.meta
-		m.Worker, m.Status, m.Bytes, m.RetryAfter = worker, a.r.Status, a.r.Bytes, a.r.RetryAfter
-		if a.r.Error != nil {
-			m.Kind, m.Message = a.r.Error.Kind, a.r.Error.Message
-		}
-		all = append(all, a)
-	}
-	if len(all) == 0 {
+	if len(data) == 0 {
 		return errors.New("a result message without results")
 	}
-	for i := range all {
-		each(all[i].meta, &all[i].r)
+	// A first pass checks the whole message without building anything, so
+	// that a bad one hands on nothing.
+	check := decoder{data: unsafe.String(unsafe.SliceData(data), len(data)), skip: true}
+	for n := 1; len(check.data) > 0; n++ {
+		var r scrape.Result
+		if task, _, _ := check.frame(&r); check.err != nil || task == 0 {
+			return fmt.Errorf("result %d of the message: %w", n, cmp.Or(check.err, errors.New("no task")))
+		}
+	}
+	worker := run.WorkerOf(subject)
+	d := decoder{data: unsafe.String(unsafe.SliceData(data), len(data))}
+	var r scrape.Result
+	for len(d.data) > 0 {
+		r = scrape.Result{}
+		task, attempt, token := d.frame(&r)
+		m := ResultMeta{Task: task, Attempt: attempt, Token: token, Worker: worker,
+			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter}
+		if r.Error != nil {
+			m.Kind, m.Message = r.Error.Kind, r.Error.Message
+		}
+		each(m, &r)
 	}
 	return nil
 }
@@ -227,8 +286,19 @@ func appendStrs(b []byte, ss []string) []byte {
 // against what is left, so a hostile message costs no more memory than its
 // own size.
 type decoder struct {
-	data []byte
+	data string
 	err  error
+	// skip reads lists without keeping them: the check of a message.
+	skip bool
+}
+
+// frame reads one result.
+func (d *decoder) frame(r *scrape.Result) (task uint64, attempt int, token string) {
+	task = d.uvarint()
+	attempt = d.small()
+	token = d.str()
+	d.record(r)
+	return task, attempt, token
 }
 
 var errShort = errors.New("truncated or malformed")
@@ -237,7 +307,7 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.data)
+	v, n := uvarint(d.data)
 	if n <= 0 {
 		d.err = errShort
 		return 0
@@ -250,7 +320,11 @@ func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.data)
+	ux, n := uvarint(d.data)
+	v := int64(ux >> 1)
+	if ux&1 != 0 {
+		v = ^v
+	}
 	if n <= 0 {
 		d.err = errShort
 		return 0
@@ -277,6 +351,24 @@ func (d *decoder) signed() int {
 	return int(v)
 }
 
+// uvarint is binary.Uvarint of a string.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, -(i + 1) // overflow
+			}
+			return x | uint64(b)<<shift, i + 1
+		}
+		x |= uint64(b&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
+}
+
 func (d *decoder) fail() {
 	if d.err == nil {
 		d.err = errShort
@@ -292,7 +384,7 @@ func (d *decoder) str() string {
 		d.fail()
 		return ""
 	}
-	s := string(d.data[:n])
+	s := d.data[:n]
 	d.data = d.data[n:]
 	return s
 }
@@ -304,6 +396,12 @@ func (d *decoder) strs() []string {
 	}
 	if n > uint64(len(d.data)) { // each string takes a byte at least
 		d.fail()
+		return nil
+	}
+	if d.skip {
+		for range n {
+			d.str()
+		}
 		return nil
 	}
 	ss := make([]string, 0, n)
@@ -330,10 +428,14 @@ func (d *decoder) record(r *scrape.Result) {
 		if n > uint64(len(d.data)) {
 			d.fail()
 		} else {
-			r.Fields = make(map[string][]string, n)
+			if !d.skip {
+				r.Fields = make(map[string][]string, n)
+			}
 			for range n {
 				k := d.str()
-				r.Fields[k] = d.strs()
+				if vs := d.strs(); !d.skip {
+					r.Fields[k] = vs
+				}
 			}
 		}
 	}

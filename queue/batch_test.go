@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -162,6 +163,12 @@ func FuzzDecodeResults(f *testing.F) {
 	f.Add(b.buf)
 	f.Add([]byte(strconv.Itoa(ProtocolVersion)))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The decoder's varints read as the standard library's do.
+		if v, n := uvarint(string(data)); n > 0 {
+			if v2, n2 := binary.Uvarint(data); v != v2 || n != n2 {
+				t.Fatalf("uvarint %x: %d (%d bytes), binary.Uvarint %d (%d bytes)", data, v, n, v2, n2)
+			}
+		}
 		var again ResultBatch
 		err := DecodeResults(Run{ID: "R"}, "scrape.R.result.w", data, func(meta ResultMeta, r *scrape.Result) {
 			if meta.Task == 0 {

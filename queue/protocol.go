@@ -44,6 +44,7 @@ func (r Run) TaskSubject() string    { return "scrape." + r.ID + ".task" }
 func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
 func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
 func (r Run) LeaseSubject() string   { return "scrape." + r.ID + ".lease" }
+func (r Run) OpenSubject() string    { return "scrape." + r.ID + ".open" }
 
 // A worker's results, hellos and byes go to subjects that end in its ID
 // (see WorkerPermissions); the coordinator listens to all of them.

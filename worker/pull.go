@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,8 +164,13 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 	stop := p.heartbeat(msg)
 	defer stop()
 	lost := 0
-	if d := deliveries(msg); p.job.MaxDeliver > 0 && d > p.job.MaxDeliver {
+	d := deliveries(msg)
+	if p.job.MaxDeliver > 0 && d > p.job.MaxDeliver {
 		lost = d - 1
+	}
+	open := tasks
+	if d > 1 && lost == 0 {
+		open = p.openTasks(ctx, tasks)
 	}
 	var failed atomic.Bool
 	var wg sync.WaitGroup
@@ -177,6 +183,10 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 				}
 			}
 			defer release()
+			if !slices.ContainsFunc(open, func(t scrape.Task) bool { return t.ID == task.ID }) {
+				pub.handedIn() // answered before: nothing to do
+				return
+			}
 			res, ok := p.fetch(ctx, task, lost, fetching, release)
 			if !ok {
 				failed.Store(true)
@@ -201,6 +211,23 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 		// whose duplicate results the coordinator drops.
 		p.w.log.Debug("ack tasks", "err", err)
 	}
+}
+
+// openWait bounds the question which tasks of a redelivered batch are open.
+const openWait = 5 * time.Second
+
+// openTasks asks the coordinator which of the tasks of a redelivered batch
+// still wait for an answer. Without an answer, all of them are fetched: the
+// coordinator drops the answers it has already.
+func (p *puller) openTasks(ctx context.Context, tasks []scrape.Task) []scrape.Task {
+	octx, cancel := context.WithTimeout(ctx, openWait)
+	defer cancel()
+	reply, err := p.js.Conn().RequestWithContext(octx, p.w.run.OpenSubject(), queue.EncodeOpenQuery(tasks))
+	if err != nil {
+		p.w.log.Debug("ask which tasks are open", "err", err)
+		return tasks
+	}
+	return queue.OpenTasks(tasks, reply.Data)
 }
 
 // fetch makes one task's result. It holds a place in fetching until the page
