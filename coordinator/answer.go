@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -21,7 +23,9 @@ const (
 )
 
 // answer accounts for a result. The caller writes a result judged write,
-// passes on its links when crawling, and calls settle after its batch.
+// passes on its links when crawling, pokes the dispatch once the message's
+// results are answered (so that the room they made is filled in one batch),
+// and calls settle after its batch.
 func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape.Task) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -35,7 +39,6 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	delete(f.pending, meta.Task)
 	e.host.inflight--
 	f.adaptLocked(e, meta, now)
-	defer f.poke()
 	say := f.breakerLocked(e, meta, now)
 	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {
 		return write, e.task
@@ -51,6 +54,26 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	f.queued++
 	f.activateLocked(e.host)
 	return retry, e.task
+}
+
+// open reports whether the task of that ID and attempt still waits for an
+// answer, asked with its delivery's token.
+func (f *frontier) open(id uint64, attempt int, token string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.pending[id]
+	return ok && e.task.Attempt == attempt && subtle.ConstantTimeCompare([]byte(token), []byte(e.task.Token)) == 1
+}
+
+// serveOpen answers the workers' questions about redelivered batches
+// (queue.EncodeOpenQuery). A question it cannot read gets no answer: the
+// worker then fetches the whole batch, as it would without asking.
+func (f *frontier) serveOpen(nc *nats.Conn, subject string) (*nats.Subscription, error) {
+	return nc.Subscribe(subject, func(m *nats.Msg) {
+		if answer, err := queue.AnswerOpenQuery(m.Data, f.open); err == nil {
+			_ = m.Respond(answer)
+		}
+	})
 }
 
 // newToken makes the token of one delivery of a task.

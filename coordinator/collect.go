@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type collector struct {
 	// results refused, by sender.
 	nodeOf   func(worker string) string
 	rejected rejections
+	// rec is the buffer records are encoded in: the sink copies each.
+	rec []byte
 }
 
 func (c *collector) run(ctx context.Context) error {
@@ -75,7 +78,8 @@ func (c *collector) drain() error {
 	return nil
 }
 
-// batch writes one pull's worth of results and returns how many arrived.
+// batch writes one pull's worth of result messages and returns how many
+// arrived.
 func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) {
 	fctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -89,16 +93,12 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	var acks []jetstream.Msg
 	for msg := range b.Messages() {
 		acks = append(acks, msg)
-		rec, meta, task, ok := c.check(msg)
-		if !ok {
-			continue
-		}
-		if err := c.sink.write(rec, meta.ResultMeta); err != nil {
+		if err := c.message(msg); err != nil {
 			return len(acks), err
 		}
-		if meta.Kind == "" && c.frontier.cfg.Crawl != nil && task.Depth < c.frontier.cfg.Crawl.depth {
-			c.frontier.discover(task, meta.links)
-		}
+		// The tasks this message answered made room: release more now,
+		// in one batch, rather than one per answer.
+		c.frontier.poke()
 		if c.frontier.outstanding() == 0 {
 			// The last record the run waits for: flush and acknowledge it
 			// now rather than wait out the rest of the batch.
@@ -126,6 +126,37 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	return len(acks), nil
 }
 
+// message writes the results of one message that are their task's final
+// answer. A message that is no batch of results is rejected whole.
+func (c *collector) message(msg jetstream.Msg) error {
+	var werr error
+	err := queue.DecodeResults(c.runID, msg.Subject(), msg.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+		if werr != nil {
+			return
+		}
+		rec, meta2, task, ok := c.check(meta, r)
+		if !ok {
+			return
+		}
+		if werr = c.sink.write(rec, meta2.ResultMeta); werr != nil {
+			return
+		}
+		if meta2.Kind == "" && c.frontier.cfg.Crawl != nil && task.Depth < c.frontier.cfg.Crawl.depth {
+			// The links share the message's memory (DecodeResults); what
+			// the crawl keeps of them must not hold the whole message.
+			links := make([]string, len(meta2.links))
+			for i, l := range meta2.links {
+				links[i] = strings.Clone(l)
+			}
+			c.frontier.discover(task, links)
+		}
+	})
+	if err != nil {
+		c.rejected.add(c.log, c.runID.WorkerOf(msg.Subject()), "not a batch of results: "+err.Error())
+	}
+	return werr
+}
+
 // checked is a result the collector accepted: the meta it is accounted by,
 // and its links for the crawl.
 type checked struct {
@@ -139,24 +170,9 @@ type checked struct {
 // line and place in the crawl and the sender's node as the queue knows it:
 // a worker can at most lie about a page it was given, never write into the
 // output bytes of its choosing, answer a task it was not given, or claim to
-// be another node.
-func (c *collector) check(msg jetstream.Msg) ([]byte, checked, scrape.Task, bool) {
-	meta, err := queue.DecodeResultMeta(c.runID, msg.Subject(), msg.Headers())
-	if err != nil {
-		c.rejected.add(c.log, c.runID.WorkerOf(msg.Subject()), err.Error())
-		return nil, checked{}, scrape.Task{}, false
-	}
-	var r scrape.Result
-	if err := json.Unmarshal(msg.Data(), &r); err != nil {
-		c.rejected.add(c.log, meta.Worker, "result is not a record: "+err.Error())
-		return nil, checked{}, scrape.Task{}, false
-	}
-	// The frontier's decision rests on what is written, not on headers
-	// that could say otherwise.
-	meta.Kind, meta.Status, meta.Bytes = "", r.Status, r.Bytes
-	if r.Error != nil {
-		meta.Kind, meta.Message = r.Error.Kind, r.Error.Message
-	}
+// be another node. The frontier's decision rests on the record's own
+// fields, which DecodeResults put in meta.
+func (c *collector) check(meta queue.ResultMeta, r *scrape.Result) ([]byte, checked, scrape.Task, bool) {
 	meta.Node = c.nodeOf(meta.Worker)
 	v, task := c.frontier.answer(meta, time.Now())
 	switch v {
@@ -171,13 +187,14 @@ func (c *collector) check(msg jetstream.Msg) ([]byte, checked, scrape.Task, bool
 	if r.Error != nil && r.Error.Kind == "" {
 		r.Error.Kind = scrape.KindFetch
 	}
-	rec, err := json.Marshal(&r)
+	rec, err := appendRecord(c.rec[:0], r)
 	if err != nil {
-		// Nothing decoded from JSON fails to encode again; should it, the
-		// task still gets its one record.
+		// Nothing decoded fails to encode but a date past year 9999;
+		// should one, the task still gets its one record.
 		rec, _ = json.Marshal(scrape.Result{URL: task.URL, Line: task.Line, Depth: task.Depth, Parent: task.Parent,
 			Error: scrape.Errorf(scrape.KindFetch, "unencodable result: %v", err)})
 	}
+	c.rec = rec[:0]
 	return rec, checked{ResultMeta: meta, links: r.Links}, task, true
 }
 

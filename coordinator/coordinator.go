@@ -188,6 +188,11 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return stats, fmt.Errorf("serve start leases: %w", err)
 	}
 	defer sub.Unsubscribe()
+	openSub, err := f.serveOpen(q.nc, c.run.OpenSubject())
+	if err != nil {
+		return stats, fmt.Errorf("serve open tasks: %w", err)
+	}
+	defer openSub.Unsubscribe()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.feed(gctx, input) })
@@ -238,6 +243,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 		MaxDeliver: c.cfg.MaxDeliver,
 		MaxRecord:  maxPayload - 64<<10, // room for headers
 		Delay:      c.cfg.Delay,
+		TaskBatch:  c.taskBatch(),
 	}
 	// CreateRun only creates or updates, so it can be tried again while a
 	// NATS cluster has a peer offline or is electing leaders, as any other
@@ -245,7 +251,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 	var results jetstream.Consumer
 	var err error
 	for o := (outage{}); ; pause(ctx) {
-		results, err = queue.CreateRun(ctx, q.js, c.run, job, queue.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas})
+		results, err = queue.CreateRun(ctx, q.js, c.run, job, queue.Streams{MaxMsg: maxPayload, Replicas: c.cfg.Replicas, Memory: q.srv != nil})
 		if err == nil || ctx.Err() != nil || !passing(err) || !o.failed(c.log, "set up the run", err) {
 			break
 		}
@@ -347,6 +353,20 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 	return w, err
 }
 
+// taskBatch is the most tasks one task message carries: a quarter of the
+// smallest node's slots, so that a node's pull, which takes whole messages,
+// holds few tasks beyond its places, and no node takes a run's first window
+// in a few messages while the others start.
+func (c *Coordinator) taskBatch() int {
+	least := 0
+	for _, h := range c.cfg.Hosts {
+		if least == 0 || h.Slots < least {
+			least = h.Slots
+		}
+	}
+	return min(max(least/4, 1), queue.MaxTaskBatch)
+}
+
 func (c *Coordinator) frontierConfig() frontierConfig {
 	slots := 0
 	for _, h := range c.cfg.Hosts {
@@ -365,6 +385,8 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		MaxCrawlDelay: c.cfg.MaxCrawlDelay,
 		// The breaker's threshold.
 		HostFailures: c.cfg.HostFailures,
+
+		TaskBatch: c.taskBatch(),
 	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent

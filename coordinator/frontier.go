@@ -49,6 +49,9 @@ type frontierConfig struct {
 	// DefaultMaxCrawlDelay). 429s and 503s slow a host further (rate.go).
 	Delay         time.Duration
 	MaxCrawlDelay time.Duration
+
+	// TaskBatch is the most tasks one task message carries (0 means 1).
+	TaskBatch int
 }
 
 // entry is one task on its way through the frontier.
@@ -220,10 +223,12 @@ func (f *frontier) dispatch(ctx context.Context) error {
 			f.checkDoneLocked()
 			f.mu.Unlock()
 		}
-		for _, e := range batch {
-			if err := f.publish(ctx, e.task); err != nil {
+		for rest := batch; len(rest) > 0; {
+			n := min(len(rest), max(f.cfg.TaskBatch, 1))
+			if err := f.publish(ctx, rest[:n]); err != nil {
 				return err
 			}
+			rest = rest[n:]
 		}
 		if len(batch) > 0 || len(denied) > 0 {
 			continue
@@ -302,6 +307,9 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			f.releasedLocked(e, now)
 			e.task.Token = newToken()
 			e.task.Delay, e.released = h.rate.release(now), now
+			// The host's next task waits for this one's answer: the
+			// worker must not hold it back to share a message.
+			e.task.Prompt = h.inflight >= h.rate.limit && len(h.queue) > 0
 			f.pending[e.task.ID] = e
 			batch = append(batch, e)
 		}
@@ -364,12 +372,17 @@ func (f *frontier) fetchRobotsLocked(h *hostState) {
 	})
 }
 
-func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
-	msg, err := queue.EncodeTask(f.run, t)
+// publish releases a batch of tasks in one message.
+func (f *frontier) publish(ctx context.Context, batch []*entry) error {
+	tasks := make([]scrape.Task, len(batch))
+	for i, e := range batch {
+		tasks[i] = e.task
+	}
+	msg, err := queue.EncodeTasks(f.run, tasks)
 	if err != nil {
 		return err
 	}
-	// The message ID makes a retry safe: JetStream drops a copy of a task
+	// The message ID makes a retry safe: JetStream drops a copy of a batch
 	// it did store before its answer was lost.
 	var o outage
 	for {
@@ -382,7 +395,7 @@ func (f *frontier) publish(ctx context.Context, t scrape.Task) error {
 			return nil
 		}
 		if !o.failed(f.log, "queue tasks", err) {
-			return fmt.Errorf("queue task for %s: %w", t.URL, err)
+			return fmt.Errorf("queue tasks from %s: %w", tasks[0].URL, err)
 		}
 		pause(ctx)
 	}

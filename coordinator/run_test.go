@@ -313,13 +313,24 @@ func TestRunWritesEveryLineExactlyOnce(t *testing.T) {
 // A node killed while it has pages in flight loses nothing: its tasks go to
 // the other node once their ack wait has passed, and every URL still has
 // exactly one record.
+// A node killed mid-run: its pages in flight are fetched again by the
+// other, after the ack wait, and nothing else is. With 16 slots a node's
+// tasks come four to a message (taskBatch): the batches the dead node held
+// are delivered whole to the survivor, which fetches only their open tasks.
 func TestRunWorkerKilledMidRun(t *testing.T) {
-	const pages, slots = 40, 4
+	for _, slots := range []int{4, 16} {
+		t.Run(fmt.Sprintf("%d slots", slots), func(t *testing.T) { killMidRun(t, slots) })
+	}
+}
+
+func killMidRun(t *testing.T, slots int) {
+	pages := 10 * slots
 	ts := testsite.New(pages)
 	web, srv := serve(t, ts)
 	t.Cleanup(ts.Close) // before the server's Close, which waits for handlers
 	h := newHarness(t, slots, slots)
 	h.cfg.AckWait = 2 * time.Second
+	h.cfg.PerHost = 4 * slots // the site is one host: room for what the nodes hold besides their slots
 
 	var lines []string
 	for i := range pages {

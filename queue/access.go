@@ -62,7 +62,8 @@ type Permissions struct {
 
 // WorkerPermissions is all a worker of run needs, and no more: pull the
 // run's tasks, acknowledge, hand back or extend its own deliveries, publish
-// its results, hellos and byes, ask for start leases, read the run's job and
+// its results, hellos and byes, ask for start leases and which tasks of a
+// redelivered batch are still open, read the run's job and
 // hear its stop; replies come only to its own inbox. It cannot publish a
 // task, read results, change or delete a stream or consumer, or touch
 // another run.
@@ -84,6 +85,7 @@ func WorkerPermissions(run Run, id string) Permissions {
 			run.HelloSubject(id),
 			run.ByeSubject(id),
 			run.LeaseSubject(),
+			run.OpenSubject(),
 		},
 		Subscribe: []string{
 			InboxPrefix(id) + ".>",

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -23,33 +21,15 @@ import (
 // mismatch is refused at start-up with a clear message instead of producing
 // records nobody can decode. 3: a task carries its host's spacing
 // (scrape.Task.Delay), which a worker of protocol 2 would ignore, breaking
-// Crawl-delay and the spacing of slowed hosts.
-const ProtocolVersion = 3
+// Crawl-delay and the spacing of slowed hosts. 4: tasks and results travel
+// in batches (batch.go), results in a binary form.
+const ProtocolVersion = 4
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.
 const (
 	WorkerConsumer      = "workers"
 	CoordinatorConsumer = "coordinator"
-)
-
-// Message headers. Results carry their bookkeeping in headers so that the
-// coordinator can account for a record and write it out without decoding
-// the JSON body.
-const (
-	HeaderTask  = "Scrape-Task"  // task ID, decimal
-	HeaderKind  = "Scrape-Kind"  // error kind, absent on success
-	HeaderNode  = "Scrape-Node"  // machinefile host that produced the result
-	HeaderBytes = "Scrape-Bytes" // body bytes read
-	// HeaderAttempt tells which attempt a result answers, so a late result
-	// of an attempt that was already retried is recognised and dropped.
-	HeaderAttempt = "Scrape-Attempt"
-	HeaderStatus  = "Scrape-Status"
-	// HeaderRetryAfter carries the site's Retry-After, in milliseconds.
-	HeaderRetryAfter = "Scrape-Retry-After"
-	// HeaderToken echoes the token of the delivery a result answers: only
-	// the worker given the task has it, so only it can answer.
-	HeaderToken = "Scrape-Token"
 )
 
 // Run names every stream, subject and bucket of one run. They all carry the
@@ -64,6 +44,7 @@ func (r Run) TaskSubject() string    { return "scrape." + r.ID + ".task" }
 func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
 func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
 func (r Run) LeaseSubject() string   { return "scrape." + r.ID + ".lease" }
+func (r Run) OpenSubject() string    { return "scrape." + r.ID + ".open" }
 
 // A worker's results, hellos and byes go to subjects that end in its ID
 // (see WorkerPermissions); the coordinator listens to all of them.
@@ -113,6 +94,10 @@ type Job struct {
 	// whose Delay is set asks for one too: its host has a spacing of its
 	// own (a Crawl-delay, or a pace lowered by 429s and 503s).
 	Delay time.Duration `json:"delay,omitempty"`
+	// TaskBatch is the most tasks one task message carries (0 means 1). A
+	// worker asks for as many messages as its free places hold batches, so
+	// it holds at most a batch less one beyond them per pull.
+	TaskBatch int `json:"task_batch,omitempty"`
 }
 
 // HostKey is what politeness limits count by: the URL's host and port, as
@@ -214,107 +199,6 @@ type Bye struct {
 
 // Control messages the coordinator sends on ControlSubject.
 const ControlStop = "stop"
-
-// EncodeTask builds the message that releases t to the task stream.
-func EncodeTask(run Run, t scrape.Task) (*nats.Msg, error) {
-	data, err := json.Marshal(t)
-	if err != nil {
-		return nil, fmt.Errorf("encode task %d: %w", t.ID, err)
-	}
-	m := nats.NewMsg(run.TaskSubject())
-	m.Data = data
-	// The message ID lets JetStream drop a task published twice (a
-	// coordinator retrying a publish whose ack was lost).
-	m.Header.Set(nats.MsgIdHdr, msgID(t.ID, t.Attempt))
-	return m, nil
-}
-
-// DecodeTask reads a task message.
-func DecodeTask(data []byte) (scrape.Task, error) {
-	var t scrape.Task
-	if err := json.Unmarshal(data, &t); err != nil {
-		return t, fmt.Errorf("decode task: %w", err)
-	}
-	if t.ID == 0 || t.URL == "" {
-		return t, errors.New("decode task: no id or url")
-	}
-	return t, nil
-}
-
-// EncodeResult builds the message that carries r, the answer to task t.
-// A result larger than maxRecord loses its links (then headings) and says so,
-// rather than being refused by the server and retried forever.
-func EncodeResult(run Run, worker string, t scrape.Task, r *scrape.Result, maxRecord int) (*nats.Msg, error) {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode result of task %d: %w", t.ID, err)
-	}
-	if maxRecord > 0 && len(data) > maxRecord {
-		trimmed := *r
-		trimmed.Links, trimmed.Headings = nil, nil
-		if trimmed.Error == nil {
-			trimmed.Error = scrape.Errorf(scrape.KindTooLarge, "record of %d bytes exceeds the queue's %d: links and headings dropped", len(data), maxRecord)
-		}
-		if data, err = json.Marshal(&trimmed); err != nil {
-			return nil, fmt.Errorf("encode result of task %d: %w", t.ID, err)
-		}
-		r = &trimmed
-	}
-	m := nats.NewMsg(run.ResultSubject(worker))
-	m.Data = data
-	m.Header.Set(nats.MsgIdHdr, msgID(t.ID, t.Attempt))
-	m.Header.Set(HeaderTask, strconv.FormatUint(t.ID, 10))
-	m.Header.Set(HeaderBytes, strconv.FormatInt(r.Bytes, 10))
-	m.Header.Set(HeaderAttempt, strconv.Itoa(t.Attempt))
-	m.Header.Set(HeaderToken, t.Token)
-	if r.Status != 0 {
-		m.Header.Set(HeaderStatus, strconv.Itoa(r.Status))
-	}
-	if r.RetryAfter > 0 {
-		m.Header.Set(HeaderRetryAfter, strconv.FormatInt(r.RetryAfter.Milliseconds(), 10))
-	}
-	if r.Node != "" {
-		m.Header.Set(HeaderNode, r.Node)
-	}
-	if r.Error != nil {
-		m.Header.Set(HeaderKind, r.Error.Kind)
-	}
-	return m, nil
-}
-
-// ResultMeta is what the coordinator reads from a result's subject and
-// headers.
-type ResultMeta struct {
-	Task       uint64
-	Attempt    int
-	Token      string
-	Worker     string // the sender, from the subject the queue let it use
-	Kind       string
-	Node       string
-	Bytes      int64
-	Status     int
-	RetryAfter time.Duration
-	// Message is the record's error message. No header carries it: the
-	// coordinator sets it from the record it decoded, as it does Kind.
-	Message string
-}
-
-// DecodeResultMeta reads a result's subject and headers.
-func DecodeResultMeta(run Run, subject string, h nats.Header) (ResultMeta, error) {
-	id, err := strconv.ParseUint(h.Get(HeaderTask), 10, 64)
-	if err != nil {
-		return ResultMeta{}, fmt.Errorf("result has no valid %s header: %w", HeaderTask, err)
-	}
-	n, _ := strconv.ParseInt(h.Get(HeaderBytes), 10, 64)
-	attempt, _ := strconv.Atoi(h.Get(HeaderAttempt))
-	status, _ := strconv.Atoi(h.Get(HeaderStatus))
-	ra, _ := strconv.ParseInt(h.Get(HeaderRetryAfter), 10, 64)
-	return ResultMeta{
-		Task: id, Attempt: attempt, Token: h.Get(HeaderToken), Worker: run.WorkerOf(subject),
-		Kind: h.Get(HeaderKind), Node: h.Get(HeaderNode),
-		Bytes: n, Status: status, RetryAfter: time.Duration(ra) * time.Millisecond,
-	}, nil
-}
 
 func msgID(id uint64, attempt int) string {
 	return strconv.FormatUint(id, 10) + "." + strconv.Itoa(attempt)

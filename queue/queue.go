@@ -38,19 +38,29 @@ const (
 type Streams struct {
 	MaxMsg   int32 // largest message
 	Replicas int   // copies kept by a NATS cluster; 0 means 1
+	// Memory keeps the streams in memory rather than in files. It suits a
+	// queue that lives and dies with the coordinator (the embedded one):
+	// a worker's death loses nothing either way, the coordinator's takes
+	// the queue with it whatever its storage, and a resume makes the queue
+	// anew from the journal (it never reads the old streams). A shared NATS
+	// keeps files, so that a restarted server still holds the run.
+	Memory bool
 }
 
 // CreateRun makes a run's streams, consumers and config bucket on js and
-// returns the consumer results are read from. Both work-queue streams are
-// file-backed, so neither tasks nor results are lost with a process.
+// returns the consumer results are read from.
 func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st Streams) (jetstream.Consumer, error) {
 	replicas := max(st.Replicas, 1)
+	storage := jetstream.FileStorage
+	if st.Memory {
+		storage = jetstream.MemoryStorage
+	}
 	stream := func(name, subject string, dedupe time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:       name,
 			Subjects:   []string{subject},
 			Retention:  jetstream.WorkQueuePolicy,
-			Storage:    jetstream.FileStorage,
+			Storage:    storage,
 			MaxMsgSize: st.MaxMsg,
 			Replicas:   replicas,
 			Duplicates: dedupe,
@@ -78,6 +88,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 			MaxDeliver:    -1, // workers give up on a task themselves, with a record
 			MaxAckPending: -1,
 			Replicas:      replicas,
+			MemoryStorage: st.Memory,
 		})
 		if err != nil {
 			return fmt.Errorf("create task consumer: %w", err)
@@ -96,6 +107,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 			AckWait:       resultAckWait,
 			MaxAckPending: -1,
 			Replicas:      replicas,
+			MemoryStorage: st.Memory,
 		})
 		if err != nil {
 			return fmt.Errorf("create result consumer: %w", err)
@@ -105,7 +117,7 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 	g.Go(func() error {
 		// The bucket's settings never change within a run, and making it
 		// again as it is succeeds: nothing to update.
-		kv, err := js.CreateKeyValue(gctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.FileStorage, Replicas: replicas})
+		kv, err := js.CreateKeyValue(gctx, jetstream.KeyValueConfig{Bucket: run.ConfigBucket(), Storage: jetstream.StorageType(storage), Replicas: replicas})
 		if err != nil {
 			return fmt.Errorf("create config bucket %s: %w", run.ConfigBucket(), err)
 		}

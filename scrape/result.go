@@ -119,4 +119,8 @@ type Task struct {
 	// lease before the request; a task of a host without one skips that
 	// round trip.
 	Delay time.Duration `json:"delay,omitempty"`
+	// Prompt says the task's host waits for its answer: the host is at its
+	// limit in flight with tasks queued. The worker then stores the result
+	// at once instead of letting it wait for others to share its message.
+	Prompt bool `json:"prompt,omitempty"`
 }

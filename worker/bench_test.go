@@ -102,7 +102,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 	for i := range b.N {
 		id := uint64(i + 1)
 		// Coordinator: release the task.
-		tm, err := queue.EncodeTask(q.run, scrape.Task{ID: id, URL: res.URL, Line: i + 1, Attempt: 1, Listed: true})
+		tm, err := queue.EncodeTasks(q.run, []scrape.Task{{ID: id, URL: res.URL, Line: i + 1, Attempt: 1, Listed: true}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -117,15 +117,13 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		got := 0
 		for msg := range batch.Messages() {
 			got++
-			task, err := queue.DecodeTask(msg.Data())
+			tasks, err := queue.DecodeTasks(msg.Data())
 			if err != nil {
 				b.Fatal(err)
 			}
-			out, err := queue.EncodeResult(q.run, queue.NewWorkerID(), task, &res, 1<<20)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := wjs.PublishMsg(ctx, out); err != nil {
+			var out queue.ResultBatch
+			out.Add(queue.EncodeResult(tasks[0], &res, 1<<20))
+			if _, err := wjs.PublishMsg(ctx, out.Msg(q.run, queue.NewWorkerID())); err != nil {
 				b.Fatal(err)
 			}
 			if err := msg.Ack(); err != nil {
@@ -143,9 +141,10 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		got = 0
 		for msg := range rb.Messages() {
 			got++
-			meta, err := queue.DecodeResultMeta(q.run, msg.Subject(), msg.Headers())
-			if err != nil || meta.Task != id {
-				b.Fatalf("result %+v, %v; want task %d", meta, err, id)
+			var task uint64
+			err := queue.DecodeResults(q.run, msg.Subject(), msg.Data(), func(meta queue.ResultMeta, _ *scrape.Result) { task = meta.Task })
+			if err != nil || task != id {
+				b.Fatalf("result of task %d, %v; want task %d", task, err, id)
 			}
 			if err := msg.Ack(); err != nil {
 				b.Fatal(err)
@@ -204,7 +203,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 				feedErr <- ctx.Err()
 				return
 			}
-			m, err := queue.EncodeTask(q.run, scrape.Task{ID: uint64(i + 1), URL: site.URL + "/article", Line: i + 1, Attempt: 1, Listed: true})
+			m, err := queue.EncodeTasks(q.run, []scrape.Task{{ID: uint64(i + 1), URL: site.URL + "/article", Line: i + 1, Attempt: 1, Listed: true}})
 			if err == nil {
 				_, err = q.coord.PublishMsg(ctx, m)
 			}
@@ -228,19 +227,20 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 		var acks []jetstream.Msg
 		for msg := range rb.Messages() {
 			acks = append(acks, msg)
-			meta, err := queue.DecodeResultMeta(q.run, msg.Subject(), msg.Headers())
+			err := queue.DecodeResults(q.run, msg.Subject(), msg.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+				if meta.Kind != "" {
+					b.Errorf("task %d: %s: %s", meta.Task, meta.Kind, meta.Message)
+				}
+				if meta.Task == 0 || meta.Task > uint64(b.N) || seen[meta.Task] {
+					return // a duplicate: first one wins, as in the coordinator
+				}
+				seen[meta.Task] = true
+				done++
+				<-tokens
+			})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if meta.Kind != "" {
-				b.Fatalf("task %d: %s: %s", meta.Task, meta.Kind, msg.Data())
-			}
-			if meta.Task == 0 || meta.Task > uint64(b.N) || seen[meta.Task] {
-				continue // a duplicate: first one wins, as in the coordinator
-			}
-			seen[meta.Task] = true
-			done++
-			<-tokens
 		}
 		for _, m := range acks {
 			_ = m.Ack()

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/url"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,17 +48,35 @@ func lookahead(slots int) int { return slots / 8 }
 // one could do. A slot is free again once its page is downloaded:
 // extracting it, storing the result and acknowledging the task need no fetch
 // slot, only the task's place among those held.
+//
+// Tasks come in batches of up to the run's TaskBatch: a pull asks for as many
+// messages as its free places make whole batches, rounded up, so a node holds
+// at most a batch less one beyond its places per pull. The tasks beyond are
+// held without a place, and give none back when done.
 func (p *puller) loop(ctx context.Context) {
 	slots := p.w.cfg.Slots
 	held := slots + lookahead(slots)
+	batch := max(p.job.TaskBatch, 1)
 	free := make(chan struct{}, held) // tasks we may take from the queue
 	for range held {
 		free <- struct{}{}
 	}
 	fetching := make(chan struct{}, slots) // pages being fetched
 	pulls := make(chan struct{}, maxPulls)
+	pub := newPublisher(p)
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		pub.run(ctx)
+	}()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		// The publisher outlives every task: their results are stored
+		// even while the worker stops (storeContext).
+		wg.Wait()
+		pub.close()
+		<-pubDone
+	}()
 	for {
 		select {
 		case pulls <- struct{}{}:
@@ -66,6 +86,7 @@ func (p *puller) loop(ctx context.Context) {
 		select {
 		case <-free:
 		case <-ctx.Done():
+			<-pulls
 			return
 		}
 		n := 1
@@ -80,13 +101,22 @@ func (p *puller) loop(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer func() { <-pulls }()
-			got, err := p.pull(ctx, n, func(msg jetstream.Msg) {
-				wg.Go(func() {
-					var once sync.Once
-					release := func() { once.Do(func() { free <- struct{}{} }) }
-					defer release()
-					p.handle(ctx, msg, fetching, release)
-				})
+			places := n
+			_, err := p.pull(ctx, (n+batch-1)/batch, func(msg jetstream.Msg) {
+				tasks, err := queue.DecodeTasks(msg.Data())
+				if err != nil {
+					// Nothing can ever make this message readable;
+					// redelivering it would only loop. The coordinator's
+					// frontier still waits for its tasks, so say loudly
+					// what happened.
+					p.w.log.Error("dropping unreadable tasks", "err", err)
+					_ = msg.TermWithReason("unreadable tasks")
+					return
+				}
+				owned := min(places, len(tasks))
+				places -= owned
+				pub.busy.Add(int64(len(tasks)))
+				wg.Go(func() { p.handle(ctx, msg, tasks, owned, free, fetching, pub) })
 			})
 			if err != nil && ctx.Err() == nil {
 				p.w.log.Warn("pull tasks", "err", err)
@@ -95,14 +125,14 @@ func (p *puller) loop(ctx context.Context) {
 				case <-time.After(500 * time.Millisecond):
 				}
 			}
-			for range n - got {
+			for range places {
 				free <- struct{}{}
 			}
 		})
 	}
 }
 
-// pull asks for up to n tasks and dispatches each as it arrives.
+// pull asks for up to n task messages and dispatches each as it arrives.
 func (p *puller) pull(ctx context.Context, n int, dispatch func(jetstream.Msg)) (int, error) {
 	fctx, cancel := context.WithTimeout(ctx, pullWait)
 	defer cancel()
@@ -122,46 +152,105 @@ func (p *puller) pull(ctx context.Context, n int, dispatch func(jetstream.Msg)) 
 	return got, err
 }
 
-// handle turns one task into one stored result, then acknowledges the task.
-// The order matters: a worker that dies between the two leaves the task to
-// be redelivered, and the coordinator drops the duplicate result. It holds a
-// place in fetching until the page is downloaded, and calls release once the
-// page is extracted, to free the task's place among those held: a node
-// extracts no more pages at once than it holds, and storing and
-// acknowledging need neither place.
-func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan struct{}, release func()) {
-	task, err := queue.DecodeTask(msg.Data())
-	if err != nil {
-		// Nothing can ever make this message readable; redelivering it
-		// would only loop. The coordinator's frontier still waits for the
-		// task, so say loudly what happened.
-		p.w.log.Error("dropping unreadable task", "err", err)
-		_ = msg.TermWithReason("unreadable task")
+// handle turns one message's tasks into stored results, then acknowledges
+// the message. The order matters: a worker that dies before the ack leaves
+// the whole batch to be redelivered, and the coordinator drops the results
+// it already has, by task and attempt. The first owned tasks of the batch
+// hold a place among those held, given back to free once their page is
+// extracted; the rest were taken beyond the places (see loop).
+func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.Task, owned int, free, fetching chan struct{}, pub *publisher) {
+	// The ack-wait clock runs from delivery, also while tasks wait for a
+	// slot, until the last result of the batch is stored.
+	stop := p.heartbeat(msg)
+	defer stop()
+	lost := 0
+	d := deliveries(msg)
+	if p.job.MaxDeliver > 0 && d > p.job.MaxDeliver {
+		lost = d - 1
+	}
+	open := tasks
+	if d > 1 && lost == 0 {
+		open = p.openTasks(ctx, tasks)
+	}
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for i, task := range tasks {
+		wg.Go(func() {
+			var once sync.Once
+			release := func() {
+				if i < owned {
+					once.Do(func() { free <- struct{}{} })
+				}
+			}
+			defer release()
+			if !slices.ContainsFunc(open, func(t scrape.Task) bool { return t.ID == task.ID }) {
+				pub.handedIn() // answered before: nothing to do
+				return
+			}
+			res, ok := p.fetch(ctx, task, lost, fetching, release)
+			if !ok {
+				failed.Store(true)
+				pub.handedIn()
+				return
+			}
+			if err := pub.store(task, res); err != nil {
+				p.w.log.Warn("publish result", "url", task.URL, "err", err)
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
+		// Another delivery does what this one could not; what this one
+		// stored is dropped then as a duplicate.
+		_ = msg.Nak()
 		return
 	}
+	if err := msg.Ack(); err != nil {
+		// The results are stored; a lost ack only costs a redelivery
+		// whose duplicate results the coordinator drops.
+		p.w.log.Debug("ack tasks", "err", err)
+	}
+}
 
+// openWait bounds the question which tasks of a redelivered batch are open.
+const openWait = 5 * time.Second
+
+// openTasks asks the coordinator which of the tasks of a redelivered batch
+// still wait for an answer. Without an answer, all of them are fetched: the
+// coordinator drops the answers it has already.
+func (p *puller) openTasks(ctx context.Context, tasks []scrape.Task) []scrape.Task {
+	octx, cancel := context.WithTimeout(ctx, openWait)
+	defer cancel()
+	reply, err := p.js.Conn().RequestWithContext(octx, p.w.run.OpenSubject(), queue.EncodeOpenQuery(tasks))
+	if err != nil {
+		p.w.log.Debug("ask which tasks are open", "err", err)
+		return tasks
+	}
+	return queue.OpenTasks(tasks, reply.Data)
+}
+
+// fetch makes one task's result. It holds a place in fetching until the page
+// is downloaded, and calls release once the page is extracted. A task of a
+// batch delivered more than MaxDeliver times (lost > 0) is recorded as lost,
+// unfetched. It reports false when the task must be handed back: the worker
+// is stopping.
+func (p *puller) fetch(ctx context.Context, task scrape.Task, lost int, fetching chan struct{}, release func()) (*scrape.Result, bool) {
 	var res scrape.Result
-	if d := deliveries(msg); p.job.MaxDeliver > 0 && d > p.job.MaxDeliver {
+	if lost > 0 {
 		res = scrape.Result{
 			URL:   task.URL,
-			Error: scrape.Errorf(scrape.KindWorkerLost, "gave up after %d deliveries: each worker that took this URL died or lost its connection", d-1),
+			Error: scrape.Errorf(scrape.KindWorkerLost, "gave up after %d deliveries: each worker that took this URL died or lost its connection", lost),
 		}
 	} else {
-		// The ack-wait clock runs from delivery, also while the task waits
-		// for a slot.
-		stop := p.heartbeat(msg)
 		select {
 		case fetching <- struct{}{}:
 		case <-ctx.Done():
-			stop()
-			_ = msg.Nak()
-			return
+			return nil, false
 		}
 		if err := p.lease(ctx, task); err != nil {
 			<-fetching
-			stop()
-			_ = msg.Nak()
-			return
+			return nil, false
 		}
 		fctx := ctx
 		if task.Listed {
@@ -179,13 +268,11 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan st
 			// with it, about half of that without it.
 			runtime.Gosched()
 		})
-		stop()
 		release()
 		if ctx.Err() != nil {
 			// Stopping mid-fetch: the result is an artefact of our own
 			// cancellation, not of the site. Hand the task back.
-			_ = msg.Nak()
-			return
+			return nil, false
 		}
 	}
 	p.w.log.Debug("fetched", "url", task.URL, "status", res.Status, "ms", res.DurationMS, "attempt", task.Attempt)
@@ -195,25 +282,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, fetching chan st
 	res.Attempts = task.Attempt
 	res.Depth = task.Depth
 	res.Parent = task.Parent
-
-	out, err := queue.EncodeResult(p.w.run, p.w.id, task, &res, p.job.MaxRecord)
-	if err != nil {
-		p.w.log.Error("encode result", "url", task.URL, "err", err)
-		_ = msg.Nak()
-		return
-	}
-	pctx, cancel := storeContext(ctx)
-	defer cancel()
-	if _, err := p.js.PublishMsg(pctx, out); err != nil {
-		p.w.log.Warn("publish result", "url", task.URL, "err", err)
-		_ = msg.Nak()
-		return
-	}
-	if err := msg.Ack(); err != nil {
-		// The result is stored; a lost ack only costs a redelivery whose
-		// duplicate result the coordinator drops.
-		p.w.log.Debug("ack task", "url", task.URL, "err", err)
-	}
+	return &res, true
 }
 
 // storeContext bounds storing one result. A finished result is worth

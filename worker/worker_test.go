@@ -49,7 +49,7 @@ func startQueue(t *testing.T, job queue.Job) *testQueue {
 func (q *testQueue) publish(t *testing.T, tasks ...scrape.Task) {
 	t.Helper()
 	for _, task := range tasks {
-		m, err := queue.EncodeTask(q.run, task)
+		m, err := queue.EncodeTasks(q.run, []scrape.Task{task})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,18 +70,15 @@ func (q *testQueue) collect(t *testing.T, n int) map[uint64]scrape.Result {
 			t.Fatal(err)
 		}
 		for m := range b.Messages() {
-			meta, err := queue.DecodeResultMeta(q.run, m.Subject(), m.Headers())
+			err := queue.DecodeResults(q.run, m.Subject(), m.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+				if _, dup := out[meta.Task]; dup {
+					t.Errorf("task %d answered twice", meta.Task)
+				}
+				out[meta.Task] = *r
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var r scrape.Result
-			if err := json.Unmarshal(m.Data(), &r); err != nil {
-				t.Fatal(err)
-			}
-			if _, dup := out[meta.Task]; dup {
-				t.Errorf("task %d answered twice", meta.Task)
-			}
-			out[meta.Task] = r
 			m.Ack()
 		}
 	}

@@ -1066,9 +1066,11 @@ func pullTask(addr string, tc *tls.Config, boot queue.Bootstrap) (string, scrape
 	if err != nil || msg == nil || !strings.HasPrefix(msg.reply, "$JS.ACK.") || !strings.Contains(got, " 1 "+msg.reply+" ") {
 		return connect, task, fmt.Errorf("no task delivered (%v): %q", err, got)
 	}
-	if task, err = queue.DecodeTask([]byte(msg.data)); err != nil {
+	tasks, err := queue.DecodeTasks([]byte(msg.data))
+	if err != nil {
 		return connect, task, err
 	}
+	task = tasks[0]
 	if err := c.send(pub(msg.reply, "", "-NAK"), "PING"); err != nil {
 		return connect, task, err
 	}

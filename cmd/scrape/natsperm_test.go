@@ -242,7 +242,7 @@ func TestNATSPermissionsFromREADME(t *testing.T) {
 	run := activeRun(t, nc, id, "the workers' login")
 	results := make(chan *nats.Msg, 1)
 	all, err := nc.Subscribe("_INBOX.>", func(m *nats.Msg) {
-		if m.Header.Get(queue.HeaderTask) != "" {
+		if m.Header.Get(queue.HeaderResults) != "" {
 			select {
 			case results <- m:
 			default:
@@ -272,7 +272,7 @@ func TestNATSPermissionsFromREADME(t *testing.T) {
 	}
 	select {
 	case m := <-results:
-		t.Errorf("the workers' login read a result on %s (task %s)", m.Subject, m.Header.Get(queue.HeaderTask))
+		t.Errorf("the workers' login read results on %s (%s of them)", m.Subject, m.Header.Get(queue.HeaderResults))
 	default:
 	}
 	perNode := map[string]int{}

@@ -108,18 +108,16 @@ func TestJoinKeyHolderCannotTamper(t *testing.T) {
 	}
 	var sent int
 	for task := uint64(50); task <= 52; task++ {
-		m, err := queue.EncodeResult(run, id, scrape.Task{ID: task, Attempt: 1, Token: fmt.Sprintf("made-up-%d", task)},
-			&scrape.Result{URL: forgedURL, Title: forgedTitle, Line: int(task), Status: 200}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := nc.PublishMsg(m); err != nil {
+		var b queue.ResultBatch
+		b.Add(queue.EncodeResult(scrape.Task{ID: task, Attempt: 1, Token: fmt.Sprintf("made-up-%d", task)},
+			&scrape.Result{URL: forgedURL, Title: forgedTitle, Line: int(task), Status: 200}, 0))
+		if err := nc.PublishMsg(b.Msg(run, id)); err != nil {
 			t.Fatal(err)
 		}
 		sent++
 	}
 	garbled := nats.NewMsg(run.ResultSubject(id))
-	garbled.Header.Set(queue.HeaderTask, "51")
+	garbled.Header.Set(queue.HeaderResults, "1")
 	garbled.Data = []byte("{not a record")
 	for _, m := range []*nats.Msg{{Subject: run.ResultSubject(id), Data: []byte("garbage, no headers")}, garbled} {
 		if err := nc.PublishMsg(m); err != nil {

@@ -1,0 +1,187 @@
+package queue
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+func TestTasksRoundTrip(t *testing.T) {
+	run := Run{ID: "ABC"}
+	in := []scrape.Task{
+		{ID: 42, URL: "http://x/", Line: 42, Attempt: 2, Token: "t42", Prompt: true},
+		{ID: 43, URL: "http://x/b", Line: 43, Attempt: 1, Token: "t43", Delay: time.Second, Listed: true},
+	}
+	m, err := EncodeTasks(run, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A batch is named by its first task's attempt, which is released once.
+	if m.Subject != run.TaskSubject() || m.Header.Get(nats.MsgIdHdr) != "42.2" {
+		t.Errorf("subject %q msg id %q", m.Subject, m.Header.Get(nats.MsgIdHdr))
+	}
+	out, err := DecodeTasks(m.Data)
+	if err != nil || !reflect.DeepEqual(out, in) {
+		t.Errorf("decoded %+v, %v; want %+v", out, err, in)
+	}
+	for _, bad := range []string{"", "{}", "[]", `[{"id":1}]`, `[{"id":1,"url":"http://x/"},{"url":"http://y/"}]`, "[1]"} {
+		if _, err := DecodeTasks([]byte(bad)); err == nil {
+			t.Errorf("DecodeTasks(%q) accepted", bad)
+		}
+	}
+	if _, err := EncodeTasks(run, nil); err == nil {
+		t.Error("an empty batch was encoded")
+	}
+}
+
+// fullResult sets every field a worker sends.
+func fullResult() scrape.Result {
+	return scrape.Result{
+		URL: "http://x/a", Line: 3, Depth: 1, Parent: "http://x/", Node: "n1", FinalURL: "http://x/b", Status: 200, ContentType: "text/html",
+		Title: "T <&> \u2028", Description: "d", Headings: []string{"h1", ""}, Links: []string{"http://x/c"},
+		Fields: map[string][]string{"price": {"1", "2"}, "none": nil}, Text: "body text",
+		Bytes: 12345, DurationMS: 17, FetchedAt: time.Date(2026, 12, 3, 18, 0, 0, 123456789, time.UTC),
+		Worker: "host:1", Attempts: 2, RetryAfter: 3 * time.Second,
+	}
+}
+
+func TestResultsRoundTrip(t *testing.T) {
+	run := Run{ID: "ABC"}
+	failed := scrape.Result{URL: "http://x/e", Error: scrape.Errorf(scrape.KindHTTPStatus, "503"), Status: 503, RetryAfter: time.Minute}
+	tasks := []scrape.Task{{ID: 7, Attempt: 1, Token: "tok7"}, {ID: 1 << 41, Attempt: 3, Token: "tok8"}}
+	results := []scrape.Result{fullResult(), failed}
+	var b ResultBatch
+	for i := range tasks {
+		b.Add(EncodeResult(tasks[i], &results[i], 1<<20))
+	}
+	m := b.Msg(run, "w1")
+	if m.Subject != run.ResultSubject("w1") || m.Header.Get(HeaderResults) != "2" {
+		t.Errorf("subject %q, %s %q", m.Subject, HeaderResults, m.Header.Get(HeaderResults))
+	}
+	var i int
+	err := DecodeResults(run, m.Subject, m.Data, func(meta ResultMeta, r *scrape.Result) {
+		want := results[i]
+		wantMeta := ResultMeta{Task: tasks[i].ID, Attempt: tasks[i].Attempt, Token: tasks[i].Token, Worker: "w1",
+			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter}
+		if want.Error != nil {
+			wantMeta.Kind, wantMeta.Message = want.Error.Kind, want.Error.Message
+		}
+		if meta != wantMeta {
+			t.Errorf("result %d: meta %+v, want %+v", i, meta, wantMeta)
+		}
+		// What the coordinator writes is the JSON of the record: the
+		// same bytes as the worker's own would have been.
+		got, _ := json.Marshal(r)
+		exp, _ := json.Marshal(&want)
+		if string(got) != string(exp) || r.RetryAfter != want.RetryAfter {
+			t.Errorf("result %d:\n got %s\nwant %s", i, got, exp)
+		}
+		i++
+	})
+	if err != nil || i != 2 {
+		t.Fatalf("decoded %d results, %v", i, err)
+	}
+}
+
+func TestResultTrimming(t *testing.T) {
+	links := make([]string, 2000)
+	for i := range links {
+		links[i] = "http://example.com/a/long/path/to/page/number/" + strings.Repeat("x", 40)
+	}
+	tests := []struct {
+		name      string
+		res       scrape.Result
+		max       int
+		wantKind  string
+		wantLinks int
+	}{
+		{"ok", scrape.Result{URL: "http://x/", Links: links[:3]}, 1 << 20, "", 3},
+		{"error", scrape.Result{URL: "http://x/", Error: scrape.Errorf(scrape.KindTimeout, "slow")}, 1 << 20, scrape.KindTimeout, 0},
+		{"too big for the queue", scrape.Result{URL: "http://x/", Links: links}, 16 << 10, scrape.KindTooLarge, 0},
+		{"too big, and an error already", scrape.Result{URL: "http://x/", Links: links, Error: scrape.Errorf(scrape.KindBadBody, "cut")}, 16 << 10, scrape.KindBadBody, 0},
+	}
+	for _, tt := range tests {
+		frame := EncodeResult(scrape.Task{ID: 7, Attempt: 1}, &tt.res, tt.max)
+		if len(frame) > tt.max {
+			t.Errorf("%s: %d bytes exceed %d", tt.name, len(frame), tt.max)
+		}
+		var b ResultBatch
+		b.Add(frame)
+		n := 0
+		err := DecodeResults(Run{ID: "R"}, "scrape.R.result.w1", b.Msg(Run{ID: "R"}, "w1").Data, func(meta ResultMeta, r *scrape.Result) {
+			n++
+			if meta.Task != 7 || meta.Kind != tt.wantKind || len(r.Links) != tt.wantLinks {
+				t.Errorf("%s: meta %+v, %d links; want kind %q, %d links", tt.name, meta, len(r.Links), tt.wantKind, tt.wantLinks)
+			}
+		})
+		if err != nil || n != 1 {
+			t.Errorf("%s: %d results, %v", tt.name, n, err)
+		}
+	}
+}
+
+// TestDecodeResultsRefusesWhole: a message that is not a whole batch hands
+// on none of its results, not even the readable ones before the damage.
+func TestDecodeResultsRefusesWhole(t *testing.T) {
+	run := Run{ID: "R"}
+	r := fullResult()
+	good := EncodeResult(scrape.Task{ID: 1, Attempt: 1, Token: "a"}, &r, 0)
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"json, as protocol 3 sent", []byte(`{"url":"http://x/","status":200}`)},
+		{"cut short", append(append([]byte{}, good...), good[:len(good)-1]...)},
+		{"a byte too many", append(append([]byte{}, good...), 0)},
+		{"no task", EncodeResult(scrape.Task{ID: 0, Attempt: 1}, &r, 0)},
+		{"a length past the end", append(append([]byte{}, good...), 1, 1, 0, 0xff, 0xff, 0xff, 0x0f)},
+	}
+	for _, tt := range tests {
+		n := 0
+		err := DecodeResults(run, "scrape.R.result.w1", tt.data, func(ResultMeta, *scrape.Result) { n++ })
+		if err == nil || n != 0 {
+			t.Errorf("%s: %d results handed on, error %v", tt.name, n, err)
+		}
+	}
+}
+
+// FuzzDecodeResults: any bytes a worker sends are decoded or refused,
+// without a panic, and what decodes encodes again to the same frames.
+func FuzzDecodeResults(f *testing.F) {
+	r := fullResult()
+	var b ResultBatch
+	b.Add(EncodeResult(scrape.Task{ID: 9, Attempt: 2, Token: "t"}, &r, 0))
+	f.Add(b.buf)
+	f.Add([]byte(strconv.Itoa(ProtocolVersion)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The decoder's varints read as the standard library's do.
+		if v, n := uvarint(string(data)); n > 0 {
+			if v2, n2 := binary.Uvarint(data); v != v2 || n != n2 {
+				t.Fatalf("uvarint %x: %d (%d bytes), binary.Uvarint %d (%d bytes)", data, v, n, v2, n2)
+			}
+		}
+		var again ResultBatch
+		err := DecodeResults(Run{ID: "R"}, "scrape.R.result.w", data, func(meta ResultMeta, r *scrape.Result) {
+			if meta.Task == 0 {
+				t.Fatal("a result without a task was handed on")
+			}
+			again.Add(EncodeResult(scrape.Task{ID: meta.Task, Attempt: meta.Attempt, Token: meta.Token}, r, 0))
+		})
+		if err != nil {
+			return
+		}
+		n := 0
+		if err := DecodeResults(Run{ID: "R"}, "scrape.R.result.w", again.buf, func(ResultMeta, *scrape.Result) { n++ }); err != nil || n != again.Len() {
+			t.Fatalf("re-encoded batch: %d of %d, %v", n, again.Len(), err)
+		}
+	})
+}

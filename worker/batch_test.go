@@ -1,0 +1,103 @@
+package worker
+
+import (
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
+)
+
+// A batch delivered again holds tasks the coordinator may have answers for
+// already: the worker asks which are open and fetches only those, then
+// acknowledges the whole batch.
+func TestWorkerRedeliveredBatchFetchesOnlyOpenTasks(t *testing.T) {
+	site := testsite.New(3)
+	web := httptest.NewServer(site)
+	t.Cleanup(func() { site.Close(); web.Close() })
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 5 * time.Second}, AckWait: 5 * time.Second, MaxDeliver: 3, TaskBatch: 3})
+
+	var tasks []scrape.Task
+	for i := range 3 {
+		tasks = append(tasks, scrape.Task{ID: uint64(i + 1), URL: web.URL + "/page/" + itoa(i), Line: i + 1, Attempt: 1, Token: "tok" + itoa(i), Listed: true})
+	}
+	m, err := queue.EncodeTasks(q.run, tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	// A first worker takes the batch and hands it back: its next delivery
+	// is its second.
+	cons, err := q.js.Consumer(t.Context(), q.run.TaskStream(), queue.WorkerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range b.Messages() {
+		if err := msg.Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The coordinator has the second task's answer.
+	var mu sync.Mutex
+	var asked [][]byte
+	sub, err := q.js.Conn().Subscribe(q.run.OpenSubject(), func(m *nats.Msg) {
+		mu.Lock()
+		asked = append(asked, m.Data)
+		mu.Unlock()
+		reply, err := queue.AnswerOpenQuery(m.Data, func(id uint64, attempt int, token string) bool {
+			return id != 2 && attempt == 1 && token == "tok"+itoa(int(id-1))
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		_ = m.Respond(reply)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+
+	startWorker(t, q, 3, nil)
+	got := q.collect(t, 2)
+	if _, ok := got[2]; ok {
+		t.Error("the answered task was answered again")
+	}
+	for _, id := range []uint64{1, 3} {
+		if r := got[id]; r.Status != 200 || r.Error != nil {
+			t.Errorf("task %d: %+v", id, r)
+		}
+	}
+	if n := site.Hits("/page/1"); n != 0 {
+		t.Errorf("the answered task's page was fetched %d times", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for q.pendingTasks(t) != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := q.pendingTasks(t); n != 0 {
+		t.Errorf("%d task messages still in the queue: the batch was not acknowledged", n)
+	}
+	if extra, err := q.results.Fetch(1, jetstream.FetchMaxWait(300*time.Millisecond)); err == nil {
+		for m := range extra.Messages() {
+			t.Errorf("a further result message: %q", m.Data())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 {
+		t.Errorf("asked %d times which tasks are open, want once", len(asked))
+	}
+}
