@@ -225,6 +225,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 		MaxDeliver: c.cfg.MaxDeliver,
 		MaxRecord:  maxPayload - 64<<10, // room for headers
 		Delay:      c.cfg.Delay,
+		PerSlot:    c.cfg.PerSlot,
 	}
 	// CreateRun only creates or updates, so it can be tried again while a
 	// NATS cluster has a peer offline or is electing leaders, as any other
@@ -331,13 +332,9 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 }
 
 func (c *Coordinator) frontierConfig() frontierConfig {
-	slots := 0
-	for _, h := range c.cfg.Hosts {
-		slots += h.Slots
-	}
 	fc := frontierConfig{
 		Window:  c.cfg.Window,
-		Slots:   slots,
+		Slots:   c.cfg.clusterFetches(),
 		PerHost: c.cfg.PerHost,
 		Retries: c.cfg.Retries,
 		Backoff: c.cfg.RetryBackoff,

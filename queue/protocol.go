@@ -113,6 +113,10 @@ type Job struct {
 	// whose Delay is set asks for one too: its host has a spacing of its
 	// own (a Crawl-delay, or a pace lowered by 429s and 503s).
 	Delay time.Duration `json:"delay,omitempty"`
+	// PerSlot is the pages fetched at a time per slot of a node: a worker
+	// that joins by itself without a count of its own fetches this many per
+	// CPU. The run's own workers get their count in their Bootstrap.
+	PerSlot int `json:"per_slot,omitempty"`
 }
 
 // HostKey is what politeness limits count by: the URL's host and port, as
@@ -138,7 +142,9 @@ type Bootstrap struct {
 	Node string `json:"node"`
 	// Worker is the worker's ID, which its login to the queue is bound to.
 	Worker string `json:"worker"`
-	Slots  int    `json:"slots"`
+	// Slots is how many pages the worker fetches at a time: its node's
+	// machinefile slots times the run's pages per slot.
+	Slots int `json:"slots"`
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`
@@ -193,7 +199,7 @@ func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
 type Hello struct {
 	Node    string `json:"node"`
 	Worker  string `json:"worker"`
-	Slots   int    `json:"slots"`
+	Slots   int    `json:"slots"` // pages it fetches at a time
 	OS      string `json:"os"`
 	Arch    string `json:"arch"`
 	Version string `json:"version"`
