@@ -508,7 +508,10 @@ func TestClusterThreeHostsShareBySlots(t *testing.T) {
 	// share follows its slots as long as it pulls only for free slots.
 	urls := slowURLs(base, 30, 2000)
 	mf := "# three hosts, seven slots\nnode1:2\nnode2:4 # the big one\nnode3\n"
-	r := startClusterRun(t, c, mf, urls)
+	// --per-slot 1: seven pages in flight, under the one site's --per-host
+	// of 8, so that the nodes' slots and not the politeness limit bound
+	// the run, and each node's share shows its weight.
+	r := startClusterRun(t, c, mf, urls, "--per-slot", "1")
 	if code := r.wait(t, 2*time.Minute); code != 0 {
 		t.Fatalf("exit %d\n%s", code, r.stderr.String())
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -23,6 +24,13 @@ type binaries struct {
 	// page. The harness turns it off so every tool makes the same
 	// requests.
 	IgnoreRobots bool
+	// PerSlot is set when this scrape has --per-slot (pages in flight per
+	// machinefile slot, default 16): the harness sets it to 1, so that
+	// localhost:N is N pages in flight, as the others' N are.
+	PerSlot bool
+	// Spider is the Scrapy spider file, written into the working
+	// directory, when the scrapy command is installed; "" otherwise.
+	Spider, NoScrapy string
 }
 
 // probe asks the scrape binary which of the flags the harness may need it knows.
@@ -30,6 +38,7 @@ func (b *binaries) probe() {
 	out, _ := exec.Command(b.Scrape, "run", "--help").CombinedOutput()
 	b.PerHost = strings.Contains(string(out), "--per-host")
 	b.IgnoreRobots = strings.Contains(string(out), "--ignore-robots")
+	b.PerSlot = strings.Contains(string(out), "--per-slot")
 }
 
 // build compiles the bench tools from this module and scrape from the parent
@@ -47,6 +56,9 @@ func build(ctx context.Context, o options, work string) (binaries, string, error
 	logf("building benchsite, baseline, collyrun")
 	if err := goCmd(ctx, ".", "build", "-o", bin+"/", "./cmd/benchsite", "./cmd/baseline", "./cmd/collyrun"); err != nil {
 		return b, "", err
+	}
+	if slices.Contains(o.Tools, "scrapy") {
+		b.Spider, b.NoScrapy = setUpScrapy(bin)
 	}
 	mainDir, err := filepath.Abs(o.MainDir)
 	if err != nil {
