@@ -813,12 +813,13 @@ func TestClusterBadWeb(t *testing.T) {
 			kindOf[u] = k.kind
 		}
 	}
-	// Default limits but a short --timeout; --per-host 16 lets all 16 slots
-	// work on the one bad site at once; no retries, which only make the
-	// timeouts take three times as long.
+	// Default limits but a short --timeout; --per-slot 1 makes a slot one
+	// page in flight, and --per-host 16 lets all 16 slots work on the one
+	// bad site at once; no retries, which only make the timeouts take
+	// three times as long.
 	const slots = 8
 	r := startClusterRun(t, c, fmt.Sprintf("node1:%d\nnode2:%d\n", slots, slots), urls,
-		"--timeout", "3s", "--per-host", "16", "--retries", "0")
+		"--timeout", "3s", "--per-slot", "1", "--per-host", "16", "--retries", "0")
 
 	// Sample every worker's resident memory while the run goes. A worker
 	// may hold a --max-body of body per slot; the bound allows twice that
