@@ -79,7 +79,25 @@ ssh session's stdin, never on a command line.`,
 		},
 	}
 	o.bind(cmd.Flags())
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{perSlotHint(err)} })
 	return cmd
+}
+
+// concurrencyFlags are how other tools spell pages in flight: GNU parallel
+// and make's -j, xargs' -P, curl's and wget2's -n, Open MPI's --slots.
+var concurrencyFlags = []string{"--slots", "--jobs", "--concurrency", "--parallel", "-j", "-n", "-P", "-c"}
+
+// perSlotHint points a flag that sets concurrency elsewhere at --per-slot.
+func perSlotHint(err error) error {
+	msg := err.Error()
+	for _, f := range concurrencyFlags {
+		long := "unknown flag: " + f
+		short := fmt.Sprintf("unknown shorthand flag: '%s'", strings.TrimPrefix(f, "-"))
+		if (msg == long || strings.HasPrefix(msg, long+" ")) || (len(f) == 2 && strings.HasPrefix(msg, short)) {
+			return fmt.Errorf("%w (pages in flight: --per-slot N for each machinefile slot, or each CPU without -f; default %d)", err, coordinator.DefaultPerSlot)
+		}
+	}
+	return err
 }
 
 // bind defines the flags of scrape run on f, each set straight into o.
