@@ -42,6 +42,7 @@ type options struct {
 	MainDir    string
 	ScrapeRev  string
 	ScrapeBin  string
+	BaseRev    string
 	RunTimeout time.Duration
 	Report     string
 }
@@ -66,13 +67,20 @@ func main() {
 	flag.StringVar(&o.MainDir, "main", "..", "the scrape module's directory")
 	flag.StringVar(&o.ScrapeRev, "scrape-rev", "", "build scrape from this git revision of -main (git archive) instead of its working tree")
 	flag.StringVar(&o.ScrapeBin, "scrape-bin", "", "use this scrape binary instead of building one")
+	flag.StringVar(&o.BaseRev, "base-rev", "", "also run scrape built from this git revision of -main, as the tool scrape-base, in the same rotation: a before-and-after under the same load")
 	flag.DurationVar(&o.RunTimeout, "run-timeout", 5*time.Minute, "longest one run may take before it is stopped")
 	flag.StringVar(&o.Report, "report", "", "also write the markdown report to this file")
 	flag.Parse()
 	o.Workloads = strings.Split(workloads, ",")
 	o.Tools = strings.Split(tools, ",")
+	if o.BaseRev != "" && !slices.Contains(o.Tools, "scrape-base") {
+		o.Tools = slices.Insert(o.Tools, 1, "scrape-base")
+	}
 	for _, t := range o.Tools {
-		if !slices.Contains([]string{"scrape", "baseline", "colly", "scrapy"}, t) {
+		if t == "scrape-base" && o.BaseRev == "" {
+			log.Fatal("harness: the tool scrape-base needs -base-rev")
+		}
+		if !slices.Contains([]string{"scrape", "scrape-base", "baseline", "colly", "scrapy"}, t) {
 			log.Fatalf("harness: unknown tool %q", t)
 		}
 	}
@@ -106,7 +114,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	rep := &report{opts: o, env: environment(buildInfo)}
+	rep := &report{opts: o, env: environment(buildInfo), baseRev: bins.BaseRev}
 	if bins.PerHost {
 		// A per-host limit counts a task from its release into the queue
 		// until its result is collected, a little longer than its request:
@@ -321,6 +329,8 @@ func toolCommand(b binaries, tool string, wl workload, machinefile, urls, out st
 			argv = append(argv, "--per-slot", "1")
 		}
 		return command{Argv: append(argv, urls)}
+	case "scrape-base":
+		return toolCommand(*b.Base, "scrape", wl, machinefile, urls, out)
 	case "scrapy":
 		return command{Argv: scrapyArgv(b.Spider, urls, out)}
 	case "baseline":

@@ -18,6 +18,7 @@ type report struct {
 	opts       options
 	env        string
 	scrapeNote string
+	baseRev    string
 	workloads  []workload
 	results    struct {
 		Runs []runResult `json:"runs"`
@@ -115,6 +116,9 @@ func (r *report) markdown() string {
 	o := r.opts
 	fmt.Fprintf(&b, "\n## scrape benchmark\n\n%s  \n", r.env)
 	fmt.Fprintf(&b, "Reproduce: `%s`  \n", strings.TrimSpace("cd bench && go run ./cmd/harness "+strings.Join(os.Args[1:], " ")))
+	if r.baseRev != "" {
+		fmt.Fprintf(&b, "scrape-base: scrape built from git revision %s (-base-rev), run with the same flags as scrape where it has them.  \n", r.baseRev)
+	}
 	fmt.Fprintf(&b, "%d runs per tool and workload, medians shown; %d pages in flight for every tool in the start-up, CPU-bound and latency-bound workloads (scrape: machinefile `localhost:%d`%s).\n",
 		o.Runs, o.InFlight, o.InFlight, r.scrapeNote)
 	for _, wl := range r.workloads {
@@ -166,7 +170,7 @@ func (r *report) markdown() string {
 				ver = fmt.Sprintf("**%d/%d runs passed**; a failing run: %s", s.Passed, s.Runs, s.Check)
 			}
 			coord, worker := "–", "–"
-			if tool == "scrape" && s.Split {
+			if strings.HasPrefix(tool, "scrape") && tool != "scrapy" && s.Split {
 				coord, worker = fmt.Sprint(s.OwnPerPage.Microseconds()), fmt.Sprint(s.ChildPerPage.Microseconds())
 			}
 			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.1f | %s | %.1f | %.1f | %d | %s | %s | %s | %s |\n",

@@ -55,6 +55,9 @@ func spreadWorkload(o options, bins binaries) workload {
 		Defaults: true,
 		Tools:    slices.Clone(o.Tools),
 	}
+	// The revision before would fetch a page or two at a time here: minutes
+	// of a run that says nothing new about it.
+	wl.Tools = slices.DeleteFunc(wl.Tools, func(t string) bool { return t == "scrape-base" })
 	if slices.Contains(wl.Tools, "scrapy") && bins.Spider == "" {
 		logf("out of the box: Scrapy skipped: %s", bins.NoScrapy)
 		wl.Tools = slices.DeleteFunc(wl.Tools, func(t string) bool { return t == "scrapy" })
