@@ -46,10 +46,15 @@ const (
 // Config is one run.
 type Config struct {
 	// Hosts are the machinefile's nodes; nil means this machine alone
-	// with one slot per CPU. An empty list launches no worker: the run
+	// with one slot per CPU. Each slot is PerSlot pages fetched at a time
+	// (slots.go). An empty list launches no worker: the run
 	// waits for workers to join (scrape worker --nats), which needs
 	// WaitWorkers.
 	Hosts []machinefile.Host
+	// PerSlot is how many pages a node fetches at a time for each of its
+	// slots (default DefaultPerSlot). A worker that joins by itself without
+	// --slots fetches PerSlot per CPU.
+	PerSlot int
 	// WaitWorkers, when set, is how long the run waits for a worker to join
 	// while none is running (at the start with no Hosts, or after every
 	// node was lost) before it fails; zero fails at once.
@@ -123,7 +128,7 @@ type Config struct {
 	AckWait        time.Duration
 	MaxDeliver     int
 	// Window bounds the tasks released and not yet answered (default:
-	// four per slot, at least 64).
+	// four per page the nodes fetch at a time, at least 64).
 	Window int
 	// MaxQueued bounds the tasks waiting in memory to be released
 	// (default: four times Window); the pages a crawl finds beyond it wait
@@ -254,12 +259,11 @@ func (c *Config) setDefaults() error {
 	if c.HostFailures < 0 {
 		return fmt.Errorf("host failures %d: want 0 (no breaker) or more", c.HostFailures)
 	}
+	if err := c.checkPerSlot(); err != nil {
+		return err
+	}
 	if c.Window <= 0 {
-		slots := 0
-		for _, h := range c.Hosts {
-			slots += h.Slots
-		}
-		c.Window = max(64, 4*slots)
+		c.Window = max(64, 4*c.clusterFetches())
 	}
 	if c.Listen == "" && len(c.NATS) == 0 && c.WaitWorkers <= 0 && allLocal(c.Hosts) {
 		// Nobody off this machine is expected: nobody off it can try.

@@ -244,6 +244,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 		MaxRecord:  maxPayload - 64<<10, // room for headers
 		Delay:      c.cfg.Delay,
 		TaskBatch:  c.taskBatch(),
+		PerSlot:    c.cfg.PerSlot,
 	}
 	// CreateRun only creates or updates, so it can be tried again while a
 	// NATS cluster has a peer offline or is electing leaders, as any other
@@ -354,29 +355,25 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 }
 
 // taskBatch is the most tasks one task message carries: a quarter of the
-// smallest node's slots, so that a node's pull, which takes whole messages,
+// smallest node's pages in flight, so that a node's pull, which takes whole messages,
 // holds few tasks beyond its places, and no node takes a run's first window
 // in a few messages while the others start.
 func (c *Coordinator) taskBatch() int {
 	least := 0
 	for _, h := range c.cfg.Hosts {
-		if least == 0 || h.Slots < least {
-			least = h.Slots
+		if n := c.cfg.fetches(h); least == 0 || n < least {
+			least = n
 		}
 	}
 	return min(max(least/4, 1), queue.MaxTaskBatch)
 }
 
 func (c *Coordinator) frontierConfig() frontierConfig {
-	slots := 0
-	for _, h := range c.cfg.Hosts {
-		slots += h.Slots
-	}
 	fc := frontierConfig{
 		Window:          c.cfg.Window,
 		MaxQueued:       c.cfg.MaxQueued,
 		CheckpointEvery: c.cfg.CheckpointEvery,
-		Slots:           slots,
+		Slots:           c.cfg.clusterFetches(),
 		PerHost:         c.cfg.PerHost,
 		Retries:         c.cfg.Retries,
 		Backoff:         c.cfg.RetryBackoff,

@@ -82,7 +82,9 @@
 // fleet.go starts one worker per host through a Launcher (launcher.go: the
 // scrape worker process, over the system ssh client for remote hosts, after
 // pushing the binary with push.go when asked) and watches them; node.go is one
-// node's life: start, bootstrap, hello, stop, reap. Workers that join by
+// node's life: start, bootstrap, hello, stop, reap. slots.go sizes each
+// worker: its machinefile slots times --per-slot pages at a time, which its
+// bootstrap carries. Workers that join by
 // themselves with the run's join key are join.go's. relay.go puts the
 // workers' output and the run's own lines on one stderr, which the progress
 // bar (progress.go) takes over while it is drawn.

@@ -23,7 +23,7 @@ const crawlIDBase = 1 << 40
 // one place that sees the whole cluster, not in each worker.
 type frontierConfig struct {
 	Window  int // tasks released to the queue at once
-	Slots   int // the cluster's slots, for telling when --per-host held a run back
+	Slots   int // pages the cluster fetches at a time, for telling when --per-host held a run back
 	PerHost int // tasks released per host at once: requests in flight to it
 	Retries int // further attempts after a retryable failure
 	Backoff time.Duration

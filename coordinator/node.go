@@ -74,7 +74,7 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 		Run:      c.run.ID,
 		Node:     n.Name,
 		Worker:   n.worker,
-		Slots:    n.Host.Slots,
+		Slots:    c.cfg.fetches(n.Host),
 		LogLevel: c.cfg.LogLevel,
 		Job:      fl.job,
 	}
@@ -85,7 +85,7 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	c.log.Info("worker ready", "node", n.Name, "worker", n.worker, "slots", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
+	c.log.Info("worker ready", "node", n.Name, "worker", n.worker, "slots", n.Host.Slots, "fetches", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
 	return nil
 }
 

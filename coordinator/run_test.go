@@ -59,7 +59,10 @@ func newHarness(t *testing.T, slots ...int) *harness {
 		hosts = append(hosts, machinefile.Host{Name: "localhost", Slots: s, Line: i + 1})
 	}
 	h.cfg = Config{
-		Hosts:        hosts,
+		Hosts: hosts,
+		// The tests below count a slot as one page in flight: a node of 4
+		// slots fetches 4 pages at a time, as its test says.
+		PerSlot:      1,
 		Output:       h.out,
 		Stdout:       io.Discard,
 		Stderr:       h.stderr,

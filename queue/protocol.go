@@ -98,6 +98,10 @@ type Job struct {
 	// worker asks for as many messages as its free places hold batches, so
 	// it holds at most a batch less one beyond them per pull.
 	TaskBatch int `json:"task_batch,omitempty"`
+	// PerSlot is the pages fetched at a time per slot of a node: a worker
+	// that joins by itself without a count of its own fetches this many per
+	// CPU. The run's own workers get their count in their Bootstrap.
+	PerSlot int `json:"per_slot,omitempty"`
 }
 
 // HostKey is what politeness limits count by: the URL's host and port, as
@@ -123,7 +127,9 @@ type Bootstrap struct {
 	Node string `json:"node"`
 	// Worker is the worker's ID, which its login to the queue is bound to.
 	Worker string `json:"worker"`
-	Slots  int    `json:"slots"`
+	// Slots is how many pages the worker fetches at a time: its node's
+	// machinefile slots times the run's pages per slot.
+	Slots int `json:"slots"`
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`
@@ -178,7 +184,7 @@ func ReadBootstrap(r *bufio.Reader) (Bootstrap, error) {
 type Hello struct {
 	Node    string `json:"node"`
 	Worker  string `json:"worker"`
-	Slots   int    `json:"slots"`
+	Slots   int    `json:"slots"` // pages it fetches at a time
 	OS      string `json:"os"`
 	Arch    string `json:"arch"`
 	Version string `json:"version"`

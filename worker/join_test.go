@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"encoding/json"
 	"errors"
 	"github.com/scrape-cluster/scrape/internal/testqueue"
 	"github.com/scrape-cluster/scrape/queue"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +86,53 @@ func TestFindRun(t *testing.T) {
 	find.Wait = 20 * time.Second
 	if id, err := FindRun(t.Context(), find); err != nil || id != other.ID {
 		t.Errorf("run that starts later: %q, %v", id, err)
+	}
+}
+
+// A worker sizes itself from the bootstrap's count when it has one, and
+// otherwise, as one that joins by hand without --slots, from the run's
+// pages per slot, one slot per CPU.
+func TestWorkerFetchesPerSlotOfTheRun(t *testing.T) {
+	cpus := runtime.NumCPU()
+	tests := []struct {
+		name           string
+		slots, perSlot int
+		want           int
+	}{
+		{"own count", 5, 16, 5},
+		{"default per slot", 0, 16, 16 * cpus},
+		{"three per slot", 0, 3, 3 * cpus},
+		{"none said", 0, 0, cpus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := startQueue(t, queue.Job{AckWait: time.Second, PerSlot: tt.perSlot})
+			nc, err := nats.Connect(q.url, nats.UserInfo(testqueue.User, testqueue.Password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			hellos := make(chan queue.Hello, 16)
+			if _, err := nc.Subscribe(q.run.Hellos(), func(m *nats.Msg) {
+				var h queue.Hello
+				if json.Unmarshal(m.Data, &h) == nil && len(m.Data) > 0 {
+					hellos <- h
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			startWorker(t, q, tt.slots, nil)
+			select {
+			case h := <-hellos:
+				if h.Slots != tt.want {
+					t.Errorf("worker says it fetches %d pages at a time, want %d", h.Slots, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no hello within 10s")
+			}
+		})
 	}
 }

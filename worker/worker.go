@@ -77,9 +77,6 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Run == "" {
 		return nil, errors.New("worker: no run ID given")
 	}
-	if cfg.Slots <= 0 {
-		cfg.Slots = runtime.NumCPU()
-	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
@@ -175,6 +172,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer ctl.Unsubscribe()
 
+	if w.cfg.Slots <= 0 {
+		// A worker that joined by itself without --slots: the run's pages
+		// per slot, one slot per CPU, as a run without a machinefile has.
+		w.cfg.Slots = runtime.NumCPU() * max(job.PerSlot, 1)
+	}
 	fetcher := scrape.NewFetcher(withParallelism(job.Fetch, w.cfg.Slots))
 	defer fetcher.Close()
 

@@ -84,7 +84,9 @@ func BenchmarkClusterLatency(b *testing.B) {
 // runOnce runs scrape run over the cluster's ssh and returns its wall time.
 // A run still going after two minutes is killed, with its ssh clients.
 func runOnce(b *testing.B, c *testcluster.Cluster, bin, mf, in, out string, perHost int) (time.Duration, error) {
-	cmd := exec.Command(bin, "run", "-f", mf, "-o", out, "-q",
+	// --per-slot 1: each slot is one page in flight, as the baseline's
+	// goroutines are, so that the ideal is slots / latency.
+	cmd := exec.Command(bin, "run", "-f", mf, "-o", out, "-q", "--per-slot", "1",
 		"--per-host", fmt.Sprint(perHost), "--ignore-robots", "--ssh", strings.Join(c.SSHCommand(), " "), in)
 	cmd.Dir = b.TempDir()
 	var stderr bytes.Buffer

@@ -109,6 +109,7 @@ func TestRunFlagDefaults(t *testing.T) {
 		ConnectTimeout:   coordinator.DefaultConnectTimeout,
 		AckWait:          coordinator.DefaultAckWait,
 		PerHost:          coordinator.DefaultPerHost,
+		PerSlot:          coordinator.DefaultPerSlot,
 		MaxCrawlDelay:    coordinator.DefaultMaxCrawlDelay,
 		Retries:          coordinator.DefaultRetries,
 		RetryBackoff:     coordinator.DefaultRetryBackoff,
@@ -151,6 +152,12 @@ func TestRunFlags(t *testing.T) {
 		}},
 		{[]string{"--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerHost, c.Delay, c.IgnoreRobots, c.Retries, c.RetryBackoff = 2, 50*time.Millisecond, true, 0, 2*time.Second
+		}},
+		{[]string{"--per-slot", "4"}, func(o *runOptions, c *coordinator.Config) {
+			c.PerSlot = 4
+		}},
+		{[]string{"--per-slot", "1", "-f", "hosts"}, func(o *runOptions, c *coordinator.Config) {
+			o.machinefile, c.PerSlot = abs(t, "hosts"), 1
 		}},
 		{[]string{"--max-crawl-delay", "5s"}, func(o *runOptions, c *coordinator.Config) {
 			c.MaxCrawlDelay = 5 * time.Second
@@ -263,6 +270,12 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"--ack-wait", "10ms"}, "--ack-wait 10ms: at least 1s"},
 		{[]string{"--per-host", "x"}, `invalid argument "x"`},
 		{[]string{"--per-host", "0"}, "--per-host must be 1 or more"},
+		{[]string{"--per-slot", "0"}, "--per-slot must be 1 to 10000"},
+		{[]string{"--per-slot", "10001"}, "--per-slot must be 1 to 10000"},
+		{[]string{"--per-slot", "-2"}, "--per-slot cannot be negative"},
+		{[]string{"-j", "32"}, "unknown shorthand flag: 'j' in -j (pages in flight: --per-slot N"},
+		{[]string{"--slots", "4"}, "unknown flag: --slots (pages in flight: --per-slot N"},
+		{[]string{"-n8"}, "unknown shorthand flag: 'n' in -n8 (pages in flight: --per-slot N"},
 		{[]string{"--retries", "-1"}, "--retries cannot be negative"},
 		{[]string{"--host-failures", "-1"}, "--host-failures cannot be negative"},
 		{[]string{"--depth", "-1"}, "--depth cannot be negative"},

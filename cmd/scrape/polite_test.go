@@ -162,7 +162,9 @@ func TestSummarySaysWhenPerHostHeldTheRunBack(t *testing.T) {
 	if !strings.Contains(stderr, "--per-host") {
 		t.Errorf("summary does not name --per-host:\n%s", stderr)
 	}
-	_, stderr = scrapeRecords(t, urls, "localhost:8", "--per-host", "8")
+	// 8 pages at a time (one slot of 8) against a limit of 8: the limit
+	// never kept a page back.
+	_, stderr = scrapeRecords(t, urls, "localhost:1", "--per-slot", "8", "--per-host", "8")
 	if strings.Contains(stderr, "held the run back") {
 		t.Errorf("summary blames --per-host when it did not hold the run back:\n%s", stderr)
 	}

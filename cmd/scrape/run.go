@@ -57,7 +57,9 @@ func newRunCmd(runFn func(context.Context, *runOptions) error) *cobra.Command {
 skipped; "-" or no file reads stdin) on the nodes of MACHINEFILE, and write one
 record per input line to OUTPUT.
 
-Without -f the run uses this machine alone, one slot per CPU. A node that is
+Without -f the run uses this machine alone, one slot per CPU. Each slot of a
+node fetches --per-slot pages at a time (default 16): a node of 2 slots has 32
+pages in flight, and --per-host keeps any one site to 8 of them. A node that is
 this machine (localhost, 127.0.0.1, its own name or address) runs its worker
 directly; every other node is reached with the system ssh client, which reads
 your ~/.ssh/config. The run's queue credentials go to each worker over its
@@ -77,7 +79,25 @@ ssh session's stdin, never on a command line.`,
 		},
 	}
 	o.bind(cmd.Flags())
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{perSlotHint(err)} })
 	return cmd
+}
+
+// concurrencyFlags are how other tools spell pages in flight: GNU parallel
+// and make's -j, xargs' -P, curl's and wget2's -n, Open MPI's --slots.
+var concurrencyFlags = []string{"--slots", "--jobs", "--concurrency", "--parallel", "-j", "-n", "-P", "-c"}
+
+// perSlotHint points a flag that sets concurrency elsewhere at --per-slot.
+func perSlotHint(err error) error {
+	msg := err.Error()
+	for _, f := range concurrencyFlags {
+		long := "unknown flag: " + f
+		short := fmt.Sprintf("unknown shorthand flag: '%s'", strings.TrimPrefix(f, "-"))
+		if (msg == long || strings.HasPrefix(msg, long+" ")) || (len(f) == 2 && strings.HasPrefix(msg, short)) {
+			return fmt.Errorf("%w (pages in flight: --per-slot N for each machinefile slot, or each CPU without -f; default %d)", err, coordinator.DefaultPerSlot)
+		}
+	}
+	return err
 }
 
 // bind defines the flags of scrape run on f, each set straight into o.
@@ -95,6 +115,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.Var((*redirects)(&c.Fetch.MaxRedirects), "max-redirects", "redirects followed before giving up")
 	f.StringArrayVar(&o.selects, "select", nil, "extract `NAME=CSS` (text) or NAME=CSS@ATTR (attribute) into fields.NAME; repeatable")
 	f.BoolVar(&c.Fetch.Text, "text", false, "record the page's visible text")
+	f.IntVar(&c.PerSlot, "per-slot", coordinator.DefaultPerSlot, "pages a node fetches at a time for each of its machinefile slots (without -f: one slot per CPU)")
 	f.IntVar(&c.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
 	f.DurationVar(&c.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
 	f.BoolVar(&c.IgnoreRobots, "ignore-robots", false, "do not obey robots.txt")
@@ -226,6 +247,9 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 	}
 	if c.PerHost < 1 {
 		return errors.New("--per-host must be 1 or more")
+	}
+	if c.PerSlot < 1 || c.PerSlot > coordinator.MaxPerSlot {
+		return fmt.Errorf("--per-slot must be 1 to %d", coordinator.MaxPerSlot)
 	}
 	if c.MaxCrawlDelay <= 0 {
 		return errors.New("--max-crawl-delay must be more than 0 (--ignore-robots ignores robots.txt, its Crawl-delay included)")

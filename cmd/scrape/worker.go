@@ -60,7 +60,7 @@ scrape run goes on with its other workers.`,
 	f := cmd.Flags()
 	f.SortFlags = false
 	bindNATS(f, &o.find.Servers, &o.auth, "join a run on this NATS (`urls`, comma-separated) instead of reading a bootstrap from stdin")
-	f.IntVar(&o.cfg.Slots, "slots", 0, "pages fetched at a time (default: one per CPU)")
+	f.IntVar(&o.cfg.Slots, "slots", 0, "pages fetched at a time (default: the run's --per-slot for each CPU, 16 per CPU unless the run says otherwise)")
 	f.StringVar(&o.cfg.Node, "name", "", "`node` name in the run's records and summary (default: this host's name)")
 	f.StringVar(&o.find.Run, "run", "", "`ID` of the run to join (default: the one active run)")
 	f.DurationVar(&o.find.Wait, "wait", 0, "give up after waiting this long for a run (default: wait until stopped)")

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -23,6 +24,17 @@ type binaries struct {
 	// page. The harness turns it off so every tool makes the same
 	// requests.
 	IgnoreRobots bool
+	// PerSlot is set when this scrape has --per-slot (pages in flight per
+	// machinefile slot, default 16): the harness sets it to 1, so that
+	// localhost:N is N pages in flight, as the others' N are.
+	PerSlot bool
+	// Spider is the Scrapy spider file, written into the working
+	// directory, when the scrapy command is installed; "" otherwise.
+	Spider, NoScrapy string
+	// Base is scrape built from -base-rev (BaseRev, short), run as the
+	// tool scrape-base beside scrape; nil without -base-rev.
+	Base    *binaries
+	BaseRev string
 }
 
 // probe asks the scrape binary which of the flags the harness may need it knows.
@@ -30,6 +42,7 @@ func (b *binaries) probe() {
 	out, _ := exec.Command(b.Scrape, "run", "--help").CombinedOutput()
 	b.PerHost = strings.Contains(string(out), "--per-host")
 	b.IgnoreRobots = strings.Contains(string(out), "--ignore-robots")
+	b.PerSlot = strings.Contains(string(out), "--per-slot")
 }
 
 // build compiles the bench tools from this module and scrape from the parent
@@ -48,28 +61,31 @@ func build(ctx context.Context, o options, work string) (binaries, string, error
 	if err := goCmd(ctx, ".", "build", "-o", bin+"/", "./cmd/benchsite", "./cmd/baseline", "./cmd/collyrun"); err != nil {
 		return b, "", err
 	}
+	if slices.Contains(o.Tools, "scrapy") {
+		b.Spider, b.NoScrapy = setUpScrapy(bin)
+	}
 	mainDir, err := filepath.Abs(o.MainDir)
 	if err != nil {
 		return b, "", err
 	}
 	head := gitOut(mainDir, "rev-parse", "--short", "HEAD")
+	if o.BaseRev != "" {
+		base := binaries{Scrape: filepath.Join(bin, "scrape-base")}
+		rev, err := buildRev(ctx, mainDir, o.BaseRev, filepath.Join(work, "scrape-base-src"), base.Scrape)
+		if err != nil {
+			return b, "", err
+		}
+		base.probe()
+		b.Base, b.BaseRev = &base, rev
+	}
 	switch {
 	case o.ScrapeBin != "":
 		b.Scrape, err = filepath.Abs(o.ScrapeBin)
 		b.probe()
 		return b, "scrape: given binary " + b.Scrape, err
 	case o.ScrapeRev != "":
-		src := filepath.Join(work, "scrape-src")
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return b, "", err
-		}
-		rev := gitOut(mainDir, "rev-parse", "--short", o.ScrapeRev)
-		logf("building scrape from git revision %s of %s", rev, mainDir)
-		arch := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", mainDir, o.ScrapeRev, src)
-		if out, err := arch.CombinedOutput(); err != nil {
-			return b, "", fmt.Errorf("git archive %s: %v: %s", o.ScrapeRev, err, out)
-		}
-		if err := goCmd(ctx, src, "build", "-o", b.Scrape, "./cmd/scrape"); err != nil {
+		rev, err := buildRev(ctx, mainDir, o.ScrapeRev, filepath.Join(work, "scrape-src"), b.Scrape)
+		if err != nil {
 			return b, "", err
 		}
 		b.probe()
@@ -86,6 +102,22 @@ func build(ctx context.Context, o options, work string) (binaries, string, error
 		}
 		return b, "scrape: working tree at " + head + dirty, nil
 	}
+}
+
+// buildRev builds scrape from git revision rev of mainDir into dst, through
+// git archive into src, so that uncommitted edits do not enter it. It
+// returns the revision's short hash.
+func buildRev(ctx context.Context, mainDir, rev, src, dst string) (string, error) {
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	short := gitOut(mainDir, "rev-parse", "--short", rev)
+	logf("building scrape from git revision %s of %s", short, mainDir)
+	arch := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", mainDir, rev, src)
+	if out, err := arch.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("git archive %s: %v: %s", rev, err, out)
+	}
+	return short, goCmd(ctx, src, "build", "-o", dst, "./cmd/scrape")
 }
 
 func goCmd(ctx context.Context, dir string, args ...string) error {

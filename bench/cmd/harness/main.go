@@ -29,6 +29,7 @@ import (
 type options struct {
 	Runs       int
 	InFlight   int
+	Spread     spreadOptions
 	CPUPages   int
 	LatPages   int
 	Latency    time.Duration
@@ -41,6 +42,7 @@ type options struct {
 	MainDir    string
 	ScrapeRev  string
 	ScrapeBin  string
+	BaseRev    string
 	RunTimeout time.Duration
 	Report     string
 }
@@ -55,25 +57,35 @@ func main() {
 	flag.DurationVar(&o.Latency, "latency", 100*time.Millisecond, "added latency per response of the latency-bound workload")
 	flag.IntVar(&o.MemLines, "mem-lines", 1_000_000, "lines of the coordinator-memory urls file")
 	flag.DurationVar(&o.MemTime, "mem-time", 10*time.Minute, "longest the coordinator-memory run is measured before it is stopped (SIGTERM); the default lets it finish")
-	flag.StringVar(&workloads, "workloads", "startup,cpu,latency,mem", "workloads to run: startup (a 1-URL file: the fixed cost of a run), cpu, latency, mem")
-	flag.StringVar(&tools, "tools", "scrape,baseline,colly", "tools to compare (cpu and latency workloads)")
+	flag.IntVar(&o.Spread.Hosts, "spread-hosts", 50, "hosts of the out-of-the-box workload (loopback addresses 127.0.0.2 on)")
+	flag.IntVar(&o.Spread.PerHost, "spread-pages", 40, "pages per host of the out-of-the-box workload")
+	flag.IntVar(&o.Spread.InFlight, "spread-inflight", 16, "pages in flight of the baseline and Colly in the out-of-the-box workload (scrape and Scrapy run with their defaults)")
+	flag.StringVar(&workloads, "workloads", "startup,cpu,latency,spread,mem", "workloads to run: startup (a 1-URL file: the fixed cost of a run), cpu, latency, spread (out of the box: many hosts, every tool with its defaults), mem")
+	flag.StringVar(&tools, "tools", "scrape,baseline,colly,scrapy", "tools to compare (scrapy: only in the spread workload, and only where the scrapy command is installed)")
 	flag.StringVar(&o.Work, "work", "", "working directory (default: a new temporary one, removed at the end unless -keep)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the working directory: binaries, urls files, outputs")
 	flag.StringVar(&o.MainDir, "main", "..", "the scrape module's directory")
 	flag.StringVar(&o.ScrapeRev, "scrape-rev", "", "build scrape from this git revision of -main (git archive) instead of its working tree")
 	flag.StringVar(&o.ScrapeBin, "scrape-bin", "", "use this scrape binary instead of building one")
+	flag.StringVar(&o.BaseRev, "base-rev", "", "also run scrape built from this git revision of -main, as the tool scrape-base, in the same rotation: a before-and-after under the same load")
 	flag.DurationVar(&o.RunTimeout, "run-timeout", 5*time.Minute, "longest one run may take before it is stopped")
 	flag.StringVar(&o.Report, "report", "", "also write the markdown report to this file")
 	flag.Parse()
 	o.Workloads = strings.Split(workloads, ",")
 	o.Tools = strings.Split(tools, ",")
+	if o.BaseRev != "" && !slices.Contains(o.Tools, "scrape-base") {
+		o.Tools = slices.Insert(o.Tools, 1, "scrape-base")
+	}
 	for _, t := range o.Tools {
-		if !slices.Contains([]string{"scrape", "baseline", "colly"}, t) {
+		if t == "scrape-base" && o.BaseRev == "" {
+			log.Fatal("harness: the tool scrape-base needs -base-rev")
+		}
+		if !slices.Contains([]string{"scrape", "scrape-base", "baseline", "colly", "scrapy"}, t) {
 			log.Fatalf("harness: unknown tool %q", t)
 		}
 	}
-	if o.Runs < 1 || o.InFlight < 1 {
-		log.Fatal("harness: -runs and -inflight must be at least 1")
+	if o.Runs < 1 || o.InFlight < 1 || o.Spread.Hosts < 1 || o.Spread.Hosts > 250 || o.Spread.PerHost < 1 || o.Spread.InFlight < 1 {
+		log.Fatal("harness: -runs, -inflight, -spread-pages and -spread-inflight must be at least 1, -spread-hosts 1 to 250")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -102,7 +114,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	rep := &report{opts: o, env: environment(buildInfo)}
+	rep := &report{opts: o, env: environment(buildInfo), baseRev: bins.BaseRev}
 	if bins.PerHost {
 		// A per-host limit counts a task from its release into the queue
 		// until its result is collected, a little longer than its request:
@@ -112,6 +124,9 @@ func run(ctx context.Context, o options) error {
 	if bins.IgnoreRobots {
 		rep.scrapeNote += ", `--ignore-robots` so that it makes the same requests as the others (none fetch robots.txt)"
 	}
+	if bins.PerSlot {
+		rep.scrapeNote += ", `--per-slot 1` so that each slot is one page in flight"
+	}
 
 	for _, w := range o.Workloads {
 		if ctx.Err() != nil {
@@ -119,18 +134,22 @@ func run(ctx context.Context, o options) error {
 		}
 		switch w {
 		case "startup":
-			wl := workload{Name: "start-up", Key: "startup", Pages: 1, InFlight: o.InFlight}
+			wl := workload{Name: "start-up", Key: "startup", Pages: 1, InFlight: o.InFlight, Tools: pinned(o.Tools)}
 			if err := runWorkload(ctx, o, bins, work, wl, rep); err != nil {
 				return err
 			}
 		case "cpu":
-			wl := workload{Name: "CPU-bound", Key: "cpu", Pages: o.CPUPages, InFlight: o.InFlight}
+			wl := workload{Name: "CPU-bound", Key: "cpu", Pages: o.CPUPages, InFlight: o.InFlight, Tools: pinned(o.Tools)}
 			if err := runWorkload(ctx, o, bins, work, wl, rep); err != nil {
 				return err
 			}
 		case "latency":
-			wl := workload{Name: "latency-bound", Key: "latency", Pages: o.LatPages, Latency: o.Latency, InFlight: o.InFlight}
+			wl := workload{Name: "latency-bound", Key: "latency", Pages: o.LatPages, Latency: o.Latency, InFlight: o.InFlight, Tools: pinned(o.Tools)}
 			if err := runWorkload(ctx, o, bins, work, wl, rep); err != nil {
+				return err
+			}
+		case "spread":
+			if err := runWorkload(ctx, o, bins, work, spreadWorkload(o, bins), rep); err != nil {
 				return err
 			}
 		case "mem":
@@ -159,6 +178,27 @@ type workload struct {
 	Pages    int
 	Latency  time.Duration
 	InFlight int
+	// Hosts, when more than 0, spreads the site over that many loopback
+	// addresses, each serving PerHost pages; 0 is one host on 127.0.0.1.
+	Hosts, PerHost int
+	// Defaults runs scrape with no flag at all: every tool as it comes.
+	Defaults bool
+	Tools    []string // the tools that run it
+	Note     string   // for the report: what was left out, and why
+}
+
+// sitePages is how many pages each host of the site serves.
+func (w workload) sitePages() int {
+	if w.Hosts > 0 {
+		return w.PerHost
+	}
+	return w.Pages
+}
+
+// pinned are the tools of a workload that pins every tool's pages in flight:
+// Scrapy is measured only with its defaults.
+func pinned(tools []string) []string {
+	return slices.DeleteFunc(slices.Clone(tools), func(t string) bool { return t == "scrapy" })
 }
 
 // ideal is the latency bound: every slot busy, each page taking Latency.
@@ -177,15 +217,20 @@ type runResult struct {
 	Wall        time.Duration `json:"wall_ns"`
 	PagesPerSec float64       `json:"pages_per_sec"`
 	CPU         time.Duration `json:"cpu_ns"`
-	PeakRSS     int64         `json:"peak_rss_kib"`   // sampled peak of the tree's summed VmRSS
-	SumHWM      int64         `json:"sum_vmhwm_kib"`  // sum of each process's VmHWM
-	RootHWM     int64         `json:"root_vmhwm_kib"` // the command's own process (scrape: the coordinator)
-	Procs       int           `json:"procs"`
-	SiteCPU     time.Duration `json:"site_cpu_ns"`
-	Background  float64       `json:"background_cores"` // CPU used by neither the tool nor the site, in cores
-	Check       check         `json:"check"`
-	Pass        bool          `json:"pass"`
-	Err         string        `json:"error,omitempty"`
+	// OwnCPU and ChildCPU split CPU, when Split: the command's own process
+	// (scrape: the coordinator) and its reaped children (the worker).
+	OwnCPU     time.Duration `json:"own_cpu_ns"`
+	ChildCPU   time.Duration `json:"children_cpu_ns"`
+	Split      bool          `json:"split"`
+	PeakRSS    int64         `json:"peak_rss_kib"`   // sampled peak of the tree's summed VmRSS
+	SumHWM     int64         `json:"sum_vmhwm_kib"`  // sum of each process's VmHWM
+	RootHWM    int64         `json:"root_vmhwm_kib"` // the command's own process (scrape: the coordinator)
+	Procs      int           `json:"procs"`
+	SiteCPU    time.Duration `json:"site_cpu_ns"`
+	Background float64       `json:"background_cores"` // CPU used by neither the tool nor the site, in cores
+	Check      check         `json:"check"`
+	Pass       bool          `json:"pass"`
+	Err        string        `json:"error,omitempty"`
 }
 
 func runWorkload(ctx context.Context, o options, bins binaries, work string, wl workload, rep *report) error {
@@ -193,25 +238,28 @@ func runWorkload(ctx context.Context, o options, bins binaries, work string, wl 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	site, err := startSite(bins.Site, wl.Pages, wl.Latency)
+	site, err := startSite(bins.Site, wl.sitePages(), wl.Latency, wl.Hosts)
 	if err != nil {
 		return err
 	}
 	defer site.stop()
 	urls := filepath.Join(dir, "urls.txt")
-	if err := urlsFile(urls, site.URL, wl.Pages, wl.Pages); err != nil {
+	if err := urlsFile(urls, site.URLs, wl.Pages, wl.sitePages()); err != nil {
 		return err
 	}
 	mf := filepath.Join(dir, "machinefile")
 	if err := os.WriteFile(mf, fmt.Appendf(nil, "localhost:%d\n", wl.InFlight), 0o644); err != nil {
 		return err
 	}
-	logf("%s: %d pages, latency %s, %d in flight, site %s", wl.Name, wl.Pages, wl.Latency, wl.InFlight, site.URL)
+	logf("%s: %d pages, latency %s, %d in flight, site %s (%d hosts)", wl.Name, wl.Pages, wl.Latency, wl.InFlight, site.URL, len(site.URLs))
 
 	for r := range o.Runs {
 		// Rotate the order so no tool always runs first (cold caches) or
 		// last (after the others' connections and garbage).
-		order := slices.Clone(o.Tools)
+		order := slices.Clone(wl.Tools)
+		if len(order) == 0 {
+			return nil
+		}
 		for range r % len(order) {
 			order = append(order[1:], order[0])
 		}
@@ -220,9 +268,9 @@ func runWorkload(ctx context.Context, o options, bins binaries, work string, wl 
 				return ctx.Err()
 			}
 			out := filepath.Join(dir, fmt.Sprintf("%s-%d.jsonl", tool, r+1))
-			argv := toolArgv(bins, tool, wl.InFlight, mf, urls, out)
+			tc := toolCommand(bins, tool, wl, mf, urls, out)
 			busy0, site0 := systemBusy(), procCPU(site.pid())
-			m, err := runMeasured(ctx, dir, argv, o.RunTimeout, 0, false)
+			m, err := runMeasured(ctx, dir, tc, o.RunTimeout, 0, false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", tool, err)
 			}
@@ -233,7 +281,8 @@ func runWorkload(ctx context.Context, o options, bins binaries, work string, wl 
 			res := runResult{
 				Workload: wl.Key, Tool: tool, Run: r + 1, Wall: m.Wall, CPU: m.CPU,
 				PagesPerSec: float64(wl.Pages) / m.Wall.Seconds(),
-				PeakRSS:     m.Mem.PeakTotal, SumHWM: m.Mem.sumHWM(), Procs: len(m.Mem.Procs),
+				OwnCPU:      m.Own, ChildCPU: m.Children, Split: m.Split,
+				PeakRSS: m.Mem.PeakTotal, SumHWM: m.Mem.sumHWM(), Procs: len(m.Mem.Procs),
 				SiteCPU:    time.Duration(siteCPU * float64(time.Second)),
 				Background: max(0, other/m.Wall.Seconds()),
 			}
@@ -241,7 +290,7 @@ func runWorkload(ctx context.Context, o options, bins binaries, work string, wl 
 			if m.ExitErr != nil {
 				res.Err = fmt.Sprintf("%v: %s", m.ExitErr, lastLine(m.Stderr))
 			}
-			c, err := verify(out, site.URL, wl.Pages, max(0, min(20, wl.Pages-1)))
+			c, err := verify(out, site.URLs, wl.Pages, wl.sitePages(), max(0, min(20, wl.sitePages()-1)))
 			if err != nil {
 				res.Err = strings.TrimSpace(res.Err + " verify: " + err.Error())
 			}
@@ -257,9 +306,18 @@ func runWorkload(ctx context.Context, o options, bins binaries, work string, wl 
 	return nil
 }
 
-func toolArgv(b binaries, tool string, n int, machinefile, urls, out string) []string {
+// toolCommand is how tool runs workload wl. In a workload of pinned pages
+// in flight, scrape gets the machinefile localhost:N, the others N; in one
+// of defaults, scrape gets no flag at all (its records go to standard
+// output, its default), Scrapy none that changes how it fetches, and the
+// baseline and Colly their N.
+func toolCommand(b binaries, tool string, wl workload, machinefile, urls, out string) command {
+	n := wl.InFlight
 	switch tool {
 	case "scrape":
+		if wl.Defaults {
+			return command{Argv: []string{b.Scrape, "run", urls}, Stdout: out}
+		}
 		argv := []string{b.Scrape, "run", "-f", machinefile, "--listen", "127.0.0.1:0", "-q", "-o", out}
 		if b.PerHost {
 			argv = append(argv, "--per-host", fmt.Sprint(2*n))
@@ -267,11 +325,18 @@ func toolArgv(b binaries, tool string, n int, machinefile, urls, out string) []s
 		if b.IgnoreRobots {
 			argv = append(argv, "--ignore-robots")
 		}
-		return append(argv, urls)
+		if b.PerSlot {
+			argv = append(argv, "--per-slot", "1")
+		}
+		return command{Argv: append(argv, urls)}
+	case "scrape-base":
+		return toolCommand(*b.Base, "scrape", wl, machinefile, urls, out)
+	case "scrapy":
+		return command{Argv: scrapyArgv(b.Spider, urls, out)}
 	case "baseline":
-		return []string{b.Baseline, "-n", fmt.Sprint(n), "-o", out, urls}
+		return command{Argv: []string{b.Baseline, "-n", fmt.Sprint(n), "-o", out, urls}}
 	default:
-		return []string{b.Colly, "-n", fmt.Sprint(n), "-o", out, urls}
+		return command{Argv: []string{b.Colly, "-n", fmt.Sprint(n), "-o", out, urls}}
 	}
 }
 

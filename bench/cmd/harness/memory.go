@@ -33,14 +33,14 @@ func runMemory(ctx context.Context, o options, bins binaries, work string, rep *
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	site, err := startSite(bins.Site, o.CPUPages, 0)
+	site, err := startSite(bins.Site, o.CPUPages, 0, 0)
 	if err != nil {
 		return err
 	}
 	defer site.stop()
 	urls := filepath.Join(dir, "urls.txt")
 	logf("coordinator memory: writing %d-line urls file", o.MemLines)
-	if err := urlsFile(urls, site.URL, o.MemLines, o.CPUPages); err != nil {
+	if err := urlsFile(urls, site.URLs, o.MemLines, o.CPUPages); err != nil {
 		return err
 	}
 	defer os.Remove(urls)
@@ -51,8 +51,8 @@ func runMemory(ctx context.Context, o options, bins binaries, work string, rep *
 	out := filepath.Join(dir, "scrape.jsonl")
 	defer os.Remove(out)
 	logf("coordinator memory: scrape on %d lines for at most %s", o.MemLines, o.MemTime)
-	argv := toolArgv(bins, "scrape", o.InFlight, mf, urls, out)
-	m, err := runMeasured(ctx, dir, argv, o.MemTime+60*time.Second, o.MemTime, true)
+	c := toolCommand(bins, "scrape", workload{InFlight: o.InFlight}, mf, urls, out)
+	m, err := runMeasured(ctx, dir, c, o.MemTime+60*time.Second, o.MemTime, true)
 	if err != nil {
 		return err
 	}

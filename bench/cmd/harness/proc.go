@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sampleEvery is how often the process tree's memory is read.
@@ -154,19 +156,41 @@ func kib(v string) int64 {
 
 // measured is one command's run.
 type measured struct {
-	Wall    time.Duration
-	CPU     time.Duration // user+system of the command and the children it reaped
-	Mem     *treeStats
-	ExitErr error
-	Stderr  string
+	Wall time.Duration
+	CPU  time.Duration // user+system of the command and the children it reaped
+	// Own and Children split CPU: the command's own process (scrape: the
+	// coordinator) and the children it reaped (scrape: its local workers),
+	// read from the exited process's /proc/PID/stat before it is reaped.
+	// Split says they were read; CPU is their sum then.
+	Own, Children time.Duration
+	Split         bool
+	Mem           *treeStats
+	ExitErr       error
+	Stderr        string
 }
 
-// runMeasured runs argv in dir, sampling its process tree, and stops it with
+// command is what runMeasured runs: argv, and the file its standard output
+// goes to ("": discarded).
+type command struct {
+	Argv   []string
+	Stdout string
+}
+
+// runMeasured runs c in dir, sampling its process tree, and stops it with
 // SIGTERM (then SIGKILL to it and its process group) at limit. stopAt, when
 // positive, is a planned SIGTERM: a run measured for a fixed time.
-func runMeasured(ctx context.Context, dir string, argv []string, limit, stopAt time.Duration, keepSeries bool) (*measured, error) {
+func runMeasured(ctx context.Context, dir string, c command, limit, stopAt time.Duration, keepSeries bool) (*measured, error) {
+	argv := c.Argv
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	if c.Stdout != "" {
+		f, err := os.Create(c.Stdout)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cmd.Stdout = f
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -179,7 +203,11 @@ func runMeasured(ctx context.Context, dir string, argv []string, limit, stopAt t
 	go func() { memc <- sample(cmd.Process.Pid, stop, keepSeries) }()
 
 	waitc := make(chan error, 1)
-	go func() { waitc <- cmd.Wait() }()
+	var split cpuSplit
+	go func() {
+		split = exitedCPU(cmd.Process.Pid)
+		waitc <- cmd.Wait()
+	}()
 	var err error
 	term := func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 	var planned <-chan time.Time
@@ -218,6 +246,9 @@ wait:
 	m := &measured{Wall: wall, Mem: <-memc, ExitErr: err, Stderr: stderr.String()}
 	if ps := cmd.ProcessState; ps != nil {
 		m.CPU = ps.UserTime() + ps.SystemTime()
+		if split.ok {
+			m.Own, m.Children, m.Split = split.own, split.children, true
+		}
 		// The kernel's ru_maxrss is the largest peak of any one process
 		// of the tree (KiB on Linux). For a run shorter than one sampling
 		// interval it is the only sound figure, so the peak is never
@@ -274,19 +305,62 @@ func systemBusy() float64 {
 
 // procCPU is the user+system CPU time of pid itself, in seconds.
 func procCPU(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s) // from field 3 (state) on
-	if len(f) < 13 {
+	f, ok := statFields(pid)
+	if !ok || len(f) < 13 {
 		return 0
 	}
 	u, _ := strconv.ParseFloat(f[11], 64)
 	k, _ := strconv.ParseFloat(f[12], 64)
 	return (u + k) / clockTicks
+}
+
+// cpuSplit is an exited process's CPU time: its own, and its reaped
+// children's.
+type cpuSplit struct {
+	own, children time.Duration
+	ok            bool
+}
+
+// exitedCPU waits for pid to exit without reaping it (waitid with WNOWAIT),
+// and reads its CPU times from /proc/PID/stat while it is a zombie: utime and
+// stime are the process's own, all its threads included; cutime and cstime
+// those of the children it waited for (for scrape, the local workers the
+// coordinator reaps before it exits). Read any earlier, a process still
+// working would be measured short; reaped, it has no /proc entry left. The
+// wait4 that then reaps it reports their sum, which the caller can check.
+func exitedCPU(pid int) cpuSplit {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return cpuSplit{}
+		}
+	}
+	f, ok := statFields(pid)
+	if !ok || len(f) < 15 {
+		return cpuSplit{}
+	}
+	var t [4]float64
+	for i := range t {
+		t[i], _ = strconv.ParseFloat(f[11+i], 64) // utime, stime, cutime, cstime
+	}
+	tick := func(x float64) time.Duration { return time.Duration(x * float64(time.Second) / clockTicks) }
+	return cpuSplit{own: tick(t[0] + t[1]), children: tick(t[2] + t[3]), ok: true}
+}
+
+// statFields are the fields of /proc/PID/stat after the command name, from
+// field 3 (state) on.
+func statFields(pid int) ([]string, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, false
+	}
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.Fields(s), true
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ type report struct {
 	opts       options
 	env        string
 	scrapeNote string
+	baseRev    string
 	workloads  []workload
 	results    struct {
 		Runs []runResult `json:"runs"`
@@ -40,11 +42,16 @@ type summary struct {
 	SumHWM      int64
 	RootHWM     int64
 	CPUPerPage  time.Duration
-	All         []float64
-	Background  []float64
-	Passed      int
-	Runs        int
-	Check       check
+	// OwnPerPage and ChildPerPage split CPUPerPage, when Split: the
+	// command's own process (scrape's coordinator) and its children (its
+	// worker).
+	OwnPerPage, ChildPerPage time.Duration
+	Split                    bool
+	All                      []float64
+	Background               []float64
+	Passed                   int
+	Runs                     int
+	Check                    check
 }
 
 func median[T cmp.Ordered](xs []T) T {
@@ -60,7 +67,8 @@ func median[T cmp.Ordered](xs []T) T {
 func (r *report) summarize(wl workload, tool string) (summary, bool) {
 	s := summary{Tool: tool}
 	var rss, hwm, root []int64
-	var cpu []time.Duration
+	var cpu, own, child []time.Duration
+	split := true
 	for _, res := range r.results.Runs {
 		if res.Workload != wl.Key || res.Tool != tool {
 			continue
@@ -72,6 +80,9 @@ func (r *report) summarize(wl workload, tool string) (summary, bool) {
 		hwm = append(hwm, res.SumHWM)
 		root = append(root, res.RootHWM)
 		cpu = append(cpu, res.CPU/time.Duration(wl.Pages))
+		own = append(own, res.OwnCPU/time.Duration(wl.Pages))
+		child = append(child, res.ChildCPU/time.Duration(wl.Pages))
+		split = split && res.Split
 		if res.Pass {
 			s.Passed++
 		} else if s.Check == (check{}) {
@@ -82,6 +93,7 @@ func (r *report) summarize(wl workload, tool string) (summary, bool) {
 		return s, false
 	}
 	s.PagesPerSec, s.PeakRSS, s.SumHWM, s.RootHWM, s.CPUPerPage = median(s.All), median(rss), median(hwm), median(root), median(cpu)
+	s.OwnPerPage, s.ChildPerPage, s.Split = median(own), median(child), split
 	return s, true
 }
 
@@ -89,7 +101,7 @@ func (r *report) summarize(wl workload, tool string) (summary, bool) {
 func (r *report) startupTable(b *strings.Builder, wl workload) {
 	fmt.Fprintf(b, "\n### Start-up: a urls file of 1 URL (the fixed cost of a run)\n\n")
 	b.WriteString("| tool | wall time (ms) | peak RSS, tree (MiB) | CPU (ms) | verified |\n|---|--:|--:|--:|---|\n")
-	for _, tool := range r.opts.Tools {
+	for _, tool := range wl.Tools {
 		s, ok := r.summarize(wl, tool)
 		if !ok {
 			continue
@@ -104,22 +116,36 @@ func (r *report) markdown() string {
 	o := r.opts
 	fmt.Fprintf(&b, "\n## scrape benchmark\n\n%s  \n", r.env)
 	fmt.Fprintf(&b, "Reproduce: `%s`  \n", strings.TrimSpace("cd bench && go run ./cmd/harness "+strings.Join(os.Args[1:], " ")))
-	fmt.Fprintf(&b, "%d runs per tool and workload, medians shown; %d pages in flight for every tool (scrape: machinefile `localhost:%d`%s).\n",
+	if r.baseRev != "" {
+		fmt.Fprintf(&b, "scrape-base: scrape built from git revision %s (-base-rev), run with the same flags as scrape where it has them.  \n", r.baseRev)
+	}
+	fmt.Fprintf(&b, "%d runs per tool and workload, medians shown; %d pages in flight for every tool in the start-up, CPU-bound and latency-bound workloads (scrape: machinefile `localhost:%d`%s).\n",
 		o.Runs, o.InFlight, o.InFlight, r.scrapeNote)
 	for _, wl := range r.workloads {
 		if wl.Key == "startup" {
 			r.startupTable(&b, wl)
 			continue
 		}
-		fmt.Fprintf(&b, "\n### %s: %d pages of ~12 KB, %s added latency, %d in flight\n\n", wl.Name, wl.Pages, wl.Latency, wl.InFlight)
 		ideal := wl.ideal()
-		if ideal > 0 {
-			fmt.Fprintf(&b, "Ideal (in-flight slots / latency) = %d / %s = %.0f pages/s.\n\n", wl.InFlight, wl.Latency, ideal)
+		if wl.Defaults {
+			fmt.Fprintf(&b, "\n### %s: %d pages of ~12 KB on %d hosts (%d each, listed host by host in turn), %s added latency\n\n", wl.Name, wl.Pages, wl.Hosts, wl.PerHost, wl.Latency)
+			fmt.Fprintf(&b, "Every tool as it comes: scrape as `scrape run urls.txt > out.jsonl`, no flag at all (this machine's %d CPUs, one slot each); "+
+				"Scrapy with its defaults (16 requests in flight, 8 per domain; robots.txt obeyed, as in a `scrapy startproject` project); "+
+				"the baseline and Colly with %d in flight. Ideal at %d in flight = %d / %s = %.0f pages/s.\n\n",
+				runtime.NumCPU(), wl.InFlight, wl.InFlight, wl.InFlight, wl.Latency, ideal)
+		} else {
+			fmt.Fprintf(&b, "\n### %s: %d pages of ~12 KB, %s added latency, %d in flight\n\n", wl.Name, wl.Pages, wl.Latency, wl.InFlight)
+			if ideal > 0 {
+				fmt.Fprintf(&b, "Ideal (in-flight slots / latency) = %d / %s = %.0f pages/s.\n\n", wl.InFlight, wl.Latency, ideal)
+			}
 		}
-		b.WriteString("| tool | pages/s | vs baseline | % of ideal | peak RSS, tree (MiB) | vs baseline | Σ VmHWM (MiB) | main process VmHWM (MiB) | CPU ms/page | pages/s of each run | verified |\n")
-		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
+		if wl.Note != "" {
+			b.WriteString(wl.Note + "\n\n")
+		}
+		b.WriteString("| tool | pages/s | vs baseline | % of ideal | peak RSS, tree (MiB) | vs baseline | Σ VmHWM (MiB) | main process VmHWM (MiB) | CPU µs/page | coordinator CPU µs/page | worker CPU µs/page | pages/s of each run | verified |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
 		base, hasBase := r.summarize(wl, "baseline")
-		for _, tool := range o.Tools {
+		for _, tool := range wl.Tools {
 			s, ok := r.summarize(wl, tool)
 			if !ok {
 				continue
@@ -143,9 +169,13 @@ func (r *report) markdown() string {
 			if s.Passed < s.Runs {
 				ver = fmt.Sprintf("**%d/%d runs passed**; a failing run: %s", s.Passed, s.Runs, s.Check)
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.1f | %s | %.1f | %.1f | %.2f | %s | %s |\n",
+			coord, worker := "–", "–"
+			if strings.HasPrefix(tool, "scrape") && tool != "scrapy" && s.Split {
+				coord, worker = fmt.Sprint(s.OwnPerPage.Microseconds()), fmt.Sprint(s.ChildPerPage.Microseconds())
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.1f | %s | %.1f | %.1f | %d | %s | %s | %s | %s |\n",
 				tool, s.PagesPerSec, ratio, pct, mib(s.PeakRSS), rssRatio, mib(s.SumHWM), mib(s.RootHWM),
-				float64(s.CPUPerPage.Microseconds())/1000, strings.Join(runs, ", "), ver)
+				s.CPUPerPage.Microseconds(), coord, worker, strings.Join(runs, ", "), ver)
 		}
 	}
 	if m := r.mem; m != nil {
@@ -185,7 +215,10 @@ func (r *report) markdown() string {
 Notes: pages/s = pages / wall time of the whole command (start-up and shutdown included). Peak RSS, tree =
 the highest sum of VmRSS over the command's process tree (scrape: coordinator + worker child), sampled from
 /proc every 50 ms; Σ VmHWM = the sum of each process's own peak (kernel high-water mark), an upper bound.
-CPU ms/page = user+system time of the command and its reaped children / pages (the site's CPU excluded).
+CPU µs/page = user+system time of the command and its reaped children / pages (the site's CPU excluded);
+for scrape it is split into the coordinator's own (the scrape run process) and its worker's (the child it
+reaps), read from the coordinator's /proc/PID/stat once it has exited and before the harness reaps it
+(waitid with WNOWAIT): utime+stime and cutime+cstime, final and exact, with no sampling race.
 A run marked "bg X" had X cores of background load: CPU time used during it by processes other than
 the tool and the site (from /proc/stat), so its figure is less trustworthy.
 `)

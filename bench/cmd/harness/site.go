@@ -12,12 +12,15 @@ import (
 
 // siteProc is a running benchsite.
 type siteProc struct {
-	URL string
-	cmd *exec.Cmd
+	URL  string   // the first host's base URL
+	URLs []string // every host's, in order
+	cmd  *exec.Cmd
 }
 
-func startSite(bin string, pages int, latency time.Duration) (*siteProc, error) {
-	cmd := exec.Command(bin, "-pages", strconv.Itoa(pages), "-latency", latency.String(), "-addr", "127.0.0.1:0")
+// startSite starts a benchsite of pages pages on 127.0.0.1, or with hosts > 0
+// on that many loopback addresses (127.0.0.2 on), each serving the pages.
+func startSite(bin string, pages int, latency time.Duration, hosts int) (*siteProc, error) {
+	cmd := exec.Command(bin, "-pages", strconv.Itoa(pages), "-latency", latency.String(), "-addr", "127.0.0.1:0", "-hosts", strconv.Itoa(hosts))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -31,13 +34,14 @@ func startSite(bin string, pages int, latency time.Duration) (*siteProc, error) 
 		line <- strings.TrimSpace(s)
 	}()
 	select {
-	case u := <-line:
-		if !strings.HasPrefix(u, "http://127.0.0.1:") {
+	case l := <-line:
+		urls := strings.Fields(l)
+		if len(urls) != max(1, hosts) || !strings.HasPrefix(urls[0], "http://127.0.0.") {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			return nil, fmt.Errorf("benchsite printed %q", u)
+			return nil, fmt.Errorf("benchsite printed %q", l)
 		}
-		return &siteProc{URL: u, cmd: cmd}, nil
+		return &siteProc{URL: urls[0], URLs: urls, cmd: cmd}, nil
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

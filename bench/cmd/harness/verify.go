@@ -31,17 +31,22 @@ func (c check) String() string {
 	return s
 }
 
-// urlsFile writes n URLs of the site, the i-th for page i%pages.
-func urlsFile(path, base string, n, pages int) error {
+// urlOf is the i-th URL of a urls file over the hosts bases, each serving
+// pages pages: the hosts in turn, as a list of many sites would mix them, and
+// on each host its pages in order, again from the first after the last.
+func urlOf(bases []string, pages, i int) string {
+	return bases[i%len(bases)] + "/page/" + strconv.Itoa((i/len(bases))%pages)
+}
+
+// urlsFile writes n URLs of the sites bases (urlOf).
+func urlsFile(path string, bases []string, n, pages int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	for i := range n {
-		w.WriteString(base)
-		w.WriteString("/page/")
-		w.WriteString(strconv.Itoa(i % pages))
+		w.WriteString(urlOf(bases, pages, i))
 		w.WriteByte('\n')
 	}
 	if err := w.Flush(); err != nil {
@@ -51,10 +56,10 @@ func urlsFile(path, base string, n, pages int) error {
 	return f.Close()
 }
 
-// verify reads a JSON-lines output made from the n URLs base/page/0..n-1
-// and checks one complete record per URL. wantLinks is the links each page
-// carries.
-func verify(path, base string, n, wantLinks int) (check, error) {
+// verify reads a JSON-lines output made from the n distinct URLs urlsFile
+// wrote and checks one complete record per URL. wantLinks is the links each
+// page carries.
+func verify(path string, bases []string, n, pages, wantLinks int) (check, error) {
 	var c check
 	f, err := os.Open(path)
 	if err != nil {
@@ -63,7 +68,7 @@ func verify(path, base string, n, wantLinks int) (check, error) {
 	defer f.Close()
 	want := make(map[string]bool, n)
 	for i := range n {
-		want[base+"/page/"+strconv.Itoa(i)] = false
+		want[urlOf(bases, pages, i)] = false
 	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)

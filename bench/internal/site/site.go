@@ -40,6 +40,14 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.URL.Path == "/robots.txt" {
+		// Every page allowed, as most sites' robots.txt would: a tool that
+		// obeys robots.txt pays one request per host for it, as it would
+		// anywhere.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(Robots))
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/page/")
 	n, err := strconv.Atoi(rest)
 	if !ok || err != nil || n < 0 || n >= s.Pages {
@@ -55,6 +63,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	*bp = page
 	bufPool.Put(bp)
 }
+
+// Robots is the site's robots.txt: every page allowed.
+const Robots = "User-agent: *\nAllow: /\n"
 
 // Title is the <title> of page n.
 func Title(n int) string {
