@@ -175,6 +175,9 @@ func (f *frontier) gateLocked(h *hostState, now time.Time) (gone []*entry, hold 
 			why := scrape.Errorf(scrape.KindHostUnreachable, "host %s unreachable: %d attempts in a row failed, the last: %s", h.key, b.fails, b.last)
 			for _, e := range gone {
 				e.refusal = why
+				if e.retried {
+					f.retryWaiting--
+				}
 			}
 			return gone, true, 0
 		}
