@@ -184,7 +184,7 @@ func (s *Summary) Print(w io.Writer) {
 	for _, n := range slices.Sorted(maps.Keys(s.NodeRates)) {
 		r := s.NodeRates[n]
 		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%) of %d records, %.1f pages/s over its %s at work\n",
-			n, r.Pages, 100*r.Share, r.Records, r.PagesPerSecond, (time.Duration(r.ActiveSeconds*float64(time.Second))).Round(10*time.Millisecond))
+			n, r.Pages, 100*r.Share, r.Records, r.PagesPerSecond, (time.Duration(r.ActiveSeconds * float64(time.Second))).Round(10*time.Millisecond))
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
