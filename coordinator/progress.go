@@ -41,8 +41,12 @@ type Status struct {
 	Total      int  `json:"total"`
 	TotalKnown bool `json:"total_known"`
 	// Rate is the pages per second of the last rateWindow, which the ETA
-	// comes from: what is left at the pace the run goes now.
-	Rate float64 `json:"rate"`
+	// comes from: what is left at the pace the run goes now. IdleSeconds is
+	// how long it has been since the last record: past stallAfter, no ETA
+	// is given, since the pace before says nothing of when what it waits on
+	// will answer.
+	Rate        float64 `json:"rate"`
+	IdleSeconds float64 `json:"idle_seconds,omitempty"`
 	// InFlight is how many tasks are with the workers; RetryWaiting how
 	// many wait for the time of their next attempt; RobotsWaiting how many
 	// hosts' URLs wait for their robots.txt, which is being fetched or
@@ -87,10 +91,14 @@ func (st *Status) parts() (head, tail []string) {
 	head = append(head, fmt.Sprintf("%.1f pages/s", st.Rate), "elapsed "+elapsed.Round(time.Second).String())
 	if st.Running {
 		eta := "?"
-		if st.Rate > 0 && st.TotalKnown && st.Total >= st.Records {
+		idle := time.Duration(st.IdleSeconds * float64(time.Second))
+		if st.Rate > 0 && st.TotalKnown && st.Total >= st.Records && idle < stallAfter {
 			eta = (time.Duration(float64(st.Total-st.Records)/st.Rate) * time.Second).Round(time.Second).String()
 		}
 		head = append(head, "ETA "+eta)
+		if idle >= stallAfter {
+			tail = append(tail, "no record for "+idle.Round(time.Second).String())
+		}
 		if st.InFlight > 0 {
 			tail = append(tail, fmt.Sprintf("%d in flight", st.InFlight))
 		}
@@ -228,6 +236,7 @@ func (p *progress) update() Status {
 	st := p.snapshot()
 	p.mu.Lock()
 	st.Rate = p.rate.add(st.Updated, st.Records-st.Earlier, st.Started)
+	st.IdleSeconds = st.Updated.Sub(p.rate.changed).Seconds()
 	p.last = st
 	if p.term != nil {
 		if w := termWidth(p.term); w > 0 {
@@ -311,9 +320,15 @@ func (p *progress) end(final Status) {
 // down in its tail.
 const rateWindow = 20 * time.Second
 
-// rateMeter measures the recent pace from samples of the records written.
+// stallAfter is how long a run may go without a record before its ETA
+// gives way to what it waits on.
+const stallAfter = 5 * time.Second
+
+// rateMeter measures the recent pace from samples of the records written,
+// and when their number last changed.
 type rateMeter struct {
 	samples []rateSample
+	changed time.Time
 }
 
 type rateSample struct {
@@ -324,6 +339,11 @@ type rateSample struct {
 // add records done records at now and returns the pace over the last
 // rateWindow; before it has that much history, the pace since start.
 func (m *rateMeter) add(now time.Time, done int, start time.Time) float64 {
+	if n := len(m.samples); n == 0 && m.changed.IsZero() {
+		m.changed = start
+	} else if n > 0 && done != m.samples[n-1].done {
+		m.changed = now
+	}
 	m.samples = append(m.samples, rateSample{now, done})
 	i := 0
 	for i < len(m.samples)-1 && now.Sub(m.samples[i+1].at) >= rateWindow {

@@ -75,6 +75,10 @@ type NodeRate struct {
 	PagesPerSecond float64 `json:"pages_per_second"`
 }
 
+// minTimed is the least time at work a node's pace is given for: over less,
+// its pages are one burst of its slots, not a pace.
+const minTimed = time.Second
+
 type nodeSpan struct {
 	records, pages int
 	first, last    time.Time
@@ -96,7 +100,7 @@ func (s *Summary) settle(elapsed time.Duration) {
 	for n, sp := range s.spans {
 		active := sp.last.Sub(sp.first).Seconds()
 		r := NodeRate{Records: sp.records, Pages: sp.pages, Share: float64(sp.pages) / float64(max(pages, 1)), ActiveSeconds: active}
-		if active > 0 {
+		if active >= minTimed.Seconds() {
 			r.PagesPerSecond = float64(sp.pages) / active
 		}
 		s.NodeRates[n] = r
@@ -183,8 +187,13 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	for _, n := range slices.Sorted(maps.Keys(s.NodeRates)) {
 		r := s.NodeRates[n]
+		active := time.Duration(r.ActiveSeconds * float64(time.Second))
+		if active < minTimed {
+			fmt.Fprintf(w, "  node %s: %d pages (%.0f%%) of %d records, all within %s\n", n, r.Pages, 100*r.Share, r.Records, minTimed)
+			continue
+		}
 		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%) of %d records, %.1f pages/s over its %s at work\n",
-			n, r.Pages, 100*r.Share, r.Records, r.PagesPerSecond, (time.Duration(r.ActiveSeconds * float64(time.Second))).Round(10*time.Millisecond))
+			n, r.Pages, 100*r.Share, r.Records, r.PagesPerSecond, active.Round(100*time.Millisecond))
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
