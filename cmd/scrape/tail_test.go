@@ -258,4 +258,3 @@ func TestStalledRunSaysWhatItWaitsOn(t *testing.T) {
 		t.Errorf("--stats of the resumed run: %v\n%s", err, data)
 	}
 }
-
