@@ -177,7 +177,13 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	if progOut != nil {
 		c.stderr.set(progOut)
 	}
-	defer func() { prog.finish(status(OutcomeFailed)) }()
+	defer func() { // a return before the end below: the run failed, or was stopped
+		if ctx.Err() != nil {
+			prog.finish(status(OutcomeInterrupted))
+		} else {
+			prog.finish(status(OutcomeFailed))
+		}
+	}()
 	col := &collector{runID: c.run, cons: results, frontier: f, sink: snk, log: c.log, nodeOf: fl.nodeOf}
 
 	if err := fl.attach(q.nc, q, job); err != nil {
