@@ -122,7 +122,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
 	// No default value: an unset Listen is what lets a run whose nodes are
 	// all this machine listen on loopback only.
-	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine)")
+	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine and no worker is to join)")
 	f.StringVar(&c.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
 	c.SSH = []string{"ssh"}
 	f.Var(fields(&c.SSH), "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
