@@ -169,11 +169,11 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		return st
 	}
 	// Typed URLs would be drawn over by a bar: status lines leave them be.
-	progress := c.cfg.Stderr
+	barOn := c.cfg.Stderr
 	if c.cfg.TerminalInput {
-		progress = nil
+		barOn = nil
 	}
-	prog, progOut := startProgress(c.cfg.Progress, progress, c.stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status("") })
+	prog, progOut := startProgress(c.cfg.Progress, barOn, c.stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status("") })
 	if progOut != nil {
 		c.stderr.set(progOut)
 	}
