@@ -43,10 +43,11 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 			}
 			return fmt.Errorf("read urls: line %d: %w", lineNo, err)
 		}
-		text, ok := recordLine(line, lineNo)
+		trimmed, ok := recordLine(line, lineNo)
 		if !ok {
 			continue
 		}
+		text := string(trimmed)
 		f.lines.read.Add(1)
 		if f.skip[uint64(lineNo)] {
 			// Done before a resume; a crawl still needs it as a seed.
@@ -101,17 +102,14 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 }
 
 // recordLine returns the text of one line of the urls file and whether it
-// becomes a record: blank lines and # comments do not. feed and count agree
-// through it on what the input's size is.
-func recordLine(line []byte, lineNo int) (string, bool) {
+// becomes a record: blank lines and # comments do not. feed and countLines
+// agree through it on what the input's size is.
+func recordLine(line []byte, lineNo int) ([]byte, bool) {
 	if lineNo == 1 {
 		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 	}
 	line = bytes.TrimSpace(line)
-	if len(line) == 0 || line[0] == '#' {
-		return "", false
-	}
-	return string(line), true
+	return line, len(line) > 0 && line[0] != '#'
 }
 
 // inputLines is how big the input is, in records, against how far feed has

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,4 +306,30 @@ func (f *frontier) queuedRetries() int {
 		}
 	}
 	return n
+}
+
+// BenchmarkCountLines counts a 1,000,000-line urls file, as a run does ahead
+// of its feed: its time is what the total waits for, its memory is bounded
+// by one line's buffer whatever the file's size.
+func BenchmarkCountLines(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "urls")
+	var buf strings.Builder
+	for i := range 1_000_000 {
+		fmt.Fprintf(&buf, "https://host%d.example/page/%d\n", i%1000, i)
+	}
+	if err := os.WriteFile(path, []byte(buf.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		f := &frontier{log: slog.New(slog.DiscardHandler)}
+		f.lines.total.Store(-1)
+		if err := f.countLines(b.Context(), path); err != nil {
+			b.Fatal(err)
+		}
+		if n, _ := f.lines.known(); n != 1_000_000 {
+			b.Fatalf("counted %d", n)
+		}
+	}
 }
