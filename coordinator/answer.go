@@ -45,6 +45,7 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	}
 	e.task.Attempt++
 	e.retried = true
+	f.retryWaiting++
 	e.notBefore = now.Add(backoff(f.cfg.Backoff, e.task.Attempt, meta.RetryAfter))
 	if say == holdTask {
 		e.notBefore = time.Time{} // the breaker says when the host is tried again

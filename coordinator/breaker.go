@@ -176,6 +176,9 @@ func (f *frontier) gateLocked(h *hostState, now time.Time) (gone []*entry, hold 
 			for _, e := range gone {
 				e.refusal = why
 				f.sink.hold(e.task)
+				if e.retried {
+					f.retryWaiting--
+				}
 			}
 			return gone, true, 0
 		}

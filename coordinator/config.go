@@ -97,6 +97,9 @@ type Config struct {
 	// InputPath is the urls file Input reads, or "-" for stdin; a resume
 	// reads it again.
 	InputPath string
+	// TerminalInput says the urls are being typed on a terminal: progress
+	// is then shown as status lines, not a bar that would redraw over them.
+	TerminalInput bool
 	// Resume continues the run kept in StateDir; Input is not read.
 	Resume bool
 	// Force lets a new run overwrite an existing output file and a state

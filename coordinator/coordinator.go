@@ -101,6 +101,10 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		if rec, err = recoverRun(runDir); err != nil {
 			return stats, err
 		}
+		// The summary is the whole run's, what came before included.
+		if err := countEarlier(stats, c.cfg.Output, format, rec.Out); err != nil {
+			c.log.Warn("the summary counts only the records written after the resume", "err", err)
+		}
 	}
 	out, err := c.openOutput(format, rec)
 	if err != nil {
@@ -165,16 +169,34 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		rec = recovered{Out: rec.Out} // the frontier has the rest; let it go
 		fmt.Fprintf(c.stderr, "scrape: resuming run %s: %d records already in %s\n", c.run.ID, rec.Out.Records, c.cfg.Output)
 	}
-	status := func(running bool) Status {
-		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: running}
+	status := func(outcome string) Status {
+		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: outcome == "", Outcome: outcome}
 		st.Total = st.Records + f.outstanding()
-		st.RobotsWaiting = f.waitingOnRobots()
+		if n, ok := f.total(); ok {
+			st.Total, st.TotalKnown = max(n, st.Records), true
+		}
+		if st.Running {
+			st.InFlight, st.RetryWaiting, st.RobotsWaiting = f.waiting()
+		}
 		st.Summary.settle(st.Updated.Sub(start))
 		return st
 	}
-	prog, progOut := startProgress(c.cfg.Progress, c.cfg.Stderr, c.stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status(true) })
-	c.stderr.set(progOut)
-	defer func() { prog.finish(status(false)) }()
+	// Typed URLs would be drawn over by a bar: status lines leave them be.
+	barOn := c.cfg.Stderr
+	if c.cfg.TerminalInput {
+		barOn = nil
+	}
+	prog, progOut := startProgress(c.cfg.Progress, barOn, c.stderr, c.cfg.ProgressInterval, filepath.Join(runDir, StatusFile), func() Status { return status("") })
+	if progOut != nil {
+		c.stderr.set(progOut)
+	}
+	defer func() { // a return before the end below: the run failed, or was stopped
+		if ctx.Err() != nil {
+			prog.finish(status(OutcomeInterrupted))
+		} else {
+			prog.finish(status(OutcomeFailed))
+		}
+	}()
 	col := &collector{runID: c.run, cons: results, frontier: f, sink: snk, log: c.log, nodeOf: fl.nodeOf}
 
 	if err := fl.attach(q.nc, q, job); err != nil {
@@ -195,6 +217,12 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	defer openSub.Unsubscribe()
 
 	g, gctx := errgroup.WithContext(ctx)
+	if path := inputFile(runDir, st, c.cfg.Resume); path != "" {
+		g.Go(func() error { return f.countLines(gctx, path) })
+	}
+	if c.cfg.TerminalInput {
+		fmt.Fprintln(c.stderr, "scrape: reading URLs from standard input (Ctrl-D to end)")
+	}
 	g.Go(func() error { return f.feed(gctx, input) })
 	g.Go(func() error { return f.dispatch(gctx) })
 	g.Go(func() error { return col.run(gctx) })
@@ -213,7 +241,18 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	nodes := fl.readyCount()
 	snk.update(func(s *Summary) { s.Nodes = nodes })
 	runErr = c.settleRecords(runErr, col, snk, f, start)
-	prog.finish(status(false))
+	outcome := OutcomeFinished
+	switch {
+	case ctx.Err() != nil:
+		outcome = OutcomeInterrupted
+	case runErr != nil:
+		outcome = OutcomeFailed
+	}
+	final := status(outcome)
+	if outcome != OutcomeFinished && c.resumable() {
+		final.Resume = "scrape run --resume " + runDir
+	}
+	prog.finish(final)
 	c.stderr.set(c.cfg.Stderr)
 	begun = snk.snapshot().Records > 0
 	if runErr != nil && !begun && !c.cfg.Resume {
@@ -277,7 +316,12 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 	if err := snk.flush(); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	// What has no record: of the whole input when its size is known, not
+	// only the part the frontier had read ahead.
 	outstanding, rejected := f.outstanding(), col.rejected.count()
+	if n, ok := f.total(); ok {
+		outstanding = max(n-snk.snapshot().Records, 0)
+	}
 	held, retried := f.politeness()
 	slowed, nSlowed := f.slowed()
 	unreachable := f.unreachableHosts()
@@ -302,13 +346,19 @@ func (c *Coordinator) keepForResume(ctx context.Context, runErr error, out outpu
 	if err := out.Close(); err != nil {
 		return errors.Join(runErr, fmt.Errorf("close output: %w", err))
 	}
-	if c.cfg.Output != "" && c.cfg.Output != output.Stdout {
+	if c.resumable() {
 		fmt.Fprintf(c.stderr, "scrape: the run's state is in %s; finish it with: scrape run --resume %s\n", runDir, runDir)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return runErr
+}
+
+// resumable says whether a run that did not finish can be taken up again:
+// not one that wrote to stdout.
+func (c *Coordinator) resumable() bool {
+	return c.cfg.Output != "" && c.cfg.Output != output.Stdout
 }
 
 // finish closes a run whose every record is written: the queue can go while

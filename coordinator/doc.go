@@ -87,5 +87,8 @@
 // bootstrap carries. Workers that join by
 // themselves with the run's join key are join.go's. relay.go puts the
 // workers' output and the run's own lines on one stderr, which the progress
-// bar (progress.go) takes over while it is drawn.
+// bar (progress.go) takes over while it is drawn. Its figures: the input's
+// size, counted ahead of feed in a pass of its own (input.go, countLines),
+// what the frontier waits on (in flight, retries, robots.txt), and the pace
+// of the last 20 s, which the ETA comes from.
 package coordinator

@@ -143,6 +143,12 @@ type frontier struct {
 	heldSince time.Time
 	held      time.Duration
 	retried   int
+
+	// lines is the input's size against how far feed has read it, and
+	// retryWaiting the retries queued for their time: for the progress
+	// display (progress.go).
+	lines        inputLines
+	retryWaiting int
 }
 
 func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out *sink, log *slog.Logger) *frontier {
@@ -166,6 +172,7 @@ func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out 
 		store:   &spillStore{dir: cfg.SpillDir},
 	}
 	f.space = sync.NewCond(&f.mu)
+	f.lines.total.Store(-1)
 	f.robotsCtx, f.stopFetches = context.WithCancel(context.Background())
 	return f
 }
@@ -296,6 +303,9 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			}
 			h.queue = h.queue[1:]
 			f.queued--
+			if e.retried {
+				f.retryWaiting--
+			}
 			progress = true
 			if h.robots != nil && !h.robots.TestAgent(e.path, f.cfg.Robots.agent) {
 				e.refusal = robotsRefusal(h)

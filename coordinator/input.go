@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -35,15 +38,17 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 			if errors.Is(err, io.EOF) {
 				break
 			}
+			if ctx.Err() != nil {
+				return nil // an input that reads until cancelled: stdin
+			}
 			return fmt.Errorf("read urls: line %d: %w", lineNo, err)
 		}
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-		}
-		text := string(bytes.TrimSpace(line))
-		if text == "" || text[0] == '#' {
+		trimmed, ok := recordLine(line, lineNo)
+		if !ok {
 			continue
 		}
+		text := string(trimmed)
+		f.lines.read.Add(1)
 		if f.skip.has(uint64(lineNo)) {
 			// Done before a resume; a crawl still needs it as a seed.
 			if u, err := scrape.ParseURL(text); err == nil && !tooLong {
@@ -87,10 +92,74 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 		f.mu.Unlock()
 		f.poke()
 	}
+	// Every line is read: the input's size is known now, if it was not.
+	f.lines.counted(f.lines.read.Load())
 	f.mu.Lock()
 	f.inputDone = true
 	f.checkDoneLocked()
 	f.mu.Unlock()
+	return nil
+}
+
+// recordLine returns the text of one line of the urls file and whether it
+// becomes a record: blank lines and # comments do not. feed and countLines
+// agree through it on what the input's size is.
+func recordLine(line []byte, lineNo int) ([]byte, bool) {
+	if lineNo == 1 {
+		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+	}
+	line = bytes.TrimSpace(line)
+	return line, len(line) > 0 && line[0] != '#'
+}
+
+// inputLines is how big the input is, in records, against how far feed has
+// read it: what the progress display's total and ETA come from. A file's
+// lines are counted ahead of feed (countLines); stdin's are known only once
+// it ends.
+type inputLines struct {
+	read  atomic.Int64 // lines feed has read that become records
+	total atomic.Int64 // lines in all that become records; -1 until known
+}
+
+func (l *inputLines) counted(n int64) { l.total.CompareAndSwap(-1, n) }
+
+// known returns the input's size in records, once it is known.
+func (l *inputLines) known() (int64, bool) {
+	n := l.total.Load()
+	return n, n >= 0
+}
+
+// countLines counts the records the urls file at path holds, reading it
+// once ahead of feed: in bounded memory (a line at a time, none kept), so
+// that a run knows its total long before feed, held back by the frontier,
+// reaches the end. It never fails a run: without a count, the total is
+// known when feed reaches the end.
+func (f *frontier) countLines(ctx context.Context, path string) error {
+	in, err := os.Open(path)
+	if err != nil {
+		f.log.Debug("count the input's lines", "err", err)
+		return nil
+	}
+	defer in.Close()
+	r := bufio.NewReaderSize(in, maxLine)
+	var n int64
+	for lineNo := 1; ; lineNo++ {
+		if lineNo%4096 == 0 && ctx.Err() != nil {
+			return nil
+		}
+		line, _, err := readLine(r)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.log.Debug("count the input's lines", "err", err)
+			return nil
+		}
+		if _, ok := recordLine(line, lineNo); ok {
+			n++
+		}
+	}
+	f.lines.counted(n)
 	return nil
 }
 
@@ -113,4 +182,17 @@ func readLine(r *bufio.Reader) (line []byte, tooLong bool, err error) {
 		err = nil
 	}
 	return bytes.TrimSuffix(line, []byte("\n")), false, err
+}
+
+// inputFile is the file the run's urls are read from, for countLines: the
+// urls file, or on a resume the copy of the stdin a run read. A new run
+// reading stdin has none: its size is known when it ends.
+func inputFile(runDir string, st *runState, resume bool) string {
+	switch {
+	case st.Input != "":
+		return st.Input
+	case resume:
+		return filepath.Join(runDir, inputCopy)
+	}
+	return ""
 }

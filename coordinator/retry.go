@@ -37,3 +37,18 @@ func backoff(base time.Duration, n int, retryAfter time.Duration) time.Duration 
 	d = d/2 + rand.N(d+1)
 	return min(max(d, retryAfter), maxBackoff)
 }
+
+// LongestRetryWait is the most a page that keeps failing waits in all
+// between its attempts, from the backoffs alone: retries waits, doubling
+// from base, each with its jitter and within maxBackoff.
+func LongestRetryWait(base time.Duration, retries int) time.Duration {
+	var total time.Duration
+	d := max(base, 1)
+	for range retries {
+		total += min(d+d/2, maxBackoff)
+		if d < maxBackoff {
+			d *= 2
+		}
+	}
+	return total
+}

@@ -205,8 +205,8 @@ func TestRobotsFailuresOpenTheBreaker(t *testing.T) {
 
 func TestStatusLineRobotsWaiting(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
-	for n, want := range map[int]string{0: "ETA ?", 1: "ETA ?, 1 host waiting on robots.txt", 3: "ETA ?, 3 hosts waiting on robots.txt [a 2]"} {
-		st := Status{Summary: Summary{Records: 2, OK: 2}, Started: t0, Updated: t0, Total: 10, RobotsWaiting: n}
+	for n, want := range map[int]string{0: "ETA ?, 0 errors", 1: "ETA ?, 1 host waiting on robots.txt, 0 errors", 3: "ETA ?, 3 hosts waiting on robots.txt, 0 errors [a 2]"} {
+		st := Status{Summary: Summary{Records: 2, OK: 2}, Started: t0, Updated: t0, Running: true, Total: 10, TotalKnown: true, RobotsWaiting: n}
 		if n == 3 {
 			st.PerNode = map[string]int{"a": 2}
 		}

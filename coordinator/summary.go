@@ -1,21 +1,30 @@
 package coordinator
 
 import (
+	"bufio"
+	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
-// Summary is what a run did, counted from the records it wrote.
+// Summary is what a run did, counted from the records it wrote. A resumed
+// run's counts are the whole run's: those written before it (Earlier of
+// Records) and its own; its elapsed time and pace are its own.
 type Summary struct {
 	Records int            `json:"records"`
+	Earlier int            `json:"earlier,omitempty"`
 	OK      int            `json:"ok"`
 	Errors  map[string]int `json:"errors"` // by kind
 	Bytes   int64          `json:"bytes"`
@@ -48,13 +57,31 @@ type Summary struct {
 	// Unreachable are the hosts whose URLs were recorded as
 	// host_unreachable, by host.
 	Unreachable []UnreachableHost `json:"unreachable,omitempty"`
+
+	// spans are each node's pages and when its first and last records of
+	// this part came: its pace is over the time it was at work.
+	spans map[string]nodeSpan
 }
 
-// NodeRate is one node's part of a run.
+// NodeRate is one node's part of a run (of its latest part, if resumed).
 type NodeRate struct {
+	Records int `json:"records"`
+	// Pages are the records that are pages, not errors: Share is the
+	// node's part of them, and PagesPerSecond their pace from the node's
+	// first record to its last.
 	Pages          int     `json:"pages"`
 	Share          float64 `json:"share"`
+	ActiveSeconds  float64 `json:"active_seconds"`
 	PagesPerSecond float64 `json:"pages_per_second"`
+}
+
+// minTimed is the least time at work a node's pace is given for: over less,
+// its pages are one burst of its slots, not a pace.
+const minTimed = time.Second
+
+type nodeSpan struct {
+	records, pages int
+	first, last    time.Time
 }
 
 // settle fills the figures derived from the counts, for elapsed.
@@ -63,13 +90,18 @@ func (s *Summary) settle(elapsed time.Duration) {
 	s.ElapsedSeconds = elapsed.Seconds()
 	s.PagesPerSecond = 0
 	if s.ElapsedSeconds > 0 {
-		s.PagesPerSecond = float64(s.Records) / s.ElapsedSeconds
+		s.PagesPerSecond = float64(s.Records-s.Earlier) / s.ElapsedSeconds
+	}
+	pages := 0
+	for _, sp := range s.spans {
+		pages += sp.pages
 	}
 	s.NodeRates = map[string]NodeRate{}
-	for n, pages := range s.PerNode {
-		r := NodeRate{Pages: pages, Share: float64(pages) / float64(max(s.Records, 1))}
-		if s.ElapsedSeconds > 0 {
-			r.PagesPerSecond = float64(pages) / s.ElapsedSeconds
+	for n, sp := range s.spans {
+		active := sp.last.Sub(sp.first).Seconds()
+		r := NodeRate{Records: sp.records, Pages: sp.pages, Share: float64(sp.pages) / float64(max(pages, 1)), ActiveSeconds: active}
+		if active >= minTimed.Seconds() {
+			r.PagesPerSecond = float64(sp.pages) / active
 		}
 		s.NodeRates[n] = r
 	}
@@ -83,6 +115,7 @@ func (s *Summary) clone() Summary {
 	c.NodeRates = maps.Clone(s.NodeRates)
 	c.Slowed = maps.Clone(s.Slowed)
 	c.Unreachable = slices.Clone(s.Unreachable)
+	c.spans = maps.Clone(s.spans)
 	return c
 }
 
@@ -100,27 +133,51 @@ func (s *Summary) WriteFile(path string) error {
 }
 
 func newSummary() *Summary {
-	return &Summary{Errors: map[string]int{}, PerNode: map[string]int{}}
+	return &Summary{Errors: map[string]int{}, PerNode: map[string]int{}, spans: map[string]nodeSpan{}}
 }
 
 func (s *Summary) add(m queue.ResultMeta) {
-	s.Records++
-	s.Bytes += m.Bytes
+	s.count(m.Kind, m.Bytes, m.Node)
+	if m.Node == "" {
+		return
+	}
+	now := time.Now()
+	sp := s.spans[m.Node]
+	if sp.records == 0 {
+		sp.first = now
+	}
+	sp.records++
+	sp.last = now
 	if m.Kind == "" {
+		sp.pages++
+	}
+	s.spans[m.Node] = sp
+}
+
+// count adds one record to the run's counts.
+func (s *Summary) count(kind string, bytes int64, node string) {
+	s.Records++
+	s.Bytes += bytes
+	if kind == "" {
 		s.OK++
 	} else {
-		s.Errors[m.Kind]++
+		s.Errors[kind]++
 	}
-	if m.Node != "" {
-		s.PerNode[m.Node]++
+	if node != "" {
+		s.PerNode[node]++
 	}
 }
 
 // Print writes the end-of-run report a person reads on stderr.
 func (s *Summary) Print(w io.Writer) {
 	s.settle(s.Elapsed)
-	fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors) in %s, %.1f pages/s, %s read\n",
-		s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, humanBytes(s.Bytes))
+	if s.Earlier > 0 {
+		fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors), %d of them before the resume; this part: %d in %s, %.1f pages/s; %s read in all\n",
+			s.Records, s.OK, s.Records-s.OK, s.Earlier, s.Records-s.Earlier, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, humanBytes(s.Bytes))
+	} else {
+		fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors) in %s, %.1f pages/s, %s read\n",
+			s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, humanBytes(s.Bytes))
+	}
 	if len(s.Errors) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(s.Errors)) {
@@ -130,7 +187,13 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	for _, n := range slices.Sorted(maps.Keys(s.NodeRates)) {
 		r := s.NodeRates[n]
-		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%), %.1f pages/s\n", n, r.Pages, 100*r.Share, r.PagesPerSecond)
+		active := time.Duration(r.ActiveSeconds * float64(time.Second))
+		if active < minTimed {
+			fmt.Fprintf(w, "  node %s: %d pages (%.0f%%) of %d records, all within %s\n", n, r.Pages, 100*r.Share, r.Records, minTimed)
+			continue
+		}
+		fmt.Fprintf(w, "  node %s: %d pages (%.0f%%) of %d records, %.1f pages/s over its %s at work\n",
+			n, r.Pages, 100*r.Share, r.Records, r.PagesPerSecond, active.Round(100*time.Millisecond))
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
@@ -174,4 +237,106 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// countEarlier adds to s the records a resumed run's output holds from
+// before the resume: the first pos.Records, within the pos.Offset bytes the
+// journal's last commit names. They are read back from the output, the one
+// place that has them all, so that the summary of a resumed run is the whole
+// run's.
+func countEarlier(s *Summary, path string, format output.Format, pos output.Pos) error {
+	if pos.Records == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("count the records before the resume: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(io.LimitReader(f, pos.Offset))
+	var part Summary
+	part.Errors, part.PerNode = map[string]int{}, map[string]int{}
+	if format == output.CSV {
+		err = countCSV(&part, r, pos.Records)
+	} else {
+		err = countJSON(&part, r, format == output.JSON, pos.Records)
+	}
+	if err == nil && part.Records != pos.Records {
+		err = fmt.Errorf("%d records where the journal says %d", part.Records, pos.Records)
+	}
+	if err != nil {
+		return fmt.Errorf("count the records before the resume in %s: %w", path, err)
+	}
+	s.Records += part.Records
+	s.Earlier += part.Records
+	s.OK += part.OK
+	s.Bytes += part.Bytes
+	for k, n := range part.Errors {
+		s.Errors[k] += n
+	}
+	for k, n := range part.PerNode {
+		s.PerNode[k] += n
+	}
+	return nil
+}
+
+// countJSON counts up to want records of JSON lines, or of a JSON array.
+func countJSON(s *Summary, r io.Reader, array bool, want int) error {
+	dec := json.NewDecoder(r)
+	if array {
+		if _, err := dec.Token(); err != nil { // [
+			return err
+		}
+	}
+	for s.Records < want && (!array || dec.More()) {
+		var rec struct {
+			Bytes int64         `json:"bytes"`
+			Node  string        `json:"node"`
+			Error *scrape.Error `json:"error"`
+		}
+		if err := dec.Decode(&rec); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		kind := ""
+		if rec.Error != nil {
+			kind = rec.Error.Kind
+		}
+		s.count(kind, rec.Bytes, rec.Node)
+	}
+	return nil
+}
+
+// countCSV counts up to want rows after the header, by its bytes, node and
+// error_kind columns.
+func countCSV(s *Summary, r io.Reader, want int) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return err
+	}
+	col := map[string]int{}
+	for i, name := range header {
+		col[name] = i
+	}
+	for _, name := range []string{"bytes", "node", "error_kind"} {
+		if _, ok := col[name]; !ok {
+			return fmt.Errorf("no %s column", name)
+		}
+	}
+	for s.Records < want {
+		row, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		bytes, _ := strconv.ParseInt(row[col["bytes"]], 10, 64)
+		s.count(row[col["error_kind"]], bytes, row[col["node"]])
+	}
+	return nil
 }

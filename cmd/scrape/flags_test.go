@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -28,6 +30,13 @@ type parsed struct {
 // keep the options they are called with.
 func parse(t *testing.T, args ...string) (parsed, error) {
 	t.Helper()
+	return parseIn(t, nil, args...)
+}
+
+// parseIn is parse with stdin as the command's standard input (nil: the
+// test's own).
+func parseIn(t *testing.T, stdin io.Reader, args ...string) (parsed, error) {
+	t.Helper()
 	var p parsed
 	root := newRootCmd(runners{
 		run:    func(_ context.Context, o *runOptions) error { p.run = o; return nil },
@@ -35,6 +44,9 @@ func parse(t *testing.T, args ...string) (parsed, error) {
 		status: func(_ context.Context, o *statusOptions) error { p.status = o; return nil },
 	})
 	root.SetArgs(args)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
 	err := root.Execute()
 	return p, err
 }
@@ -411,5 +423,103 @@ func TestStatusFlags(t *testing.T) {
 	}
 	if _, err := parse(t, "status", "st"); !errors.As(err, new(*usageError)) {
 		t.Errorf("status st: %v, want a usage error", err)
+	}
+}
+
+// Values that work but are rarely what was meant are run, with a warning.
+func TestRunFlagWarnings(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string // what the warnings say, in order; none for nil
+	}{
+		{nil, nil},
+		{[]string{"--timeout", "5m", "--retries", "5", "--retry-backoff", "10s", "--max-body", "256MiB", "--delay", "1m"}, nil},
+		{[]string{"--timeout", "10m"}, []string{"--timeout 10m0s: a page that hangs holds one of a node's slots that long"}},
+		{[]string{"--retries", "20"}, []string{"--retries 20 --retry-backoff 1s: a page that keeps failing waits up to 1h6m0s between its attempts"}},
+		{[]string{"--retries", "8", "--retry-backoff", "1h"}, []string{"--retries 8 --retry-backoff 1h0m0s: a page that keeps failing waits up to 40m0s"}},
+		{[]string{"--max-body", "1GiB"}, []string{"--max-body 1024MiB: every slot of a node may hold a body that big in memory"}},
+		{[]string{"--delay", "2m", "--timeout", "6m"}, []string{"--timeout 6m0s", "--delay 2m0s: one request to a host every 2m0s at most"}},
+	}
+	for _, tt := range tests {
+		o := mustParseRun(t, append([]string{"run"}, tt.args...)...)
+		if len(o.warnings) != len(tt.want) {
+			t.Errorf("%q: warnings %q, want %d", tt.args, o.warnings, len(tt.want))
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.HasPrefix(o.warnings[i], w) {
+				t.Errorf("%q: warning %q, want it to begin %q", tt.args, o.warnings[i], w)
+			}
+		}
+	}
+}
+
+// The NATS tools' variables stand for the flags not given, where --nats is
+// taken; a flag given wins, a resume keeps the NATS it began with, and a
+// worker whose stdin is a pipe (as scrape run starts it) reads its bootstrap.
+func TestNATSFromTheEnvironment(t *testing.T) {
+	t.Setenv("NATS_URL", "nats://env:4222,nats://env2:4222")
+	t.Setenv("NATS_CREDS", "env.creds")
+	t.Setenv("NATS_CA", "env-ca.pem")
+	t.Setenv("NATS_USER", "")
+	none := strings.NewReader("") // a stdin that is no pipe
+
+	p, err := parseIn(t, none, "worker", "--creds", "flag.creds")
+	if err != nil || p.worker == nil {
+		t.Fatalf("worker: %v", err)
+	}
+	if got := p.worker.find.Servers; fmt.Sprint(got) != "[nats://env:4222 nats://env2:4222]" {
+		t.Errorf("worker's servers %q, want NATS_URL's", got)
+	}
+	if a := p.worker.auth; a.Creds != "flag.creds" || a.CA != "env-ca.pem" {
+		t.Errorf("worker's login %+v: --creds given wins, NATS_CA stands for --tls-ca", a)
+	}
+	if p, err := parseIn(t, none, "worker", "--nats", "nats://flag:4222"); err != nil || fmt.Sprint(p.worker.find.Servers) != "[nats://flag:4222]" {
+		t.Errorf("worker --nats: %v, %+v", err, p.worker)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	if p, err := parseIn(t, r, "worker"); err != nil || len(p.worker.find.Servers) != 0 || p.worker.auth.Creds != "" {
+		t.Errorf("a started worker (stdin a pipe) took the environment: %v, %+v", err, p.worker)
+	}
+
+	o, err := parseIn(t, none, "run", "--worker-creds", "w.creds", "urls.txt")
+	if err != nil || o.run == nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := o.run.cfg.NATS; fmt.Sprint(got) != "[nats://env:4222 nats://env2:4222]" || o.run.auth.Creds != abs(t, "env.creds") || fmt.Sprint(o.run.fromEnv) != "[NATS_URL NATS_CREDS NATS_CA]" {
+		t.Errorf("run: servers %q, login %+v, from %q", got, o.run.auth, o.run.fromEnv)
+	}
+	if _, err := parseIn(t, none, "run", "--resume", "st"); err != nil {
+		t.Errorf("a resume takes its NATS from the flags it began with, not the environment: %v", err)
+	}
+	t.Setenv("NATS_URL", " , ")
+	if _, err := parseIn(t, none, "worker"); !errors.As(err, new(*usageError)) || !strings.Contains(err.Error(), "--nats names no server") {
+		t.Errorf("NATS_URL naming no server: %v", err)
+	}
+}
+
+func TestStatusSaysWhereARunStands(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		st   coordinator.Status
+		want string
+	}{
+		{coordinator.Status{Running: true, Updated: now.Add(-time.Second)}, "running"},
+		{coordinator.Status{Running: true, Updated: now.Add(-time.Minute), PID: 42},
+			"not updated for 1m0s: the coordinator (pid 42) may be gone (if so, resume with: scrape run --resume st)"},
+		{coordinator.Status{Outcome: coordinator.OutcomeFinished}, "finished"},
+		{coordinator.Status{}, "finished"}, // from a scrape before outcomes
+		{coordinator.Status{Outcome: coordinator.OutcomeInterrupted, Resume: "scrape run --resume /abs/st"}, "interrupted (resume with: scrape run --resume /abs/st)"},
+		{coordinator.Status{Outcome: coordinator.OutcomeFailed, Resume: "scrape run --resume /abs/st"}, "failed (resume with: scrape run --resume /abs/st)"},
+		{coordinator.Status{Outcome: coordinator.OutcomeInterrupted}, "interrupted (it wrote to stdout: it cannot be resumed)"},
+	} {
+		if got := runState(&tt.st, "st", now); got != tt.want {
+			t.Errorf("%+v:\n got %s\nwant %s", tt.st, got, tt.want)
+		}
 	}
 }

@@ -88,3 +88,43 @@ func needs(f *pflag.FlagSet, names []string, why string) error {
 	}
 	return nil
 }
+
+// natsEnv are the environment variables of NATS's own tools (the nats CLI)
+// that scrape honours where it takes --nats, each for the flag it stands
+// for. A flag given wins over its variable. NATS_PASSWORD has no flag (a
+// password is never a flag's value): it is read with the login (natsLogin).
+var natsEnv = []struct{ name, flag string }{
+	{"NATS_URL", "nats"},
+	{"NATS_CREDS", "creds"},
+	{"NATS_NKEY", "nkey"},
+	{"NATS_USER", "nats-user"},
+	{"NATS_CA", "tls-ca"},
+}
+
+// natsFromEnv sets the NATS flags not given from their variables, as if
+// given, so that every check of the flags applies to them too. It returns
+// the variables used, for a word to the user. getenv is os.Getenv but in
+// tests.
+func natsFromEnv(f *pflag.FlagSet, getenv func(string) string) ([]string, error) {
+	var used []string
+	for _, e := range natsEnv {
+		v := getenv(e.name)
+		if v == "" || f.Changed(e.flag) {
+			continue
+		}
+		if err := f.Set(e.flag, v); err != nil {
+			return used, fmt.Errorf("%s: %w", e.name, err)
+		}
+		used = append(used, e.name)
+	}
+	return used, nil
+}
+
+// natsPassword is the password of a NATS user login from NATS_PASSWORD, when
+// the login has a user and no password file: a variable, unlike a flag, is
+// not on the command line for ps to show.
+func natsPassword(a *queue.Auth, getenv func(string) string) {
+	if a.User != "" && a.Password == "" {
+		a.Password = getenv("NATS_PASSWORD")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ type runOptions struct {
 	// them to the run's own.
 	shown []string
 	stdin io.Reader
+	// fromEnv are the NATS variables that stood for flags not given
+	// (natsFromEnv); warnings are flag values that work but are extreme.
+	fromEnv  []string
+	warnings []string
 }
 
 // shownFlags change how the run is shown, not what it does: they are not kept
@@ -72,6 +77,13 @@ ssh session's stdin, never on a command line.`,
 		Args: cobraArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.stdin, o.cfg.Stdout, o.cfg.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			// A resume uses the NATS it began with, kept with its flags.
+			if !cmd.Flags().Changed("resume") {
+				var err error
+				if o.fromEnv, err = natsFromEnv(cmd.Flags(), os.Getenv); err != nil {
+					return &usageError{err}
+				}
+			}
 			if err := o.complete(cmd.Flags(), args); err != nil {
 				return err
 			}
@@ -131,7 +143,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
 	// No default value: an unset Listen is what lets a run whose nodes are
 	// all this machine listen on loopback only.
-	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine)")
+	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine and no worker is to join)")
 	f.StringVar(&c.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
 	c.SSH = []string{"ssh"}
 	f.Var(fields(&c.SSH), "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
@@ -194,6 +206,7 @@ func (o *runOptions) complete(f *pflag.FlagSet, args []string) error {
 	if c.Saved, err = json.Marshal(kept); err != nil {
 		return err
 	}
+	o.warnings = o.extremes()
 	c.Progress = !o.quiet
 	// The coordinator logs at this level to its stderr itself, so that its
 	// log goes through the progress bar while one is drawn.
@@ -289,6 +302,36 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 	return selectFlag(c.Fetch.Validate())
 }
 
+// Beyond these, a flag's value works but is rarely what was meant: the run
+// says so before it starts (extremes).
+const (
+	warnTimeout   = 5 * time.Minute
+	warnRetryWait = 30 * time.Minute
+	warnMaxBody   = 256 << 20
+	warnDelay     = time.Minute
+)
+
+// extremes are warnings about values check lets through that can make a run
+// far slower or bigger than its other figures suggest.
+func (o *runOptions) extremes() []string {
+	c := &o.cfg
+	var w []string
+	if c.Fetch.Timeout > warnTimeout {
+		w = append(w, fmt.Sprintf("--timeout %s: a page that hangs holds one of a node's slots that long, each attempt", c.Fetch.Timeout))
+	}
+	if d := coordinator.LongestRetryWait(c.RetryBackoff, c.Retries); d > warnRetryWait {
+		w = append(w, fmt.Sprintf("--retries %d --retry-backoff %s: a page that keeps failing waits up to %s between its attempts before its record is written (each wait doubles, up to 5m)",
+			c.Retries, c.RetryBackoff, d.Round(time.Minute)))
+	}
+	if c.Fetch.MaxBody > warnMaxBody {
+		w = append(w, fmt.Sprintf("--max-body %s: every slot of a node may hold a body that big in memory at once", (*byteSize)(&c.Fetch.MaxBody)))
+	}
+	if c.Delay > warnDelay {
+		w = append(w, fmt.Sprintf("--delay %s: one request to a host every %s at most, so a host's 60 URLs take an hour or more", c.Delay, c.Delay))
+	}
+	return w
+}
+
 // selectFlag names the flag a selector came from.
 func selectFlag(err error) error {
 	if se, ok := errors.AsType[*scrape.SelectorError](err); ok {
@@ -372,18 +415,31 @@ func runScrape(ctx context.Context, o *runOptions) error {
 			return &usageError{err}
 		}
 	}
-	cfg.Input = o.stdin
-	if cfg.InputPath != "-" && !cfg.Resume {
+	for _, w := range o.warnings {
+		fmt.Fprintf(cfg.Stderr, "scrape: warning: %s\n", w)
+	}
+	if slices.Contains(o.fromEnv, "NATS_URL") {
+		fmt.Fprintf(cfg.Stderr, "scrape: the run's queue is on the NATS that NATS_URL names (%s), not its own\n", strings.Join(cfg.NATS, ","))
+	}
+	switch {
+	case cfg.Resume:
+	case cfg.InputPath != "-":
 		f, err := os.Open(cfg.InputPath)
 		if err != nil {
 			return fmt.Errorf("open urls: %w", err)
 		}
 		defer f.Close()
 		cfg.Input = f
+	default:
+		// Ctrl-C stops the run even while it waits for a line.
+		cfg.Input, cfg.TerminalInput = cancelable(ctx, o.stdin), isTerminal(o.stdin)
 	}
 	var err error
 	if cfg.NATSAuth, err = o.auth.Load(); err != nil {
 		return err
+	}
+	if len(cfg.NATS) > 0 {
+		natsPassword(&cfg.NATSAuth, os.Getenv)
 	}
 	if len(cfg.NATS) > 0 {
 		// The workers check the servers' certificates as the coordinator

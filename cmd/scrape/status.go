@@ -48,16 +48,26 @@ func runStatus(_ context.Context, o *statusOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	state := "running"
-	switch {
-	case !st.Running:
-		state = "finished"
-	case time.Since(st.Updated) > 10*time.Second:
-		state = fmt.Sprintf("not updated for %s: the coordinator (pid %d) may be gone", time.Since(st.Updated).Round(time.Second), st.PID)
-	}
-	fmt.Fprintf(o.Stdout, "run %s in %s: %s\n%s\n", st.Run, dir, state, st.Line())
-	if len(st.Errors) > 0 {
-		fmt.Fprintf(o.Stdout, "errors: %v\n", st.Errors)
-	}
+	fmt.Fprintf(o.Stdout, "run %s in %s: %s\n%s\n", st.Run, dir, runState(st, dir, time.Now()), st.Line())
 	return nil
+}
+
+// runState says in words where the run of st stands.
+func runState(st *coordinator.Status, dir string, now time.Time) string {
+	resume := st.Resume
+	if resume == "" {
+		resume = "scrape run --resume " + dir
+	}
+	switch {
+	case st.Running && now.Sub(st.Updated) > 10*time.Second:
+		return fmt.Sprintf("not updated for %s: the coordinator (pid %d) may be gone (if so, resume with: %s)", now.Sub(st.Updated).Round(time.Second), st.PID, resume)
+	case st.Running:
+		return "running"
+	case st.Outcome == coordinator.OutcomeInterrupted, st.Outcome == coordinator.OutcomeFailed:
+		if st.Resume == "" {
+			return st.Outcome + " (it wrote to stdout: it cannot be resumed)"
+		}
+		return fmt.Sprintf("%s (resume with: %s)", st.Outcome, st.Resume)
+	}
+	return "finished"
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,7 +44,9 @@ With --nats, the worker joins a run by itself, from any machine that reaches
 the run's queue: the embedded queue of scrape run (its address, with the join
 key <state dir>/worker.nk as --nkey and, for a run with --tls, its certificate
 <state dir>/queue-cert.pem as --tls-ca), or the NATS that scrape run --nats
-uses. Without --run it joins the one active run there, waiting for one to start
+uses. NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD and NATS_CA,
+as the nats tool reads them, stand for the flags not given (unless standard
+input is a pipe, as for a worker scrape run starts). Without --run it joins the one active run there, waiting for one to start
 (up to --wait) and refusing to guess between several. It leaves when the run
 ends or on SIGTERM, handing back what it has not finished; a run started by
 scrape run goes on with its other workers.`,
@@ -50,6 +54,13 @@ scrape run goes on with its other workers.`,
   scrape worker --nats tls://nats1:4222,tls://nats2:4222 --creds scrape.creds --tls-ca ca.pem --name rack2`,
 		Args: cobraArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A worker scrape run starts reads its bootstrap from a pipe,
+			// whatever NATS its environment names.
+			if !fromPipe(cmd.InOrStdin()) {
+				if _, err := natsFromEnv(cmd.Flags(), os.Getenv); err != nil {
+					return &usageError{err}
+				}
+			}
 			if err := o.check(cmd.Flags()); err != nil {
 				return &usageError{err}
 			}
@@ -92,7 +103,13 @@ func runWorker(ctx context.Context, o *workerOptions) error {
 	if len(o.find.Servers) > 0 {
 		return joinRun(ctx, o)
 	}
-	in := bufio.NewReader(o.stdin)
+	stdin := o.stdin
+	if isTerminal(stdin) {
+		// A person started it: scrape run writes the bootstrap, not they.
+		fmt.Fprintln(o.stderr, "scrape worker: reading the run's bootstrap from standard input, which scrape run writes when it starts a worker; to join a run yourself, give --nats (or set NATS_URL)")
+		stdin = cancelable(ctx, stdin)
+	}
+	in := bufio.NewReader(stdin)
 	boot, err := queue.ReadBootstrap(in)
 	if err != nil {
 		return err
@@ -120,6 +137,7 @@ func joinRun(ctx context.Context, o *workerOptions) error {
 	if err != nil {
 		return err
 	}
+	natsPassword(&auth, os.Getenv)
 	find := o.find
 	find.Auth, find.Logger = auth, log
 	id, err := worker.FindRun(ctx, find)
