@@ -27,10 +27,6 @@ var Builds = []Platform{
 	{OS: "windows", Arch: "arm64"},
 }
 
-// BuildCommand is the documented command that builds every one of Builds
-// into a directory, for the messages that name a missing build.
-const BuildCommand = "scripts/build-all DIR"
-
 // cpu is how a platform's CPU is written in a build's name: arm64, armv7.
 func (p Platform) cpu() string {
 	if p.Arch == "arm" && p.ARM != "" {
@@ -43,7 +39,9 @@ func (p Platform) cpu() string {
 func (p Platform) String() string { return p.OS + "/" + p.cpu() }
 
 // Known reports whether the platform could be made out.
-func (p Platform) Known() bool { return p.OS != "" && p.Arch != "" && p.OS != "unknown" && p.Arch != "unknown" }
+func (p Platform) Known() bool {
+	return p.OS != "" && p.Arch != "" && p.OS != "unknown" && p.Arch != "unknown"
+}
 
 // Exe is the suffix of an executable there.
 func (p Platform) Exe() string {

@@ -47,7 +47,9 @@ func wordSafe(r rune) bool {
 		strings.ContainsRune("/._-:\\+=,", r)
 }
 
-func isWord(s string) bool { return s != "" && strings.IndexFunc(s, func(r rune) bool { return !wordSafe(r) }) < 0 }
+func isWord(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return !wordSafe(r) }) < 0
+}
 
 // ShQuote quotes s as one word for a POSIX shell; a word that needs no
 // quoting in any shell is left bare.
