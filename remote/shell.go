@@ -185,3 +185,22 @@ func (s Shell) BinaryName() string {
 	}
 	return "scrape"
 }
+
+// Command is the command line that runs the program at path with args,
+// which may hold any text, in shell s: quoted for sh, or on Windows as a
+// PowerShell script (which exits with the program's status). Its stdin is
+// not meant for the program: use Exec for that.
+func (s Shell) Command(path string, args ...string) string {
+	if s.Windows() {
+		words := []string{"&", PSQuote(path)}
+		for _, a := range args {
+			words = append(words, PSQuote(a))
+		}
+		return PowerShellCommand(strings.Join(words, " ") + "\nexit $LASTEXITCODE")
+	}
+	words := []string{ShQuote(path)}
+	for _, a := range args {
+		words = append(words, ShQuote(a))
+	}
+	return strings.Join(words, " ")
+}
