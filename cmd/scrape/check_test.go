@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,4 +269,88 @@ func mustWrite(t *testing.T, path, content string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// --push sends each node the build for its platform from --push-dir (this
+// binary to nodes like this machine), and a node whose build is missing fails alone, naming the file and how to make
+// it. node2 says it is an arm64 machine (a uname on its PATH); its "arm64
+// build" is this machine's binary with bytes appended, so that it runs
+// here and has a hash, and a cache entry, of its own.
+func TestPushPerPlatformBuilds(t *testing.T) {
+	c := testcluster.New(t, 2)
+	bin := testbin.Path(t)
+	_, base := serveOn(t, c.BridgeAddr, 20)
+	arm := c.Host("node2")
+	mustMkdir(t, filepath.Join(arm.Home, "fakebin"))
+	mustWrite(t, filepath.Join(arm.Home, "fakebin", "uname"), "#!/bin/sh\necho Linux aarch64\n", 0o755)
+	mustWrite(t, filepath.Join(arm.Home, ".bashrc"), "PATH=$HOME/fakebin:$PATH\n", 0o644)
+
+	pushDir := t.TempDir()
+	_ = os.Chmod(pushDir, 0o755)
+	var urls strings.Builder
+	want := map[int]string{}
+	for i := range 20 {
+		u := fmt.Sprintf("%s/slow/100/%d", base, i)
+		urls.WriteString(u + "\n")
+		want[i+1] = u
+	}
+	urlsFile := writeFile(t, "urls.txt", urls.String())
+	ssh := strings.Join(c.SSHCommand(), " ")
+	run := func(t *testing.T, mf string) (map[string]int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		out := filepath.Join(t.TempDir(), "out.json")
+		cmd := scrapeCmd(t, ctx, "run", "-f", mf, urlsFile, "-o", out, "--ssh", ssh, "--push", "--push-dir", pushDir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("scrape run --push: %v\n%s", err, stderr.String())
+		}
+		perNode := map[string]int{}
+		for _, r := range byLine(t, readJSON(t, out), want) {
+			perNode[r.Node]++
+		}
+		return perNode, stderr.String()
+	}
+
+	t.Run("build missing", func(t *testing.T) {
+		perNode, stderr := run(t, writeFile(t, "mf", "node1\nnode2\n"))
+		missing := filepath.Join(pushDir, "scrape-linux-arm64")
+		for _, w := range []string{"warning: push to node2: the node is linux/arm64 and there is no " + missing, "scripts/build-all " + pushDir} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("no %q in:\n%s", w, stderr)
+			}
+		}
+		if perNode["node1"] != len(want) {
+			t.Errorf("work per node %v: node1 should have done it all\n%s", perNode, stderr)
+		}
+	})
+	t.Run("the node's own build", func(t *testing.T) {
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		armBuild := append(data, []byte("\x00another build\x00")...)
+		mustWrite(t, filepath.Join(pushDir, "scrape-linux-arm64"), string(armBuild), 0o755)
+		// node2 alone, so that it must do the work: a run over both may
+		// end before a loaded machine has started node2's worker.
+		perNode, stderr := run(t, writeFile(t, "mf", "node2\n"))
+		if perNode["node2"] != len(want) {
+			t.Errorf("work per node %v: node2 should have done it all\n%s", perNode, stderr)
+		}
+		for _, n := range []struct {
+			host *testcluster.Host
+			data []byte
+		}{{c.Host("node1"), data}, {arm, armBuild}} {
+			sum := sha256.Sum256(n.data)
+			cached := filepath.Join(n.host.Home, ".cache", "scrape", hex.EncodeToString(sum[:])[:16], "scrape")
+			if got, err := os.ReadFile(cached); err != nil || !bytes.Equal(got, n.data) {
+				t.Errorf("%s: %s is not the build for it (%v)", n.host.Name, cached, err)
+			}
+		}
+		if !strings.Contains(stderr, "(linux/arm64, ") || !strings.Contains(stderr, "to node2:") {
+			t.Errorf("no word of pushing the arm64 build to node2:\n%s", stderr)
+		}
+	})
 }
