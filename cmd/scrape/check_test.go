@@ -27,7 +27,7 @@ import (
 // binary of another version, the queue's port blocked by the node's
 // firewall, a clock 90 s fast. The binary is at --remote-bin bin/scrape,
 // relative to each host's own home.
-func TestCheckVerdicts(t *testing.T) {
+func TestClusterCheckVerdicts(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil && os.Getenv(testcluster.RequireEnv) != "1" {
 		t.Skip("no nft (apt-get install nftables) to block a port inside a host")
 	}
@@ -276,7 +276,7 @@ func mustWrite(t *testing.T, path, content string, mode os.FileMode) {
 // it. node2 says it is an arm64 machine (a uname on its PATH); its "arm64
 // build" is this machine's binary with bytes appended, so that it runs
 // here and has a hash, and a cache entry, of its own.
-func TestPushPerPlatformBuilds(t *testing.T) {
+func TestClusterPushPerPlatformBuilds(t *testing.T) {
 	c := testcluster.New(t, 2)
 	bin := testbin.Path(t)
 	_, base := serveOn(t, c.BridgeAddr, 20)
