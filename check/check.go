@@ -210,7 +210,7 @@ func (c *nodeCheck) run(ctx context.Context) {
 	}
 	info, err := t.Probe(ctx, req)
 	if err != nil {
-		n.Login = loginVerdict(err, c.host)
+		n.Login = loginVerdict(err)
 		return
 	}
 	c.info = info
@@ -263,17 +263,12 @@ func (c *nodeCheck) local(ctx context.Context) {
 }
 
 // loginVerdict words a failed probe.
-func loginVerdict(err error, h machinefile.Host) Verdict {
-	fill := func(fix string) string {
-		host := h.Name
-		fix = strings.ReplaceAll(fix, "USER@HOST", h.Destination())
-		return strings.ReplaceAll(fix, "HOST", host)
-	}
+func loginVerdict(err error) Verdict {
 	var se *remote.SSHError
 	var ce *remote.CommandError
 	switch {
 	case errors.As(err, &se):
-		return Verdict{Status: Fail, Say: se.Problem.Said, Fix: fill(se.Problem.Fix), Kind: se.Problem.Kind}
+		return Verdict{Status: Fail, Say: se.Problem.Said, Fix: se.Problem.Fix, Kind: se.Problem.Kind}
 	case errors.As(err, &ce):
 		return fail("the login works but the node's shell does not run commands: check the user's login shell on the node",
 			"logged in, but the probe failed: %v", err)

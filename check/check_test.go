@@ -54,14 +54,17 @@ func TestFit(t *testing.T) {
 }
 
 func TestLoginVerdict(t *testing.T) {
-	err := &remote.SSHError{Problem: remote.Classify("pi@rpi4: Permission denied (publickey).\n")}
-	v := loginVerdict(err, machinefile.Host{Name: "rpi4", User: "pi"})
+	err := &remote.SSHError{Problem: remote.Classify("pi@rpi4: Permission denied (publickey).\n").For("pi@rpi4")}
+	v := loginVerdict(err)
 	if v.Status != Fail || v.Kind != remote.KeyRefused || !strings.Contains(v.Fix, "ssh-copy-id pi@rpi4") {
 		t.Errorf("key refused: %+v", v)
 	}
-	err = &remote.SSHError{Problem: remote.Classify("Host key for rpi4 has changed and you have requested strict checking.\nHost key verification failed.\n")}
-	if v := loginVerdict(err, machinefile.Host{Name: "rpi4", User: "pi"}); !strings.Contains(v.Fix, "ssh-keygen -R rpi4 ") {
+	err = &remote.SSHError{Problem: remote.Classify("Host key for rpi4 has changed and you have requested strict checking.\nHost key verification failed.\n").For("pi@rpi4")}
+	if v := loginVerdict(err); !strings.Contains(v.Fix, "ssh-keygen -R rpi4 ") {
 		t.Errorf("host key changed: %+v", v)
+	}
+	if v := loginVerdict(&remote.CommandError{Exit: 1, Stderr: "This account is currently not available."}); v.Status != Fail || !strings.Contains(v.Say, "not available") {
+		t.Errorf("a login shell that refuses: %+v", v)
 	}
 }
 

@@ -106,6 +106,7 @@ func remoteCommand(bin string) string {
 // ssh client that runs it on its node. Its stdin is the worker's lifeline.
 type process struct {
 	name   string
+	dest   string // user@host or host, as ssh is given it
 	local  bool
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -117,7 +118,7 @@ type process struct {
 // spawn starts the worker process. It reads nothing until Hand gives it
 // its bootstrap.
 func spawn(n Node, argv []string, stderr io.Writer) (*process, error) {
-	p := &process{name: n.Name, local: n.Local, exited: make(chan struct{})}
+	p := &process{name: n.Name, dest: n.Host.Destination(), local: n.Local, exited: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	setProcessGroup(p.cmd)
 	p.tail = &lineRelay{prefix: "[" + n.Name + "] ", dst: stderr}
@@ -178,7 +179,7 @@ func (p *process) Reason() string {
 	switch {
 	case errors.As(p.err, &ee) && !p.local && ee.ExitCode() == 255:
 		// The same words and fixes as scrape check's.
-		return (&remote.SSHError{Problem: remote.Classify(msg)}).Error()
+		return (&remote.SSHError{Problem: remote.Classify(msg).For(p.dest)}).Error()
 	case errors.As(p.err, &ee) && !p.local && ee.ExitCode() == 127:
 		return fmt.Sprintf("worker binary not found on the node: %s", msg)
 	case p.err != nil && msg != "":

@@ -79,6 +79,17 @@ var rules = []struct {
 	{"Broken pipe", Lost, "the connection was cut: a firewall or the network dropped it"},
 }
 
+// For fills in the node's names in the fix: USER@HOST with dest as ssh was
+// given it (host or user@host), HOST with its host part.
+func (p Problem) For(dest string) Problem {
+	host := dest
+	if i := strings.LastIndexByte(dest, '@'); i >= 0 {
+		host = dest[i+1:]
+	}
+	p.Fix = strings.ReplaceAll(strings.ReplaceAll(p.Fix, "USER@HOST", dest), "HOST", host)
+	return p
+}
+
 // Classify reads ssh's stderr (all of it, or its last lines) after ssh
 // failed, and says what the problem most likely is.
 func Classify(stderr string) Problem {

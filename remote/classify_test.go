@@ -56,3 +56,14 @@ Host key verification failed.
 		})
 	}
 }
+
+func TestProblemFor(t *testing.T) {
+	p := Classify("me@pi: Permission denied (publickey).\n").For("me@pi")
+	if !strings.Contains(p.Fix, "ssh-copy-id me@pi") || strings.Contains(p.Fix, "HOST") {
+		t.Errorf("key refused for me@pi: %q", p.Fix)
+	}
+	p = Classify("Host key verification failed.\n").For("me@pi")
+	if !strings.Contains(p.Fix, "ssh-keygen -R pi ") {
+		t.Errorf("host key for me@pi: %q", p.Fix)
+	}
+}

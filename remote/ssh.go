@@ -101,7 +101,7 @@ func (t Target) RunTo(ctx context.Context, command string, stdin io.Reader, stdo
 		return fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	if ee.ExitCode() == sshFailed {
-		return &SSHError{Problem: Classify(stderr.String())}
+		return &SSHError{Problem: Classify(stderr.String()).For(t.Dest)}
 	}
 	return &CommandError{Exit: ee.ExitCode(), Stderr: lastLines(stderr.String(), 3)}
 }
