@@ -15,6 +15,10 @@ import (
 	"github.com/scrape-cluster/scrape/machinefile"
 )
 
+// IsLocal reports whether a machinefile host is this machine, whose worker a
+// run starts as a child process rather than over SSH.
+func IsLocal(h machinefile.Host) bool { return isLocal(h) }
+
 // isLocal reports whether a machinefile host is this machine, so its worker
 // runs as a child process rather than over SSH. A host written with a user
 // or a port is taken as a request for SSH, even to this machine.
@@ -94,3 +98,7 @@ func routeAddr(ctx context.Context, host string) (string, error) {
 	defer conn.Close()
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
+
+// ListenAddr splits a --listen value into the host and port the run's
+// queue listens on: all interfaces by default, port 0 for a free one.
+func ListenAddr(listen string) (host string, port int, err error) { return splitListen(listen) }

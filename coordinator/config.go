@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -90,6 +91,10 @@ type Config struct {
 	// Push copies LocalBin to every remote node that lacks an identical
 	// copy, into a per-user cache directory there, and runs it from there.
 	Push bool
+	// PushDir holds the builds Push sends to nodes of another OS or CPU,
+	// named scrape-<os>-<cpu>[.exe] (remote.Platform.BuildName); default:
+	// LocalBin's directory.
+	PushDir string
 	// StateDir holds the queue's store, the journal and what a resume
 	// needs. Empty means a new directory under .scrape/, removed again after
 	// a successful run.
@@ -234,6 +239,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RemoteBin == "" {
 		c.RemoteBin = c.LocalBin
+	}
+	if c.PushDir == "" {
+		c.PushDir = filepath.Dir(c.LocalBin)
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/remote"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -28,7 +29,7 @@ type Coordinator struct {
 	// log): Config.Stderr, or the progress bar's writer while it is drawn.
 	// Everything writes through it, so one swap moves them all.
 	stderr   *syncWriter
-	bin      binary // what --push sends
+	builds   *remote.BuildSet // what --push sends
 	launcher Launcher
 	// createdOutput is set once a new run has made its output file.
 	createdOutput bool
@@ -60,10 +61,10 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Plaintext && len(cfg.NATS) == 0 && !allLocal(cfg.Hosts) {
 		fmt.Fprintf(c.stderr, "scrape: warning: the queue serves without TLS: tasks and results cross the network in clear to the other nodes\n")
 	}
-	c.bin.path = cfg.LocalBin
+	c.builds = &remote.BuildSet{Own: cfg.LocalBin, Dir: cfg.PushDir}
 	c.launcher = cfg.Launcher
 	if c.launcher == nil {
-		c.launcher = &processLauncher{cfg: &c.cfg, stderr: c.stderr, log: c.log, bin: &c.bin}
+		c.launcher = &processLauncher{cfg: &c.cfg, stderr: c.stderr, log: c.log, builds: c.builds}
 	}
 	return c, nil
 }

@@ -89,23 +89,6 @@ func TestSplitListen(t *testing.T) {
 	}
 }
 
-func TestPlatform(t *testing.T) {
-	tests := map[string][2]string{
-		"Linux x86_64":  {"linux", "amd64"},
-		"Linux aarch64": {"linux", "arm64"},
-		"Linux armv7l":  {"linux", "arm"},
-		"Darwin arm64":  {"darwin", "arm64"},
-		"FreeBSD amd64": {"freebsd", "amd64"},
-		"Linux riscv64": {"linux", "riscv64"},
-		"garbage":       {"unknown", "unknown"},
-	}
-	for in, want := range tests {
-		if os, arch := platform(in); os != want[0] || arch != want[1] {
-			t.Errorf("platform(%q) = %s/%s, want %s/%s", in, os, arch, want[0], want[1])
-		}
-	}
-}
-
 func TestReadLine(t *testing.T) {
 	long := strings.Repeat("x", 100)
 	r := bufio.NewReaderSize(strings.NewReader("a\r\nb\n"+long+"\nlast"), 16)

@@ -81,10 +81,12 @@
 //
 // fleet.go starts one worker per host through a Launcher (launcher.go: the
 // scrape worker process, over the system ssh client for remote hosts, after
-// pushing the binary with push.go when asked) and watches them; node.go is one
-// node's life: start, bootstrap, hello, stop, reap. slots.go sizes each
-// worker: its machinefile slots times --per-slot pages at a time, which its
-// bootstrap carries. Workers that join by
+// pushing the build for the node's platform with push.go when asked; the
+// node is asked what it is, and ssh's failures are worded, by package remote,
+// as scrape check words them) and watches them; node.go is one node's life:
+// start, bootstrap, hello, stop, reap. slots.go sizes each worker: its
+// machinefile slots times --per-slot pages at a time, which its bootstrap
+// carries. Workers that join by
 // themselves with the run's join key are join.go's. relay.go puts the
 // workers' output and the run's own lines on one stderr, which the progress
 // bar (progress.go) takes over while it is drawn. Its figures: the input's

@@ -8,12 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/remote"
 )
 
 // Node is one machinefile host as the run knows it.
@@ -55,21 +54,26 @@ type processLauncher struct {
 	cfg    *Config
 	stderr io.Writer // worker output, prefixed with its node
 	log    *slog.Logger
-	bin    *binary // what --push sends
+	builds *remote.BuildSet // what --push sends
 }
 
 func (l *processLauncher) Start(ctx context.Context, n Node) (Process, error) {
-	bin := l.cfg.RemoteBin
+	argv := n.argv(l.cfg, l.cfg.RemoteBin)
 	if l.cfg.Push && !n.Local {
-		var err error
-		if bin, err = l.push(ctx, n); err != nil {
+		bin, sh, err := l.push(ctx, n)
+		if err != nil {
 			return nil, err
 		}
+		line, err := sh.Exec(bin, "worker")
+		if err != nil {
+			return nil, fmt.Errorf("launch worker on %s: %w", n.Name, err)
+		}
+		argv = n.sshArgv(l.cfg, line)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p, err := spawn(n, n.argv(l.cfg, bin), l.stderr)
+	p, err := spawn(n, argv, l.stderr)
 	if err != nil {
 		return nil, err // not a Process holding a nil *process
 	}
@@ -87,40 +91,22 @@ func (n Node) argv(cfg *Config, remoteBin string) []string {
 
 // sshArgv runs command on the node through the system ssh client.
 func (n Node) sshArgv(cfg *Config, command string) []string {
-	args := append([]string{}, cfg.SSH...)
-	args = append(args,
-		"-T", // no terminal: stdin must be a clean pipe for the bootstrap
-		"-o", "BatchMode=yes",
-		"-o", "ConnectTimeout="+strconv.Itoa(int(cfg.ConnectTimeout.Seconds())),
-		// Keepalives make a vanished node visible as an ssh exit within
-		// about 15 s instead of a TCP timeout of minutes.
-		"-o", "ServerAliveInterval=5",
-		"-o", "ServerAliveCountMax=3",
-	)
-	if n.Host.Port != 0 {
-		args = append(args, "-p", strconv.Itoa(n.Host.Port))
-	}
-	return append(args, n.Host.Destination(), command)
+	return n.target(cfg).Argv(command)
 }
 
 // remoteCommand is the command line the node's shell runs. It stays free of
 // quoting where it can, because the node's shell may be sh, PowerShell or
-// cmd.exe, each of which quotes differently.
+// cmd.exe, each of which quotes differently; where it cannot, it quotes for
+// sh (a node known to be Windows is pushed to, and gets its own quoting).
 func remoteCommand(bin string) string {
-	safe := func(r rune) bool {
-		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			strings.ContainsRune("/._-:\\+=,", r)
-	}
-	if strings.IndexFunc(bin, func(r rune) bool { return !safe(r) }) < 0 {
-		return bin + " worker"
-	}
-	return "'" + strings.ReplaceAll(bin, "'", `'\''`) + "' worker"
+	return remote.ShQuote(bin) + " worker"
 }
 
 // process is a worker started as an OS process: `scrape worker` here, or the
 // ssh client that runs it on its node. Its stdin is the worker's lifeline.
 type process struct {
 	name   string
+	dest   string // user@host or host, as ssh is given it
 	local  bool
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -132,7 +118,7 @@ type process struct {
 // spawn starts the worker process. It reads nothing until Hand gives it
 // its bootstrap.
 func spawn(n Node, argv []string, stderr io.Writer) (*process, error) {
-	p := &process{name: n.Name, local: n.Local, exited: make(chan struct{})}
+	p := &process{name: n.Name, dest: n.Host.Destination(), local: n.Local, exited: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	setProcessGroup(p.cmd)
 	p.tail = &lineRelay{prefix: "[" + n.Name + "] ", dst: stderr}
@@ -192,13 +178,8 @@ func (p *process) Reason() string {
 	var ee *exec.ExitError
 	switch {
 	case errors.As(p.err, &ee) && !p.local && ee.ExitCode() == 255:
-		if msg == "" {
-			// ssh says nothing when the remote worker was killed by a
-			// signal, or, below LogLevel INFO, when the node stopped
-			// answering its keepalives.
-			msg = "exit status 255 and no message: the worker was killed or the connection lost"
-		}
-		return "ssh failed: " + msg
+		// The same words and fixes as scrape check's.
+		return (&remote.SSHError{Problem: remote.Classify(msg).For(p.dest)}).Error()
 	case errors.As(p.err, &ee) && !p.local && ee.ExitCode() == 127:
 		return fmt.Sprintf("worker binary not found on the node: %s", msg)
 	case p.err != nil && msg != "":

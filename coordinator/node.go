@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/queue"
 )
 
@@ -148,17 +149,31 @@ func (n *node) bye() { n.byeOnce.Do(func() { close(n.gone) }) }
 
 // advertise picks the address n's worker dials to reach the queue.
 func (c *Coordinator) advertise(ctx context.Context, n Node) (string, error) {
-	if c.cfg.Advertise != "" {
-		return c.cfg.Advertise, nil
+	return advertiseAddr(ctx, c.cfg.Listen, c.cfg.Advertise, c.cfg.SSH, n)
+}
+
+// WorkerAddress is the address the worker of the machinefile host h dials
+// to reach a queue listening on listen (as --listen), given --advertise and
+// the ssh command: what a run picks, for scrape check to try.
+func WorkerAddress(ctx context.Context, listen, advertise string, ssh []string, h machinefile.Host) (string, error) {
+	if len(ssh) == 0 {
+		ssh = []string{"ssh"}
 	}
-	host, _, _ := splitListen(c.cfg.Listen)
+	return advertiseAddr(ctx, listen, advertise, ssh, Node{Host: h, Name: h.Name, Local: isLocal(h)})
+}
+
+func advertiseAddr(ctx context.Context, listen, advertise string, ssh []string, n Node) (string, error) {
+	if advertise != "" {
+		return advertise, nil
+	}
+	host, _, _ := splitListen(listen)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
 		return host, nil // listening on one address: that is the one
 	}
 	if n.Local {
 		return "127.0.0.1", nil
 	}
-	target := sshHostName(ctx, c.cfg.SSH, n.Host.Destination(), n.Host.Port)
+	target := sshHostName(ctx, ssh, n.Host.Destination(), n.Host.Port)
 	addr, err := routeAddr(ctx, target)
 	if err != nil {
 		return "", fmt.Errorf("find our address on the route to %s (set the address workers dial, --advertise): %w", target, err)

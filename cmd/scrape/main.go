@@ -55,6 +55,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, new(*usageError)) || cmd == root:
 		fmt.Fprintf(stderr, "scrape: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
+	case errors.Is(err, errNotReady):
+		// The report said why, and its last line how many nodes are ready.
+		return exitFailed
 	default:
 		fmt.Fprintf(stderr, "scrape: %v\n", err)
 		return exitFailed

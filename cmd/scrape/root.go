@@ -17,10 +17,11 @@ type runners struct {
 	run    func(context.Context, *runOptions) error
 	worker func(context.Context, *workerOptions) error
 	status func(context.Context, *statusOptions) error
+	check  func(context.Context, *checkCmdOptions) error
 }
 
 func defaultRunners() runners {
-	return runners{run: runScrape, worker: runWorker, status: runStatus}
+	return runners{run: runScrape, worker: runWorker, status: runStatus, check: runCheck}
 }
 
 func newRootCmd(r runners) *cobra.Command {
@@ -36,7 +37,8 @@ result into one output file: each input line exactly once.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status), newVersionCmd())
+	root.AddCommand(newRunCmd(r.run), newWorkerCmd(r.worker), newStatusCmd(r.status), newVersionCmd(),
+		newCheckCmd(r.check), newReachCmd())
 	return root
 }
 

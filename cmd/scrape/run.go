@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/scrape-cluster/scrape/check"
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/output"
@@ -36,6 +37,7 @@ type runOptions struct {
 	tls         bool            // --tls, which is the default now
 	resume      string          // a state dir: the run there, with its own flags
 	verbose     int
+	preflight   bool // --check
 	quiet       bool
 	stats       string
 
@@ -147,8 +149,8 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&c.Advertise, "advertise", "", "`address` workers dial to reach the queue (default: ours on the route to each node)")
 	c.SSH = []string{"ssh"}
 	f.Var(fields(&c.SSH), "ssh", "ssh `command` used to reach nodes, with its own options, e.g. \"ssh -F cluster.conf\"")
-	f.StringVar(&c.RemoteBin, "remote-bin", "", "`path` of scrape on the nodes (default: this binary's path, as on a shared file system)")
-	f.BoolVar(&c.Push, "push", false, "copy this binary to nodes that lack an identical copy (POSIX nodes of the same OS and CPU)")
+	bindBinaryFlags(f, &c.RemoteBin, &c.Push, &c.PushDir)
+	f.BoolVar(&o.preflight, "check", false, "check every node first, as scrape check does, and stop if one is not ready")
 	f.StringVar(&c.StateDir, "state", "", "`dir` for the run's queue store and journal (default: a new directory under .scrape/, removed after success)")
 	f.StringVar(&o.resume, "resume", "", "finish the run kept in `dir` (its --state), with the flags it began with")
 	f.BoolVar(&c.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
@@ -421,6 +423,11 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	if slices.Contains(o.fromEnv, "NATS_URL") {
 		fmt.Fprintf(cfg.Stderr, "scrape: the run's queue is on the NATS that NATS_URL names (%s), not its own\n", strings.Join(cfg.NATS, ","))
 	}
+	if o.preflight {
+		if err := preflight(ctx, cfg); err != nil {
+			return err
+		}
+	}
 	switch {
 	case cfg.Resume:
 	case cfg.InputPath != "-":
@@ -467,4 +474,32 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		}
 	}
 	return err
+}
+
+// preflight is scrape run --check: the checks of scrape check on the run's
+// nodes, with the run's flags, before anything else. The report goes to
+// stderr; a node not ready stops the run.
+func preflight(ctx context.Context, cfg coordinator.Config) error {
+	hosts := cfg.Hosts
+	if hosts == nil {
+		hosts = []machinefile.Host{{Name: "localhost", Slots: 1}}
+	}
+	if len(hosts) == 0 {
+		return nil // workers will join: no node to check
+	}
+	rep, err := check.Run(ctx, check.Config{
+		Hosts: hosts, SSH: cfg.SSH, ConnectTimeout: cfg.ConnectTimeout,
+		LocalBin: cfg.LocalBin, RemoteBin: cfg.RemoteBin, Push: cfg.Push, PushDir: cfg.PushDir,
+		Listen: cfg.Listen, Advertise: cfg.Advertise, MaxBody: cfg.Fetch.MaxBody,
+	})
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if err := rep.WriteTable(cfg.Stderr); err != nil {
+		return err
+	}
+	if !rep.AllReady() {
+		return fmt.Errorf("check: %s: fix the nodes above, or take them out of the machinefile", rep.Summary())
+	}
+	return nil
 }
