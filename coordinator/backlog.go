@@ -157,3 +157,10 @@ func (f *frontier) failLocked(err error) {
 		f.err = err
 	}
 }
+
+// failure is the first error of reading or writing the hosts' logs.
+func (f *frontier) failure() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}

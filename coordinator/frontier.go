@@ -35,13 +35,12 @@ type frontierConfig struct {
 	// Crawl, when set, turns links of fetched pages into new tasks.
 	Crawl *crawlScope
 	// MaxQueued bounds the tasks held in memory and not yet released: a
-	// huge urls file is streamed, not loaded, and the pages a crawl finds
-	// beyond it wait in their host's log (backlog.go).
+	// urls file is streamed, a crawl's links beyond it wait in host logs.
 	MaxQueued int
-	// SpillDir is where the hosts' logs are written ("": kept in memory).
-	SpillDir string
-	// CheckpointEvery is how often the journal is checkpointed and
-	// emptied (default DefaultCheckpointEvery; checkpoint.go).
+	// SpillDir is where the hosts' logs are written ("": kept in memory);
+	// CheckpointEvery how often the journal is checkpointed (default
+	// DefaultCheckpointEvery).
+	SpillDir        string
 	CheckpointEvery time.Duration
 
 	// Delay spaces the starts of requests to one host; a host's robots.txt
@@ -121,16 +120,13 @@ type frontier struct {
 	admitted int // tasks admitted, for --max-pages
 	crawled  int // of them, crawled pages
 
-	// store holds the hosts' logs on disk; dirty are the hosts whose log
-	// has candidates the next flush writes; backlog counts the candidates
-	// waiting in logs. err is the first failure to read or write them.
-	store   *spillStore
-	dirty   []*hostState
-	backlog int
-	err     error
-	// replayDone are crawled pages a resumed run found records of in the
-	// journal after its checkpoint: found again in the logs, they are not
-	// fetched again.
+	// The hosts' logs (backlog.go): store, the hosts with links the next
+	// flush writes, the links waiting, the first failure to read or write
+	// them, and the pages a resume found records of after its checkpoint.
+	store      *spillStore
+	dirty      []*hostState
+	backlog    int
+	err        error
 	replayDone map[uint64]bool
 
 	inputDone bool
@@ -363,25 +359,6 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 	}
 }
 
-// fetchRobotsLocked fetches h's robots.txt in the background. The fetches
-// are the frontier's: dispatch cancels and waits for them as it returns.
-func (f *frontier) fetchRobotsLocked(h *hostState) {
-	h.robotsWait = true
-	f.robotsWaiting++
-	listed := h.listed
-	f.robots.Go(func() {
-		got := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
-		crawlDelay := f.cfg.Robots.crawlDelay(got.data)
-		f.mu.Lock()
-		h.robots, h.robotsWhy, h.robotsWait = got.data, got.refusal, false
-		f.robotsWaiting--
-		f.crawlDelayLocked(h, crawlDelay)
-		f.robotsFailedLocked(h, got.fails, got.failure, time.Now())
-		f.mu.Unlock()
-		f.poke()
-	})
-}
-
 // publish releases a batch of tasks in one message.
 func (f *frontier) publish(ctx context.Context, batch []*entry) error {
 	tasks := make([]scrape.Task, len(batch))
@@ -431,19 +408,11 @@ func (f *frontier) checkDoneLocked() {
 }
 
 // outstanding is how many admitted tasks have no record yet, and how many
-// pages found wait in the hosts' logs (a few of which may turn out to be
-// found twice, and are then not fetched).
+// links wait in the hosts' logs (a few of them found twice, not fetched).
 func (f *frontier) outstanding() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.pending) + f.queued + f.backlog
-}
-
-// failure is the first error of reading or writing the hosts' logs.
-func (f *frontier) failure() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
 }
 
 // politeness reports how long the per-host limit held the run back, and

@@ -201,3 +201,22 @@ func (f *frontier) waitingOnRobots() int {
 	defer f.mu.Unlock()
 	return f.robotsWaiting
 }
+
+// fetchRobotsLocked fetches h's robots.txt in the background. The fetches
+// are the frontier's: dispatch cancels and waits for them as it returns.
+func (f *frontier) fetchRobotsLocked(h *hostState) {
+	h.robotsWait = true
+	f.robotsWaiting++
+	listed := h.listed
+	f.robots.Go(func() {
+		got := f.cfg.Robots.fetch(f.robotsCtx, h.scheme, h.key, listed)
+		crawlDelay := f.cfg.Robots.crawlDelay(got.data)
+		f.mu.Lock()
+		h.robots, h.robotsWhy, h.robotsWait = got.data, got.refusal, false
+		f.robotsWaiting--
+		f.crawlDelayLocked(h, crawlDelay)
+		f.robotsFailedLocked(h, got.fails, got.failure, time.Now())
+		f.mu.Unlock()
+		f.poke()
+	})
+}
