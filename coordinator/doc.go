@@ -19,9 +19,11 @@
 //  4. frontier.go: dispatch releases tasks to the task stream, round-robin
 //     across hosts, within the window and each host's limit, once the host's
 //     robots.txt is known (robots.go); robots.txt refusals become records.
-//  5. The worker (package worker) fetches the page and publishes its result;
-//     queue/protocol.go is how tasks and results are encoded.
-//  6. collect.go: the collector reads results; frontier.answer decides: the
+//  5. The worker (package worker) fetches the page and publishes its result,
+//     with others of the same few milliseconds; queue/batch.go is how tasks
+//     and results are encoded, several to a message.
+//  6. collect.go: the collector reads results (record.go writes each as
+//     JSON, without reflection); frontier.answer decides: the
 //     final record of its task (write), another attempt (retry.go: which
 //     failures, how long to wait), or a duplicate (drop). A host that keeps
 //     failing to be reached has its breaker open (breaker.go): its tasks
@@ -47,13 +49,16 @@
 //     ID above crawlIDBase, given when its link is found and written with
 //     it in its host's log, so a replay of the log gives it the same ID
 //     (input.go, crawl.go, spill.go).
-//   - Publishing: a task's and a result's message ID is its task and attempt,
-//     so the streams drop a copy published again after a lost answer
-//     (frontier.publish; queue/protocol.go msgID; queue/queue.go's window).
-//   - The worker acknowledges a task only after its result is stored in the
-//     result stream; a task whose worker dies is redelivered after AckWait,
-//     and after MaxDeliver deliveries it is recorded as worker_lost
-//     (worker/pull.go).
+//   - Publishing: tasks go several to a message (queue/batch.go), whose
+//     message ID is its first task and attempt, so the task stream drops a
+//     batch published again after a lost answer (frontier.publish;
+//     queue/queue.go's window). Workers never publish a result again.
+//   - The worker acknowledges a batch of tasks only after the results of all
+//     of them are stored in the result stream (worker/pull.go, publish.go);
+//     a batch whose worker dies is redelivered after AckWait, and its next
+//     worker fetches only the tasks still open (frontier.open, asked on the
+//     run's open subject). After MaxDeliver deliveries its tasks are
+//     recorded as worker_lost.
 //   - frontier.answer accepts one result per pending task and attempt; any
 //     other is dropped (frontier.go).
 //   - The collector acknowledges results only after the output holding them
