@@ -342,9 +342,11 @@ func startClusterRun(t *testing.T, c *testcluster.Cluster, mf string, urls []str
 	for i, u := range urls {
 		r.want[i+1] = u
 	}
+	// --per-slot 1: these tests count a slot as one page in flight, the
+	// pace their kills, cuts and shares are timed by; extra may say else.
 	args := append([]string{"run", "-f", writeFile(t, "machinefile", mf),
 		writeFile(t, "urls.txt", strings.Join(urls, "\n")+"\n"), "-o", r.out,
-		"--ssh", strings.Join(c.SSHCommand(), " ")}, extra...)
+		"--ssh", strings.Join(c.SSHCommand(), " "), "--per-slot", "1"}, extra...)
 	r.cmd = exec.Command(r.bin, args...)
 	r.cmd.Dir = t.TempDir()
 	r.cmd.Stderr = r.stderr
@@ -508,10 +510,7 @@ func TestClusterThreeHostsShareBySlots(t *testing.T) {
 	// share follows its slots as long as it pulls only for free slots.
 	urls := slowURLs(base, 30, 2000)
 	mf := "# three hosts, seven slots\nnode1:2\nnode2:4 # the big one\nnode3\n"
-	// --per-slot 1: seven pages in flight, under the one site's --per-host
-	// of 8, so that the nodes' slots and not the politeness limit bound
-	// the run, and each node's share shows its weight.
-	r := startClusterRun(t, c, mf, urls, "--per-slot", "1")
+	r := startClusterRun(t, c, mf, urls)
 	if code := r.wait(t, 2*time.Minute); code != 0 {
 		t.Fatalf("exit %d\n%s", code, r.stderr.String())
 	}
@@ -813,13 +812,12 @@ func TestClusterBadWeb(t *testing.T) {
 			kindOf[u] = k.kind
 		}
 	}
-	// Default limits but a short --timeout; --per-slot 1 makes a slot one
-	// page in flight, and --per-host 16 lets all 16 slots work on the one
-	// bad site at once; no retries, which only make the timeouts take
-	// three times as long.
+	// Default limits but a short --timeout; --per-host 16 lets all 16 slots
+	// work on the one bad site at once; no retries, which only make the
+	// timeouts take three times as long.
 	const slots = 8
 	r := startClusterRun(t, c, fmt.Sprintf("node1:%d\nnode2:%d\n", slots, slots), urls,
-		"--timeout", "3s", "--per-slot", "1", "--per-host", "16", "--retries", "0")
+		"--timeout", "3s", "--per-host", "16", "--retries", "0")
 
 	// Sample every worker's resident memory while the run goes. A worker
 	// may hold a --max-body of body per slot; the bound allows twice that

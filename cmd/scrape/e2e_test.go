@@ -334,7 +334,9 @@ func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...s
 		want[i+1] = u
 	}
 	out := filepath.Join(t.TempDir(), "out.json")
-	args := append([]string{"run", "-f", writeFile(t, "mf", mf), writeFile(t, "urls.txt", urls.String()), "-o", out}, extra...)
+	// --per-slot 1: a slot is one page in flight, so that the machinefile
+	// sets how long the run lasts, as the callers count on.
+	args := append([]string{"run", "-f", writeFile(t, "mf", mf), writeFile(t, "urls.txt", urls.String()), "-o", out, "--per-slot", "1"}, extra...)
 	cmd := exec.Command(testbin.Path(t), args...)
 	cmd.Dir = t.TempDir()
 	stderr := &lockedBuffer{}

@@ -187,7 +187,7 @@ func TestStatusCommandReadsALiveRun(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(testbin.Path(t), "run", "-f", writeFile(t, "mf", "localhost:2"), writeFile(t, "urls.txt", urls.String()),
-		"-o", filepath.Join(dir, "out.json"), "--state", state, "-q")
+		"-o", filepath.Join(dir, "out.json"), "--state", state, "-q", "--per-slot", "1") // 2 pages at a time: 3 s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

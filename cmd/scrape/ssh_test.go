@@ -179,7 +179,7 @@ func TestClusterUnreachableHosts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "node1\nnode2\nnode3\n"), urlsFile, "-o", out,
-			"--ssh", ssh, "--connect-timeout", connectTimeout.String())
+			"--ssh", ssh, "--connect-timeout", connectTimeout.String(), "--per-slot", "1")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
