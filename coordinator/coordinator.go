@@ -173,8 +173,12 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	status := func(outcome string) Status {
 		st := Status{Summary: snk.snapshot(), Run: c.run.ID, PID: os.Getpid(), Started: start, Updated: time.Now(), Running: outcome == "", Outcome: outcome}
 		st.Total = st.Records + f.outstanding()
-		if n, ok := f.total(); ok {
-			st.Total, st.TotalKnown = max(n, st.Records), true
+		if n, known, counting := f.total(); known || counting {
+			st.Total = max(n, st.Total)
+			if known {
+				st.Total = max(n, st.Records)
+			}
+			st.TotalKnown, st.Counting = known, counting
 		}
 		if st.Running {
 			st.InFlight, st.RetryWaiting, st.RobotsWaiting = f.waiting()
@@ -320,7 +324,7 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 	// What has no record: of the whole input when its size is known, not
 	// only the part the frontier had read ahead.
 	outstanding, rejected := f.outstanding(), col.rejected.count()
-	if n, ok := f.total(); ok {
+	if n, known, _ := f.total(); known {
 		outstanding = max(n-snk.snapshot().Records, 0)
 	}
 	held, retried := f.politeness()

@@ -119,6 +119,7 @@ func recordLine(line []byte, lineNo int) ([]byte, bool) {
 type inputLines struct {
 	read  atomic.Int64 // lines feed has read that become records
 	total atomic.Int64 // lines in all that become records; -1 until known
+	seen  atomic.Int64 // those countLines has counted so far
 }
 
 func (l *inputLines) counted(n int64) { l.total.CompareAndSwap(-1, n) }
@@ -144,8 +145,11 @@ func (f *frontier) countLines(ctx context.Context, path string) error {
 	r := bufio.NewReaderSize(in, maxLine)
 	var n int64
 	for lineNo := 1; ; lineNo++ {
-		if lineNo%4096 == 0 && ctx.Err() != nil {
-			return nil
+		if lineNo%4096 == 0 {
+			f.lines.seen.Store(n) // the total so far, while a big file is counted
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 		line, _, err := readLine(r)
 		if errors.Is(err, io.EOF) {

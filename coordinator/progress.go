@@ -40,6 +40,9 @@ type Status struct {
 	// read to its end): Total is then only the records known of so far.
 	Total      int  `json:"total"`
 	TotalKnown bool `json:"total_known"`
+	// Counting is set while a big urls file is being counted: Total is
+	// then what is counted so far, and grows.
+	Counting bool `json:"counting,omitempty"`
 	// Rate is the pages per second of the last rateWindow, which the ETA
 	// comes from: what is left at the pace the run goes now. IdleSeconds is
 	// how long it has been since the last record: past stallAfter, no ETA
@@ -77,7 +80,10 @@ func (st *Status) Line() string {
 
 // counts is done/total, with ? for a total not known yet.
 func (st *Status) counts() string {
-	if !st.TotalKnown {
+	switch {
+	case st.Counting:
+		return fmt.Sprintf("%d/%d+", st.Records, st.Total)
+	case !st.TotalKnown:
 		return fmt.Sprintf("%d/?", st.Records)
 	}
 	return fmt.Sprintf("%d/%d", st.Records, st.Total)
@@ -367,14 +373,16 @@ func (m *rateMeter) average(now time.Time, done int, start time.Time) float64 {
 
 // total is how many records the run will write, once the input's size is
 // known: a record for each of its lines and for each page crawling found.
-func (f *frontier) total() (int, bool) {
-	n, ok := f.lines.known()
-	if !ok {
-		return 0, false
+// While a file is being counted, it is those counted so far (known false,
+// counting true).
+func (f *frontier) total() (n int, known, counting bool) {
+	lines, known := f.lines.known()
+	if !known {
+		lines = f.lines.seen.Load()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return int(n) + int(f.nextID-crawlIDBase), true
+	return int(lines) + int(f.nextID-crawlIDBase), known, !known && lines > 0
 }
 
 // waiting is what the run is waiting on now: tasks with the workers,

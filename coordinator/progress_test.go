@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,33 @@ func TestCountLinesAgreesWithFeed(t *testing.T) {
 	}
 }
 
+// A big file's total grows while it is counted, and is known at the end.
+func TestCountLinesShowsItsProgress(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "urls")
+	var b strings.Builder
+	for i := range 10_000 {
+		fmt.Fprintf(&b, "http://a/%d\n", i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := newTestFrontier(t, frontierConfig{Window: 64})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // stops the count at its first look, after 4095 lines
+	if err := f.countLines(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if n, known, counting := f.total(); known || !counting || n != 4095 {
+		t.Errorf("stopped count: total %d, known %v, counting %v; want 4095 so far", n, known, counting)
+	}
+	if err := f.countLines(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+	if n, known, counting := f.total(); !known || counting || n != 10_000 {
+		t.Errorf("whole count: total %d, known %v, counting %v", n, known, counting)
+	}
+}
+
 func TestRateMeter(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var m rateMeter
@@ -116,6 +144,8 @@ func TestStatusLine(t *testing.T) {
 			"120/200 done, 4.0 pages/s, elapsed 1m30s, ETA 20s, 7 errors (http_status 2, timeout 5)"},
 		{"stdin not read to its end", func(st *Status) { st.TotalKnown = false },
 			"120/? done, 4.0 pages/s, elapsed 1m30s, ETA ?, 7 errors (http_status 2, timeout 5)"},
+		{"a big file being counted", func(st *Status) { st.TotalKnown, st.Counting, st.Total = false, true, 8192 },
+			"120/8192+ done, 4.0 pages/s, elapsed 1m30s, ETA ?, 7 errors (http_status 2, timeout 5)"},
 		{"waiting", func(st *Status) { st.InFlight, st.RetryWaiting, st.RobotsWaiting = 4, 12, 3 },
 			"120/200 done, 4.0 pages/s, elapsed 1m30s, ETA 20s, 4 in flight, 12 waiting to retry, 3 hosts waiting on robots.txt, 7 errors (http_status 2, timeout 5)"},
 		{"stalled", func(st *Status) { st.IdleSeconds, st.RobotsWaiting = 65, 1 },

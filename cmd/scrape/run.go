@@ -447,8 +447,6 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	}
 	if len(cfg.NATS) > 0 {
 		natsPassword(&cfg.NATSAuth, os.Getenv)
-	}
-	if len(cfg.NATS) > 0 {
 		// The workers check the servers' certificates as the coordinator
 		// does: the CA is no secret.
 		files := o.workerAuth

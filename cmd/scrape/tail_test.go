@@ -67,11 +67,11 @@ var etaLine = regexp.MustCompile(`^scrape: (\d+)/(\d+) done, [\d.]+ pages/s, ela
 // the frontier has read ahead; the ETA is what is really left at the pace
 // the run goes.
 func TestProgressTotalAndETAOfAFile(t *testing.T) {
-	const pages = 600 // well beyond the frontier's read-ahead of 4 × 64
+	const pages = 500 // well beyond the frontier's read-ahead of 4 × 64 and the window of 64
 	_, base := startSite(t, pages)
 	var urls strings.Builder
 	for i := range pages {
-		fmt.Fprintf(&urls, "%s/slow/40/%d\n", base, i)
+		fmt.Fprintf(&urls, "%s/slow/30/%d\n", base, i)
 	}
 	urls.WriteString("# a comment and a blank line are no records\n\n")
 	dir := t.TempDir()

@@ -46,8 +46,9 @@ key <state dir>/worker.nk as --nkey and, for a run with --tls, its certificate
 <state dir>/queue-cert.pem as --tls-ca), or the NATS that scrape run --nats
 uses. NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD and NATS_CA,
 as the nats tool reads them, stand for the flags not given (unless standard
-input is a pipe, as for a worker scrape run starts). Without --run it joins the one active run there, waiting for one to start
-(up to --wait) and refusing to guess between several. It leaves when the run
+input is a pipe, as for a worker scrape run starts). Without --run it joins
+the one active run there, waiting for one to start (up to --wait) and refusing
+to guess between several. It leaves when the run
 ends or on SIGTERM, handing back what it has not finished; a run started by
 scrape run goes on with its other workers.`,
 		Example: `  scrape worker --nats nats://coordinator:4222 --nkey run/worker.nk --slots 8
