@@ -76,8 +76,9 @@ func TestClusterCheckVerdicts(t *testing.T) {
 
 	mf := writeFile(t, "mf", "node1:2\nnode2\nnode3\nnode4\nnode5\nnode6\nnode7:4\n")
 	args := []string{"check", "-f", mf, "--ssh", "ssh -F " + sshConfig, "--remote-bin", "bin/scrape",
-		"--listen", net.JoinHostPort(c.BridgeAddr, fmt.Sprint(port)), "--url", base + "/page/1", "--timeout", "20s"}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		"--listen", net.JoinHostPort(c.BridgeAddr, fmt.Sprint(port)), "--url", base + "/page/1", "--timeout", "60s"}
+	// Generous: a loaded machine takes seconds per ssh login.
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	cmd := scrapeCmd(t, ctx, append(args, "--json")...)
 	var stderr bytes.Buffer
@@ -298,7 +299,7 @@ func TestClusterPushPerPlatformBuilds(t *testing.T) {
 	ssh := strings.Join(c.SSHCommand(), " ")
 	run := func(t *testing.T, mf string) (map[string]int, string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		out := filepath.Join(t.TempDir(), "out.json")
 		cmd := scrapeCmd(t, ctx, "run", "-f", mf, urlsFile, "-o", out, "--ssh", ssh, "--push", "--push-dir", pushDir)

@@ -71,7 +71,9 @@ func buildAll(ctx context.Context, dir, only string) error {
 	for _, p := range builds {
 		out := filepath.Join(dir, p.BuildName())
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
+		// No -trimpath: it leaves -ldflags out of the build info, which is
+		// where scrape check reads the version of a build it cannot run.
+		cmd := exec.CommandContext(ctx, "go", "build",
 			"-ldflags", "-s -w -X "+versionVar+"="+version,
 			"-o", out, "github.com/scrape-cluster/scrape/cmd/scrape")
 		cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), p.Env()...)
