@@ -17,10 +17,9 @@ import (
 // CPU, 32 on two CPUs and 128 on eight.
 //
 // 16 is what one Scrapy process (one core: Scrapy runs on a single thread)
-// has in flight by default, and on the benchmark's 2 CPUs a page costs the
-// coordinator and the worker together well under a millisecond of CPU, so
-// 16 per CPU keeps the CPU far from full on any site slower than a few
-// milliseconds, and the site, not the machine, sets the pace. A site that
+// has in flight by default. A page costs the coordinator and the worker
+// together about 0.6 ms of CPU (bench/), so 16 pages per CPU at 100 ms a page
+// keep it about a tenth busy: the site, not the machine, sets the pace. A site that
 // answers in microseconds makes the run CPU-bound whatever the number, and
 // more pages waiting for a core cost only their memory: a page in flight
 // holds at most --max-body, and is typically tens of KB.

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"io"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
@@ -81,5 +82,24 @@ func TestServe(t *testing.T) {
 		if resp.StatusCode != code {
 			t.Errorf("%s: %d, want %d", path, resp.StatusCode, code)
 		}
+	}
+}
+
+// Every host of the site allows every page, so a crawler that obeys
+// robots.txt fetches the same pages as one that does not.
+func TestRobotsAllowsEverything(t *testing.T) {
+	srv := httptest.NewServer(New(10, 0))
+	t.Cleanup(srv.Close)
+	res, err := srv.Client().Get(srv.URL + "/robots.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || string(body) != Robots || !strings.Contains(string(body), "Allow: /") {
+		t.Errorf("robots.txt: %d %q, want 200 and %q", res.StatusCode, body, Robots)
 	}
 }
