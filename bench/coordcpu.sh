@@ -47,7 +47,9 @@ for ((r = 1; r <= runs; r++)); do
 	while kill -0 "$pid" 2>/dev/null; do
 		c=$(cpu "$pid") && [ -n "$c" ] && coord=$c
 		for f in /proc/"$pid"/task/*/children; do
-			read -r -a kids <"$f" 2>/dev/null || continue
+			kids=()
+			# The file ends without a newline: read says so, having read it.
+			read -r -a kids <"$f" 2>/dev/null || true
 			for k in "${kids[@]}"; do
 				c=$(cpu "$k") && [ -n "$c" ] && worker[$k]=$c
 			done

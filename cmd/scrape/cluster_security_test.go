@@ -90,7 +90,7 @@ func TestClusterTrafficCarriesNoSecret(t *testing.T) {
 			private := []string{
 				urls[7], "/slow/20/", testsite.Description(7), // an input URL, its path, a record's description
 				boots[0].Worker, boots[1].Worker, run.ID, // who works for which run
-				"CONNECT {", "Scrape-Task", run.TaskSubject(), // the protocol
+				"CONNECT {", queue.HeaderResults, run.TaskSubject(), // the protocol
 			}
 			for _, s := range private {
 				if strings.Contains(seen, s) != plain {

@@ -121,7 +121,7 @@ func TestTLSTrafficIsNotPlain(t *testing.T) {
 			if got := strings.Contains(seen, `"tls_required":true`); got != useTLS {
 				t.Errorf("INFO tls_required %v, want %v: %.400q", got, useTLS, seen)
 			}
-			for _, s := range []string{"/slow/10/", "CONNECT {", ".task", "Scrape-Task", "tapped", testsite.Description(7)} {
+			for _, s := range []string{"/slow/10/", "CONNECT {", ".task", "Scrape-Results", "tapped", testsite.Description(7)} {
 				if strings.Contains(seen, s) == useTLS {
 					t.Errorf("with tls=%v, the tap %s %q in %d bytes", useTLS, map[bool]string{true: "read", false: "did not read"}[useTLS], s, len(seen))
 				}
