@@ -23,7 +23,7 @@ import (
 // (scrape.Task.Delay), which a worker of protocol 2 would ignore, breaking
 // Crawl-delay and the spacing of slowed hosts. 4: tasks and results travel
 // in batches (batch.go), results in a binary form.
-const ProtocolVersion = 4
+const ProtocolVersion = 5
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.
