@@ -52,6 +52,9 @@ func readSitemap(r io.Reader, fn func(index bool, e sitemapEntry) bool) error {
 		index   bool
 		rooted  bool
 		inEntry bool
+		tooLong bool // the entry has a value over maxSitemapValue: it is dropped, not cut
+		depth   int    // of the element being read; the root's is 1
+		space   string // the entry's namespace
 		field   *strings.Builder // the <loc> or <lastmod> being read
 		loc     strings.Builder
 		lastmod strings.Builder
@@ -69,7 +72,11 @@ func readSitemap(r io.Reader, fn func(index bool, e sitemapEntry) bool) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			depth++
 			name := t.Name.Local
+			// An entry's own fields are its children in its namespace:
+			// an extension's <image:loc> inside it is not its <loc>.
+			own := inEntry && depth == 3 && t.Name.Space == space
 			switch {
 			case !rooted:
 				switch name {
@@ -80,27 +87,32 @@ func readSitemap(r io.Reader, fn func(index bool, e sitemapEntry) bool) error {
 					return errNotSitemap
 				}
 				rooted = true
-			case !inEntry && (name == "url" && !index || name == "sitemap" && index):
-				inEntry = true
+			case depth == 2 && (name == "url" && !index || name == "sitemap" && index):
+				inEntry, space, tooLong = true, t.Name.Space, false
 				loc.Reset()
 				lastmod.Reset()
-			case inEntry && name == "loc":
+			case own && name == "loc":
 				field = &loc
-			case inEntry && name == "lastmod":
+			case own && name == "lastmod":
 				field = &lastmod
 			}
 		case xml.CharData:
-			if field != nil && field.Len()+len(t) <= maxSitemapValue {
-				field.Write(t)
+			if field != nil {
+				if field.Len()+len(t) > maxSitemapValue {
+					tooLong = true
+				} else {
+					field.Write(t)
+				}
 			}
 		case xml.EndElement:
-			switch name := t.Name.Local; {
-			case name == "loc" || name == "lastmod":
+			depth--
+			switch {
+			case depth == 2:
 				field = nil
-			case inEntry && (name == "url" || name == "sitemap"):
+			case depth == 1 && inEntry:
 				inEntry, field = false, nil
 				e := sitemapEntry{loc: strings.TrimSpace(loc.String()), lastmod: strings.TrimSpace(lastmod.String())}
-				if e.loc != "" && !fn(index, e) {
+				if e.loc != "" && !tooLong && !fn(index, e) {
 					return nil
 				}
 			}

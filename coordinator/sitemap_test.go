@@ -1,0 +1,130 @@
+package coordinator
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sitemapSite is a site whose robots.txt declares a sitemap index: one
+// gzipped sitemap and one plain, pages /p/1 to /p/n between them, each page
+// linking to /linked. The index also names another host's sitemap, and the
+// plain one another host's page, a page twice and the input URL: none of
+// which may become a task.
+func sitemapSite(t *testing.T, n int, other string) (*site, string) {
+	t.Helper()
+	var base string
+	entries := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i <= to; i++ {
+			fmt.Fprintf(&b, "<url><loc>%s/p/%d</loc><lastmod>2026-11-%02d</lastmod></url>\n", base, i, i%28+1)
+		}
+		return b.String()
+	}
+	web, srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprintf(w, "User-agent: *\nAllow: /\nSitemap: %s/sitemap_index.xml\nSitemap: %s/sitemap.xml\n", base, other)
+		case "/sitemap_index.xml":
+			fmt.Fprintf(w, `<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>%[1]s/sm1.xml.gz</loc></sitemap><sitemap><loc>%[1]s/sm2.xml</loc></sitemap>
+<sitemap><loc>%[2]s/sitemap.xml</loc></sitemap><sitemap><loc>%[1]s/sm2.xml</loc></sitemap></sitemapindex>`, base, other)
+		case "/sm1.xml.gz":
+			w.Header().Set("Content-Type", "application/gzip")
+			io.WriteString(w, gzipped(t, `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">`+entries(1, n/2)+`</urlset>`))
+		case "/sm2.xml":
+			fmt.Fprintf(w, `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">%s
+<url><loc>%s/p/1</loc></url><url><loc>%s/start</loc></url><url><loc>%s/away</loc></url></urlset>`, entries(n/2+1, n), base, base, other)
+		case "/start", "/linked":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, "<title>%s</title>", r.URL.Path)
+		default:
+			if !strings.HasPrefix(r.URL.Path, "/p/") {
+				http.NotFound(w, r)
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // long enough for both nodes to take some
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<title>%s</title><a href="/linked">more</a>`, r.URL.Path)
+		}
+	}))
+	base = srv.URL
+	return web, srv.URL
+}
+
+func TestRunSitemap(t *testing.T) {
+	const n = 40
+	tests := []struct {
+		name         string
+		max, depth   int
+		maxPages     int
+		wantPages    int // of /p/*
+		wantLinked   bool
+		wantSplitted bool
+	}{
+		{name: "seeds", wantPages: n, wantSplitted: true},
+		{name: "capped per host", max: 7, wantPages: 7},
+		{name: "capped by max-pages", maxPages: 5, wantPages: 4}, // the input line is one of the 5
+		{name: "with depth", depth: 1, wantPages: n, wantLinked: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			away, other := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, `<urlset><url><loc>http://127.0.0.1:1/x</loc></url></urlset>`)
+			}))
+			web, base := sitemapSite(t, n, other.URL)
+			h := newHarness(t, 2, 2)
+			h.cfg.PerHost = 4 // as many as the two nodes fetch at once
+			h.cfg.Sitemap, h.cfg.SitemapMax, h.cfg.Depth, h.cfg.MaxPages = true, tt.max, tt.depth, tt.maxPages
+			if _, err := h.run([]string{base + "/start"}); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			got := byURL(t, h.records())
+			pages, workers := 0, map[string]bool{}
+			for i := 1; i <= n; i++ {
+				u := fmt.Sprintf("%s/p/%d", base, i)
+				r, ok := got[u]
+				if !ok {
+					continue
+				}
+				pages++
+				workers[r.Node] = true
+				wantParent := base + "/sm1.xml.gz"
+				if i > n/2 {
+					wantParent = base + "/sm2.xml"
+				}
+				if r.Error != nil || r.Lastmod != fmt.Sprintf("2026-11-%02d", i%28+1) || r.Parent != wantParent || r.Depth != 0 {
+					t.Errorf("%s: error %v, lastmod %q, parent %q, depth %d", u, r.Error, r.Lastmod, r.Parent, r.Depth)
+				}
+				if hits := web.Hits(fmt.Sprintf("/p/%d", i)); hits != 1 {
+					t.Errorf("%s requested %d times", u, hits)
+				}
+			}
+			if pages != tt.wantPages {
+				t.Errorf("%d sitemap pages recorded, want %d", pages, tt.wantPages)
+			}
+			if r, ok := got[base+"/start"]; !ok || r.Line != 1 || r.Lastmod != "" {
+				t.Errorf("input line: %+v", r)
+			}
+			_, linked := got[base+"/linked"]
+			if linked != tt.wantLinked || (web.Hits("/linked") > 0) != tt.wantLinked {
+				t.Errorf("/linked recorded %v, requested %d times; want %v", linked, web.Hits("/linked"), tt.wantLinked)
+			}
+			if extra := len(got) - pages - 1; linked && extra != 1 || !linked && extra != 0 {
+				t.Errorf("%d records beyond the pages and the input", extra)
+			}
+			if away.Hits("/sitemap.xml") != 0 || away.Hits("/away") != 0 {
+				t.Error("another host's sitemap or page was requested")
+			}
+			if tt.wantSplitted && len(workers) < 2 {
+				t.Errorf("sitemap pages fetched by %d nodes, want both'", len(workers))
+			}
+			if hits := web.Hits("/sm2.xml"); hits > 1 || hits == 0 && tt.max == 0 && tt.maxPages == 0 {
+				t.Errorf("sm2.xml, listed twice, requested %d times", hits)
+			}
+		})
+	}
+}
