@@ -52,9 +52,9 @@ func readSitemap(r io.Reader, fn func(index bool, e sitemapEntry) bool) error {
 		index   bool
 		rooted  bool
 		inEntry bool
-		tooLong bool // the entry has a value over maxSitemapValue: it is dropped, not cut
-		depth   int    // of the element being read; the root's is 1
-		space   string // the entry's namespace
+		tooLong bool             // the entry has a value over maxSitemapValue: it is dropped, not cut
+		depth   int              // of the element being read; the root's is 1
+		space   string           // the entry's namespace
 		field   *strings.Builder // the <loc> or <lastmod> being read
 		loc     strings.Builder
 		lastmod strings.Builder
