@@ -38,7 +38,9 @@ func dataTypes(t *testing.T, data []byte) (ld, micro []string) {
 		t.Fatalf("data %s: %v", data, err)
 	}
 	for _, it := range s.JSONLD {
-		var v struct{ Type string `json:"@type"` }
+		var v struct {
+			Type string `json:"@type"`
+		}
 		json.Unmarshal(it, &v)
 		ld = append(ld, v.Type)
 	}
