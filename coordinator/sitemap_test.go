@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +129,61 @@ func TestRunSitemap(t *testing.T) {
 				t.Errorf("sm2.xml, listed twice, requested %d times", hits)
 			}
 		})
+	}
+}
+
+// A sitemap run interrupted after it checkpointed, and resumed: the resume
+// reads the sitemaps again, and every URL they list still has exactly one
+// record, with its lastmod.
+func TestRunSitemapInterruptedAndResumed(t *testing.T) {
+	const n = 200
+	_, other := serve(t, http.NotFoundHandler())
+	_, base := sitemapSite(t, n, other.URL)
+	h := newHarness(t, 2, 2)
+	h.cfg.Sitemap = true
+	h.cfg.MaxQueued, h.cfg.CheckpointEvery = 16, 50*time.Millisecond
+	h.cfg.Input = strings.NewReader(base + "/start\n")
+	c, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	watched := make(chan struct{})
+	interrupted := false
+	go func() {
+		defer close(watched)
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(h.state, checkpointFile)); err == nil && lines(h.out) >= n/3 {
+				interrupted = true
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	_, err = c.Run(ctx)
+	cancel()
+	<-watched
+	if !interrupted || err == nil {
+		t.Fatalf("the run ended (%v) before it was interrupted: %d records", err, lines(h.out))
+	}
+	before := lines(h.out)
+
+	h.cfg.Resume, h.cfg.Input = true, nil
+	h.launcher = newInprocLauncher(t, h.log)
+	h.cfg.Launcher = h.launcher
+	if _, err := h.run(nil); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	recs := byURL(t, h.records())
+	if len(recs) != n+1 {
+		t.Errorf("%d records, want %d (%d before the interruption)", len(recs), n+1, before)
+	}
+	for i := 1; i <= n; i++ {
+		u := fmt.Sprintf("%s/p/%d", base, i)
+		if r, ok := recs[u]; !ok || r.Error != nil || r.Lastmod == "" {
+			t.Errorf("%s: %+v", u, r)
+		}
 	}
 }
