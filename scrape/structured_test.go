@@ -181,3 +181,25 @@ func FuzzStructured(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkExtractStructured is what --structured costs on a product page
+// against BenchmarkExtract's token scan: the tree, and the data read from it.
+func BenchmarkExtractStructured(b *testing.B) {
+	page := readFixture(b, "structured/product.html")
+	base := mustParseURL(b, testPageURL)
+	for _, opt := range []struct {
+		name string
+		opt  ExtractOptions
+	}{{"off", ExtractOptions{}}, {"on", ExtractOptions{Structured: true}}} {
+		b.Run(opt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(page)))
+			for b.Loop() {
+				p, err := Extract(base, bytes.NewReader(page), opt.opt)
+				if err != nil || (p.Data != nil) != opt.opt.Structured {
+					b.Fatalf("data %s, err %v", p.Data, err)
+				}
+			}
+		})
+	}
+}
