@@ -68,26 +68,63 @@ func (s *Structured) encode() json.RawMessage {
 	if s.empty() {
 		return nil
 	}
-	for {
-		b, err := json.Marshal(s)
-		if err == nil && len(b) <= MaxData {
-			return b
+	b, err := json.Marshal(s)
+	if err == nil && len(b) <= MaxData {
+		return b
+	}
+	s.Truncated = true
+	// Each part's size, measured once: the lists' by item, so that items
+	// are dropped from the end of whichever part is biggest at the time,
+	// and a few huge meta tags cost the page its meta tags, not its items.
+	ld := make([]int, len(s.JSONLD))
+	for i, it := range s.JSONLD {
+		ld[i] = len(it) + 1
+	}
+	micro := make([]int, len(s.Microdata))
+	for i, it := range s.Microdata {
+		mb, _ := json.Marshal(it)
+		micro[i] = len(mb) + 1
+	}
+	og, tw := jsonSize(s.OpenGraph), jsonSize(s.Twitter)
+	sum := func(sizes []int) (n int) {
+		for _, x := range sizes {
+			n += x
 		}
-		// Drop from the end of the bigger list: both are bounded in count,
-		// so this ends.
-		s.Truncated = true
-		switch {
-		case len(s.JSONLD) > 0 && len(s.JSONLD) >= len(s.Microdata):
-			s.JSONLD = s.JSONLD[:len(s.JSONLD)-1]
-		case len(s.Microdata) > 0:
-			s.Microdata = s.Microdata[:len(s.Microdata)-1]
-		default:
-			// Meta properties alone over MaxData cannot happen with the
-			// bounds above (200 × 20 × 4 KiB is over, but a page that
-			// tries gets no data rather than a record that is refused).
+		return n
+	}
+	ldSize, microSize := sum(ld), sum(micro)
+	// What the keys and braces take besides the parts.
+	const frame = 128
+	for ldSize+microSize+og+tw+frame > MaxData {
+		switch max(ldSize, microSize, og, tw) {
+		case 0:
 			return nil
+		case ldSize:
+			ldSize -= ld[len(ld)-1]
+			ld = ld[:len(ld)-1]
+			s.JSONLD = s.JSONLD[:len(ld)]
+		case microSize:
+			microSize -= micro[len(micro)-1]
+			micro = micro[:len(micro)-1]
+			s.Microdata = s.Microdata[:len(micro)]
+		case og:
+			s.OpenGraph, og = nil, 0
+		default:
+			s.Twitter, tw = nil, 0
 		}
 	}
+	if b, err = json.Marshal(s); err != nil || len(b) > MaxData {
+		return nil
+	}
+	return b
+}
+
+func jsonSize(m map[string][]string) int {
+	if len(m) == 0 {
+		return 0
+	}
+	b, _ := json.Marshal(m)
+	return len(b)
 }
 
 // extractStructured reads the JSON-LD, Open Graph, Twitter card and

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -201,5 +202,30 @@ func BenchmarkExtractStructured(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestStructuredMetaBounded: a page of meta properties alone past MaxData
+// still gets data within it.
+func TestStructuredMetaBounded(t *testing.T) {
+	var b strings.Builder
+	v := strings.Repeat("v", maxTextLen)
+	for i := range maxProps {
+		for range maxValues {
+			b.WriteString(`<meta property="og:p` + strconv.Itoa(i) + `" content="` + v + `">`)
+			b.WriteString(`<meta name="twitter:p` + strconv.Itoa(i) + `" content="` + v + `">`)
+		}
+	}
+	b.WriteString(`<script type="application/ld+json">{"@type":"Thing"}</script>`)
+	p, err := Extract(mustParseURL(t, testPageURL), strings.NewReader(b.String()), ExtractOptions{Structured: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Structured
+	if err := json.Unmarshal(p.Data, &s); err != nil {
+		t.Fatalf("data %.200s: %v", p.Data, err)
+	}
+	if len(p.Data) > MaxData || !s.Truncated || len(s.JSONLD) != 1 {
+		t.Errorf("data of %d bytes, truncated %v, %d JSON-LD items", len(p.Data), s.Truncated, len(s.JSONLD))
 	}
 }
