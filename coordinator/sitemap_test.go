@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // sitemapSite is a site whose robots.txt declares a sitemap index: one
@@ -185,5 +188,40 @@ func TestRunSitemapInterruptedAndResumed(t *testing.T) {
 		if r, ok := recs[u]; !ok || r.Error != nil || r.Lastmod == "" {
 			t.Errorf("%s: %+v", u, r)
 		}
+	}
+}
+
+// A sitemap that redirects to another host is not read there: the sitemap
+// speaks for its own host alone. Within the host, a redirect is followed.
+func TestSitemapRedirects(t *testing.T) {
+	elsewhere, other := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<urlset><url><loc>x</loc></url></urlset>`)
+	}))
+	_, srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away.xml":
+			http.Redirect(w, r, other.URL+"/sitemap.xml", http.StatusFound)
+		case "/moved.xml":
+			http.Redirect(w, r, "/sitemap.xml", http.StatusMovedPermanently)
+		default:
+			io.WriteString(w, `<urlset/>`)
+		}
+	}))
+	s := newSitemapFetcher("test", scrape.Config{Timeout: 5 * time.Second, AllowPrivateAll: true}, 0, newTestLog(t).logger(slog.LevelInfo, ""))
+	tests := []struct {
+		path string
+		ok   bool
+	}{{"/away.xml", false}, {"/moved.xml", true}}
+	for _, tt := range tests {
+		body, err := s.open(t.Context(), srv.URL+tt.path, true)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: error %v, want one: %v", tt.path, err, !tt.ok)
+		}
+		if body != nil {
+			body.Close()
+		}
+	}
+	if n := elsewhere.Hits("/sitemap.xml"); n != 0 {
+		t.Errorf("another host's sitemap requested %d times", n)
 	}
 }
