@@ -66,7 +66,7 @@ func (f *frontier) admitLocked(h *hostState, c candidate) error {
 	}
 	f.admitted++
 	f.crawled++
-	f.enqueueLocked(scrape.Task{ID: c.id, URL: c.url, Attempt: 1, Depth: c.depth, Parent: c.parent, Listed: c.listed}, u)
+	f.enqueueLocked(scrape.Task{ID: c.id, URL: c.url, Attempt: 1, Depth: c.depth, Parent: c.parent, Listed: c.listed, Lastmod: c.lastmod}, u)
 	return nil
 }
 

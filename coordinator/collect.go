@@ -184,6 +184,13 @@ func (c *collector) check(meta queue.ResultMeta, r *scrape.Result) ([]byte, chec
 		return nil, checked{}, task, false
 	}
 	r.URL, r.Line, r.Depth, r.Parent, r.Node = task.URL, task.Line, task.Depth, task.Parent, meta.Node
+	r.Lastmod = task.Lastmod
+	if len(r.Data) > 0 && (!c.frontier.cfg.Structured || len(r.Data) > scrape.MaxData || !json.Valid(r.Data)) {
+		// Structured data the run did not ask for, over its bound, or no
+		// JSON at all: the page's other fields stand, the data does not.
+		c.rejected.add(c.log, meta.Worker, fmt.Sprintf("task %d: data of %d bytes that is not what --structured makes: dropped", meta.Task, len(r.Data)))
+		r.Data = nil
+	}
 	if r.Error != nil && r.Error.Kind == "" {
 		r.Error.Kind = scrape.KindFetch
 	}

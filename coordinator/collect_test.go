@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,64 @@ func TestFrontierOpen(t *testing.T) {
 	}
 	if _, err := queue.AnswerOpenQuery([]byte("{"), f.open); err == nil {
 		t.Error("an unreadable query was answered")
+	}
+}
+
+// TestCollectorData: a record keeps the data a worker sent only when the run
+// asked for it (--structured), within scrape.MaxData and as JSON; otherwise
+// the record is written without it, and the sender is counted.
+func TestCollectorData(t *testing.T) {
+	srv := testqueue.Start(t)
+	js := testqueue.Connect(t, srv)
+	valid := `{"jsonld":[{"@type":"Thing"}]}`
+	big := `{"jsonld":["` + strings.Repeat("x", scrape.MaxData) + `"]}`
+	tests := []struct {
+		name       string
+		structured bool
+		data       string
+		kept       bool
+	}{
+		{"asked for", true, valid, true},
+		{"not asked for", false, valid, false},
+		{"no JSON", true, `{"jsonld":`, false},
+		{"too big", true, big, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := queue.Run{ID: "D" + string(rune('A'+i))}
+			cons, err := queue.CreateRun(t.Context(), js, run, queue.Job{AckWait: time.Minute}, queue.Streams{MaxMsg: 1 << 20, Memory: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, snk := newTestFrontier(t, frontierConfig{Window: 8, PerHost: 8, Slots: 8, Structured: tt.structured})
+			load(t, f, hostURLs{"a", 1})
+			released, _, _ := f.pick(time.Now())
+			var b queue.ResultBatch
+			b.Add(queue.EncodeResult(released[0].task, &scrape.Result{Title: "t", Status: 200, Data: []byte(tt.data)}, 0))
+			if _, err := js.PublishMsg(t.Context(), b.Msg(run, "wa")); err != nil {
+				t.Fatal(err)
+			}
+			c := &collector{runID: run, cons: cons, frontier: f, sink: snk, log: slog.New(slog.DiscardHandler),
+				nodeOf: func(w string) string { return "node-" + w }}
+			for range 3 {
+				if _, err := c.batch(t.Context(), 100*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs := snk.w.(*memWriter).recs
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want 1", len(recs))
+			}
+			var r scrape.Result
+			if err := json.Unmarshal(recs[0], &r); err != nil {
+				t.Fatal(err)
+			}
+			if (r.Data != nil) != tt.kept || r.Title != "t" {
+				t.Errorf("record %s: data kept %v, want %v", recs[0], r.Data != nil, tt.kept)
+			}
+			if got, want := c.rejected.count(), map[bool]int{true: 0, false: 1}[tt.kept]; got != want {
+				t.Errorf("rejected %d, want %d", got, want)
+			}
+		})
 	}
 }

@@ -181,6 +181,11 @@ type Config struct {
 	SameHost     bool
 	AllowDomains []string
 	MaxPages     int
+	// Sitemap seeds the run with the URLs of each input host's sitemaps
+	// (sitemap.go), at most SitemapMax from one host (default
+	// DefaultSitemapMax); their links are followed only with Depth > 0.
+	Sitemap    bool
+	SitemapMax int
 
 	// Logger, when set, receives the coordinator's log. Otherwise the run
 	// logs at LogLevel to Stderr, through the progress bar while it is
@@ -269,6 +274,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HostFailures < 0 {
 		return fmt.Errorf("host failures %d: want 0 (no breaker) or more", c.HostFailures)
+	}
+	if c.SitemapMax < 0 {
+		return fmt.Errorf("sitemap max %d: want 1 or more (0: the default, %d)", c.SitemapMax, DefaultSitemapMax)
 	}
 	if err := c.checkPerSlot(); err != nil {
 		return err

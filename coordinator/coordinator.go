@@ -397,7 +397,7 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 	for _, sel := range c.cfg.Fetch.Select {
 		fields = append(fields, sel.Name)
 	}
-	opt := output.Options{Fields: fields}
+	opt := output.Options{Fields: fields, Lastmod: c.cfg.Sitemap, Data: c.cfg.Fetch.Structured}
 	if c.cfg.Resume {
 		if c.cfg.Output == "" || c.cfg.Output == output.Stdout {
 			return nil, errors.New("resume: the run wrote to stdout, which cannot be taken up again")
@@ -439,6 +439,8 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		HostFailures: c.cfg.HostFailures,
 
 		TaskBatch: c.taskBatch(),
+
+		Structured: c.cfg.Fetch.Structured,
 	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent
@@ -447,8 +449,17 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		}
 		fc.Robots = newRobotsFetcher(agent, c.cfg.Fetch, c.cfg.Retries, c.cfg.RetryBackoff, c.log)
 	}
-	if c.cfg.Depth > 0 {
+	if c.cfg.Depth > 0 || c.cfg.Sitemap {
+		// --sitemap alone is a crawl of depth 0: the sitemaps' URLs are
+		// admitted as a crawl's links are, and none of their links.
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
+	}
+	if c.cfg.Sitemap {
+		agent := c.cfg.Fetch.UserAgent
+		if agent == "" {
+			agent = scrape.DefaultUserAgent()
+		}
+		fc.Sitemaps = newSitemapFetcher(agent, c.cfg.Fetch, c.cfg.SitemapMax, c.log)
 	}
 	return fc
 }

@@ -15,7 +15,11 @@
 //     feed, the dispatch, the collector and the fleet's watch.
 //  3. input.go: feed reads a line of the urls file. A line that is no URL
 //     becomes an invalid_url record at once (sink.go); a URL becomes a task
-//     whose ID is its line number, at the back of its host's queue.
+//     whose ID is its line number, at the back of its host's queue. With
+//     --sitemap, the first line of a host starts the reading of its
+//     sitemaps (sitemap.go, sitemapxml.go), whose URLs join the host's log
+//     as a crawl's links do (step 6), each with its lastmod; the run is not
+//     done while a host's sitemaps are being read.
 //  4. frontier.go: dispatch releases tasks to the task stream, round-robin
 //     across hosts, within the window and each host's limit, once the host's
 //     robots.txt is known (robots.go); robots.txt refusals become records.
@@ -23,7 +27,8 @@
 //     with others of the same few milliseconds; queue/batch.go is how tasks
 //     and results are encoded, several to a message.
 //  6. collect.go: the collector reads results (record.go writes each as
-//     JSON, without reflection); frontier.answer decides: the
+//     JSON, without reflection, the task's lastmod and a --structured
+//     page's data, checked, included); frontier.answer decides: the
 //     final record of its task (write), another attempt (retry.go: which
 //     failures, how long to wait), or a duplicate (drop). A host that keeps
 //     failing to be reached has its breaker open (breaker.go): its tasks

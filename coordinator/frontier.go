@@ -34,6 +34,9 @@ type frontierConfig struct {
 	Robots *robotsFetcher
 	// Crawl, when set, turns links of fetched pages into new tasks.
 	Crawl *crawlScope
+	// Sitemaps, when set (--sitemap, which needs Crawl), reads each input
+	// host's sitemaps into tasks (sitemap.go).
+	Sitemaps *sitemapFetcher
 	// MaxQueued bounds the tasks held in memory and not yet released: a
 	// urls file is streamed, a crawl's links beyond it wait in host logs.
 	MaxQueued int
@@ -51,6 +54,10 @@ type frontierConfig struct {
 
 	// TaskBatch is the most tasks one task message carries (0 means 1).
 	TaskBatch int
+
+	// Structured says the run asked for structured data (--structured):
+	// a result's data is kept only then.
+	Structured bool
 }
 
 // entry is one task on its way through the frontier.
@@ -108,6 +115,10 @@ type frontier struct {
 	stopFetches context.CancelFunc
 	// robotsWaiting counts the hosts whose robots.txt is being fetched.
 	robotsWaiting int
+	// sitemapHosts are the hosts whose sitemaps were read or are being
+	// read; sitemapsWaiting counts the latter, which the run waits for.
+	sitemapHosts    map[string]bool
+	sitemapsWaiting int
 
 	mu       sync.Mutex
 	space    *sync.Cond // signalled when queued drops
@@ -396,7 +407,7 @@ func (f *frontier) settle() {
 }
 
 func (f *frontier) checkDoneLocked() {
-	if !f.inputDone || len(f.pending) > 0 || f.queued > 0 || f.backlog > 0 {
+	if !f.inputDone || len(f.pending) > 0 || f.queued > 0 || f.backlog > 0 || f.sitemapsWaiting > 0 {
 		return
 	}
 	select {

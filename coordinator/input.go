@@ -56,6 +56,7 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 				if f.cfg.Crawl != nil {
 					f.cfg.Crawl.seed(u)
 				}
+				f.sitemapHostLocked(u)
 				f.admitted++
 				f.mu.Unlock()
 			}
@@ -85,6 +86,7 @@ func (f *frontier) feed(ctx context.Context, input io.Reader) error {
 		if f.cfg.Crawl != nil {
 			f.cfg.Crawl.seed(u)
 		}
+		f.sitemapHostLocked(u)
 		f.admitted++
 		// Listed: the user named this URL, so its host may be fetched at a
 		// private address (scrape.Listed).

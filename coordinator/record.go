@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -47,6 +48,14 @@ func appendRecord(b []byte, r *scrape.Result) ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = optString(b, `,"text":`, r.Text)
+	if len(r.Data) > 0 {
+		var ok bool
+		if b, ok = appendData(append(b, `,"data":`...), r.Data); !ok {
+			rec, err := json.Marshal(r) // let json.Marshal say why
+			return append(b, rec...), err
+		}
+	}
+	b = optString(b, `,"lastmod":`, r.Lastmod)
 	b = optInt(b, `,"depth":`, int64(r.Depth))
 	b = optString(b, `,"parent":`, r.Parent)
 	b = strconv.AppendInt(append(b, `,"bytes":`...), r.Bytes, 10)
@@ -63,6 +72,19 @@ func appendRecord(b []byte, r *scrape.Result) ([]byte, error) {
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
+}
+
+// appendData writes data as encoding/json writes a json.RawMessage:
+// compact, with <, > and & escaped. It reports false for data that is no
+// JSON.
+func appendData(b []byte, data []byte) ([]byte, bool) {
+	var c bytes.Buffer
+	if err := json.Compact(&c, data); err != nil {
+		return b, false
+	}
+	var e bytes.Buffer
+	json.HTMLEscape(&e, c.Bytes())
+	return append(b, e.Bytes()...), true
 }
 
 func optInt(b []byte, key string, v int64) []byte {

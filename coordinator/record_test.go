@@ -23,6 +23,8 @@ func TestAppendRecord(t *testing.T) {
 		{"invalid UTF-8", scrape.Result{URL: "\xff\xfe", Title: "a\xc3(b", Description: "\xed\xa0\x80"}},
 		{"empty lists", scrape.Result{URL: "u", Headings: []string{}, Links: []string{}, Fields: map[string][]string{}}},
 		{"negative numbers", scrape.Result{URL: "u", Line: -1, Status: -2, Bytes: -3, DurationMS: -4, Depth: -5, Attempts: -6}},
+		{"data and lastmod", scrape.Result{URL: "u", Data: []byte(` {"jsonld": [ {"name":"<b>&\u2028"} ],"n":1.50} `), Lastmod: "2026-01-02"}},
+		{"data that is no JSON", scrape.Result{URL: "u", Data: []byte(`{"a":`)}},
 		{"a zone", scrape.Result{URL: "u", FetchedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))}},
 	}
 	for _, tt := range tests {
@@ -47,11 +49,11 @@ func sameAsMarshal(t *testing.T, r *scrape.Result) {
 // FuzzAppendRecord: whatever a worker puts in a record's strings, the
 // coordinator writes the bytes json.Marshal would.
 func FuzzAppendRecord(f *testing.F) {
-	f.Add("http://x/", "Title <b>", "\u2028\xff", "link", "k", int64(1), int64(0))
-	f.Fuzz(func(t *testing.T, url, title, desc, link, key string, n, nanos int64) {
+	f.Add("http://x/", "Title <b>", "\u2028\xff", "link", "k", int64(1), int64(0), `{"a":[1,"<"]}`)
+	f.Fuzz(func(t *testing.T, url, title, desc, link, key string, n, nanos int64, data string) {
 		r := scrape.Result{URL: url, Title: title, Description: desc, Links: []string{link, title}, Headings: []string{desc},
 			Fields: map[string][]string{key: {link}, desc: nil}, Text: title + desc, Bytes: n, Status: int(n % 1000),
-			FetchedAt: time.Unix(0, nanos).UTC(), Error: &scrape.Error{Kind: key, Message: desc}}
+			FetchedAt: time.Unix(0, nanos).UTC(), Error: &scrape.Error{Kind: key, Message: desc}, Data: []byte(data), Lastmod: link}
 		sameAsMarshal(t, &r)
 	})
 }

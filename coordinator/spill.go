@@ -37,6 +37,8 @@ type candidate struct {
 	parent string
 	depth  int
 	listed bool
+	// lastmod is the sitemap's <lastmod> of a URL --sitemap found.
+	lastmod string
 }
 
 // chunkRef is where a run of one host's candidates lies on disk.
@@ -219,10 +221,19 @@ func encodeChunk(b []byte, cands []candidate) []byte {
 	for i, c := range cands {
 		b = binenc.AppendUvarint(b, c.id-crawlIDBase)
 		b = binenc.AppendUvarint(b, uint64(c.depth))
+		// A flags byte: 1 listed, 2 a lastmod follows. Chunks written
+		// before lastmod existed hold 0 or 1 here, and read the same.
+		var flags byte
 		if c.listed {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+			flags |= 1
+		}
+		if c.lastmod != "" {
+			flags |= 2
+		}
+		b = append(b, flags)
+		if c.lastmod != "" {
+			b = binenc.AppendUvarint(b, uint64(len(c.lastmod)))
+			b = append(b, c.lastmod...)
 		}
 		shared := commonPrefix(prevURL, c.url)
 		b = binenc.AppendUvarint(b, uint64(shared))
@@ -279,7 +290,17 @@ func decodeChunk(b []byte, n int) ([]candidate, error) {
 		if len(b) == 0 {
 			return nil, errChunk
 		}
-		c.listed, b = b[0] == 1, b[1:]
+		flags := b[0]
+		if flags > 3 {
+			return nil, errChunk
+		}
+		c.listed, b = flags&1 != 0, b[1:]
+		if flags&2 != 0 {
+			var ok bool
+			if c.lastmod, ok = bytesOf(uvarint()); !ok || bad {
+				return nil, errChunk
+			}
+		}
 		shared := uvarint()
 		if shared > uint64(len(prevURL)) {
 			return nil, errChunk

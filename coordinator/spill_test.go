@@ -16,6 +16,11 @@ func TestChunkRoundTrip(t *testing.T) {
 			{id: crawlIDBase + 8, url: "http://a/p/10", parent: "http://a/p", depth: 2, listed: true},
 			{id: crawlIDBase + 9, url: "http://a/q", parent: "http://a/p", depth: 2},
 		},
+		"from a sitemap": {
+			{id: crawlIDBase + 3, url: "http://a/p/1", parent: "http://a/sitemap.xml", listed: true, lastmod: "2026-11-30"},
+			{id: crawlIDBase + 4, url: "http://a/p/2", parent: "http://a/sitemap.xml", lastmod: "2026-11-30T10:00:00+01:00"},
+			{id: crawlIDBase + 5, url: "http://a/p/3", parent: "http://a/sitemap.xml", listed: true},
+		},
 		"parents change": {
 			{id: crawlIDBase + 1, url: "https://b/é?q=1", parent: "https://b/", depth: 1},
 			{id: crawlIDBase + 1<<20, url: "https://b/", parent: "https://b/x", depth: 3},

@@ -45,6 +45,8 @@ type csvWriter struct {
 	writer
 	cw      *csv.Writer
 	fields  []string
+	lastmod bool
+	data    bool
 	row     []string
 	started bool
 }
@@ -54,14 +56,26 @@ func (w *csvWriter) resume(pos Pos) {
 	w.started = pos.Offset > 0 // the header is in
 }
 
-func newCSVWriter(base writer, fields []string) *csvWriter {
+func newCSVWriter(base writer, opt Options) *csvWriter {
 	return &csvWriter{
-		writer: base,
-		cw:     csv.NewWriter(base.bw),
-		fields: fields,
-		row:    make([]string, len(csvColumns)+len(fields)),
+		writer:  base,
+		cw:      csv.NewWriter(base.bw),
+		fields:  opt.Fields,
+		lastmod: opt.Lastmod,
+		data:    opt.Data,
+		row:     make([]string, len(csvColumns)+len(opt.Fields)+2),
 	}
 }
+
+// DataColumn is the CSV column of a record's structured data (--structured):
+// the record's data object as compact JSON in one cell, empty when the page
+// has none. Nested items do not flatten into columns without losing their
+// order and nesting; one JSON cell keeps them whole and reads back with any
+// JSON parser (a spreadsheet's, jq's).
+const DataColumn = "data"
+
+// LastmodColumn is the CSV column of a sitemap entry's <lastmod> (--sitemap).
+const LastmodColumn = "lastmod"
 
 // begin writes the header, once, before anything else: a file with no
 // records still says what its columns are.
@@ -73,6 +87,12 @@ func (w *csvWriter) begin() error {
 	header := append(w.row[:0], csvColumns...)
 	for _, name := range w.fields {
 		header = append(header, FieldColumn(name))
+	}
+	if w.lastmod {
+		header = append(header, LastmodColumn)
+	}
+	if w.data {
+		header = append(header, DataColumn)
 	}
 	return w.cw.Write(header)
 }
@@ -103,6 +123,12 @@ func (w *csvWriter) Write(rec []byte) error {
 	)
 	for _, name := range w.fields {
 		row = append(row, joinList(r.Fields[name]))
+	}
+	if w.lastmod {
+		row = append(row, r.Lastmod)
+	}
+	if w.data {
+		row = append(row, string(r.Data))
 	}
 	w.records++
 	return w.cw.Write(row)

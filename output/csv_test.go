@@ -323,3 +323,55 @@ func BenchmarkCSVWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// TestCSVDataLastmod: --structured and --sitemap add their columns after the
+// fields, the data as the record's JSON in one cell; without them the
+// columns are the usual ones.
+func TestCSVDataLastmod(t *testing.T) {
+	data := `{"jsonld":[{"@type":"Product","name":"Kettle, \"1.2 L\""}],"opengraph":{"og:title":["Kettle"]}}`
+	rec := scrape.Result{URL: "https://example.com/p", Status: 200, Lastmod: "2026-11-30", Data: []byte(data),
+		Fields: map[string][]string{"price": {"34.90"}}}
+	tests := []struct {
+		name string
+		opt  Options
+		want map[string]string // extra columns and their cells
+	}{
+		{"both", Options{Fields: []string{"price"}, Lastmod: true, Data: true}, map[string]string{LastmodColumn: "2026-11-30", DataColumn: data}},
+		{"data", Options{Fields: []string{"price"}, Data: true}, map[string]string{DataColumn: data}},
+		{"neither", Options{Fields: []string{"price"}}, map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w, err := Create(Stdout, CSV, &buf, tt.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(encode(t, rec)); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rows := readCSV(t, buf.Bytes())
+			base := len(wantHeader) + 1
+			if got := len(rows[0]) - base; got != len(tt.want) {
+				t.Fatalf("header %q: %d extra columns, want %d", rows[0], got, len(tt.want))
+			}
+			if rows[1][base-1] != "34.90" {
+				t.Errorf("fields.price moved: row %q", rows[1])
+			}
+			for i, col := range rows[0][base:] {
+				if want, ok := tt.want[col]; !ok || rows[1][base+i] != want {
+					t.Errorf("column %q = %q, want %q", col, rows[1][base+i], want)
+				}
+			}
+			if tt.opt.Data {
+				var v map[string]any
+				if err := json.Unmarshal([]byte(rows[1][len(rows[1])-1]), &v); err != nil {
+					t.Errorf("data cell is no JSON: %v", err)
+				}
+			}
+		})
+	}
+}

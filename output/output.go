@@ -70,6 +70,10 @@ type Options struct {
 	// Fields are the run's --select names, in order: CSV gives each a
 	// fields.NAME column. The JSON formats carry fields in the records.
 	Fields []string
+	// Lastmod (--sitemap) and Data (--structured) give CSV a lastmod and
+	// a data column, after the fields: a run without them keeps the
+	// columns it always had.
+	Lastmod, Data bool
 }
 
 // Create opens path for writing in format f; path Stdout writes to stdout.
@@ -130,7 +134,7 @@ func newWriter(f Format, w io.WriteCloser, file *os.File, opt Options) resumable
 	case JSON:
 		return &arrayWriter{writer: base}
 	case CSV:
-		return newCSVWriter(base, opt.Fields)
+		return newCSVWriter(base, opt)
 	}
 	return &linesWriter{writer: base}
 }

@@ -144,9 +144,9 @@ func EncodeResult(t scrape.Task, r *scrape.Result, maxRecord int) []byte {
 	frame := appendFrame(nil, t, r)
 	if maxRecord > 0 && len(frame) > maxRecord {
 		trimmed := *r
-		trimmed.Links, trimmed.Headings = nil, nil
+		trimmed.Links, trimmed.Headings, trimmed.Data = nil, nil, nil
 		if trimmed.Error == nil {
-			trimmed.Error = scrape.Errorf(scrape.KindTooLarge, "record of %d bytes exceeds the queue's %d: links and headings dropped", len(frame), maxRecord)
+			trimmed.Error = scrape.Errorf(scrape.KindTooLarge, "record of %d bytes exceeds the queue's %d: links, headings and data dropped", len(frame), maxRecord)
 		}
 		frame = appendFrame(frame[:0], t, &trimmed)
 	}
@@ -266,7 +266,8 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 		b = appendStr(b, r.Error.Kind)
 		b = appendStr(b, r.Error.Message)
 	}
-	return binary.AppendVarint(b, int64(r.RetryAfter))
+	b = binary.AppendVarint(b, int64(r.RetryAfter))
+	return appendStr(b, string(r.Data))
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -461,4 +462,7 @@ func (d *decoder) record(r *scrape.Result) {
 		d.fail()
 	}
 	r.RetryAfter = time.Duration(d.varint())
+	if data := d.str(); data != "" && !d.skip {
+		r.Data = json.RawMessage(data)
+	}
 }

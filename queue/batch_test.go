@@ -47,7 +47,7 @@ func fullResult() scrape.Result {
 	return scrape.Result{
 		URL: "http://x/a", Line: 3, Depth: 1, Parent: "http://x/", Node: "n1", FinalURL: "http://x/b", Status: 200, ContentType: "text/html",
 		Title: "T <&> \u2028", Description: "d", Headings: []string{"h1", ""}, Links: []string{"http://x/c"},
-		Fields: map[string][]string{"price": {"1", "2"}, "none": nil}, Text: "body text",
+		Fields: map[string][]string{"price": {"1", "2"}, "none": nil}, Text: "body text", Data: []byte(`{"jsonld":[{"@type":"Thing"}]}`),
 		Bytes: 12345, DurationMS: 17, FetchedAt: time.Date(2026, 12, 3, 18, 0, 0, 123456789, time.UTC),
 		Worker: "host:1", Attempts: 2, RetryAfter: 3 * time.Second,
 	}

@@ -27,6 +27,7 @@ type Config struct {
 	Parallelism  int           // expected concurrent fetches, used to size the connection pool; 0 = 8
 	Select       []Selector    // --select: values for Result.Fields, from ParseSelector
 	Text         bool          // --text: fill Result.Text
+	Structured   bool          // --structured: fill Result.Data (structured.go)
 
 	// AllowPrivate and AllowPrivateAll open the guard (guard.go), for
 	// --allow-private=CIDR,... and a bare --allow-private: ranges to connect
@@ -45,7 +46,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) extractOptions() ExtractOptions {
-	return ExtractOptions{Select: c.Select, Text: c.Text}
+	return ExtractOptions{Select: c.Select, Text: c.Text, Structured: c.Structured}
 }
 
 func (c Config) withDefaults() Config {

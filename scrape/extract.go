@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -35,23 +36,30 @@ type Page struct {
 	Fields map[string][]string
 	// Text is the page's visible text, with ExtractOptions.Text.
 	Text string
+	// Data is the page's structured data as JSON (Structured), with
+	// ExtractOptions.Structured; nil when the page states none.
+	Data json.RawMessage
 }
 
 // ExtractOptions asks Extract for more than it always finds.
 type ExtractOptions struct {
 	Select []Selector // values for Page.Fields
 	Text   bool       // fill Page.Text
+	// Structured fills Page.Data. It needs the tree, as Select and Text do:
+	// without any of them the fast token scan reads the page.
+	Structured bool
 }
 
 // extractor is ExtractOptions compiled, ready for any number of pages.
 type extractor struct {
-	fields []field
-	text   bool
+	fields     []field
+	text       bool
+	structured bool
 }
 
 func newExtractor(opt ExtractOptions) (extractor, error) {
 	fields, err := compileSelectors(opt.Select)
-	return extractor{fields: fields, text: opt.Text}, err
+	return extractor{fields: fields, text: opt.Text, structured: opt.Structured}, err
 }
 
 // Extract parses the UTF-8 HTML document in r and pulls out its title,
@@ -89,7 +97,7 @@ func (x extractor) extract(base *url.URL, r io.Reader) (Page, error) {
 		return Page{}, fmt.Errorf("parse html: %w", err)
 	}
 	doc := buf.Bytes()
-	if len(x.fields) == 0 && !x.text {
+	if len(x.fields) == 0 && !x.text && !x.structured {
 		if p, ok := scanPage(base, doc); ok {
 			return p, nil
 		}
@@ -183,6 +191,9 @@ func (x extractor) extractTree(base *url.URL, src []byte) (Page, error) {
 	}
 	if x.text {
 		p.Text = pageText(root)
+	}
+	if x.structured {
+		p.Data = extractStructured(root, docBase)
 	}
 	return p, nil
 }

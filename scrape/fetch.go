@@ -259,7 +259,7 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	}
 	res.Title, res.Description = page.Title, page.Description
 	res.Headings, res.Links = page.Headings, page.Links
-	res.Fields, res.Text = page.Fields, page.Text
+	res.Fields, res.Text, res.Data = page.Fields, page.Text, page.Data
 	return res
 }
 

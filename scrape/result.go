@@ -4,6 +4,7 @@
 package scrape
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -79,6 +80,12 @@ type Result struct {
 	Fields map[string][]string `json:"fields,omitempty"`
 	// Text is the page's visible text, with --text.
 	Text string `json:"text,omitempty"`
+	// Data is the page's structured data with --structured: the JSON of a
+	// Structured (structured.go), at most MaxData bytes.
+	Data json.RawMessage `json:"data,omitempty"`
+	// Lastmod is the <lastmod> of the sitemap entry the URL came from, as
+	// the sitemap wrote it, with --sitemap.
+	Lastmod string `json:"lastmod,omitempty"`
 	// Depth and Parent place a crawled page: how many links away from the
 	// input it is, and the page it was found on.
 	Depth      int       `json:"depth,omitempty"`
@@ -106,6 +113,9 @@ type Task struct {
 	Attempt int    `json:"attempt"`
 	Depth   int    `json:"depth,omitempty"`
 	Parent  string `json:"parent,omitempty"`
+	// Lastmod is the sitemap's <lastmod> for the URL (--sitemap). The
+	// coordinator puts it on the record; the worker does not use it.
+	Lastmod string `json:"lastmod,omitempty"`
 	// Token is new for each attempt; the result must carry it back, which
 	// only the worker the attempt was delivered to can do.
 	Token string `json:"token,omitempty"`

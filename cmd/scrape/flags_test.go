@@ -126,6 +126,7 @@ func TestRunFlagDefaults(t *testing.T) {
 		Retries:          coordinator.DefaultRetries,
 		RetryBackoff:     coordinator.DefaultRetryBackoff,
 		HostFailures:     coordinator.DefaultHostFailures,
+		SitemapMax:       coordinator.DefaultSitemapMax,
 		LogLevel:         "WARN",
 		Progress:         true,
 		ProgressInterval: coordinator.DefaultProgressInterval,
@@ -161,6 +162,9 @@ func TestRunFlags(t *testing.T) {
 			o.selects = []string{"a=h1", "b=a[rel=next]@href"}
 			c.Fetch.Select = []scrape.Selector{{Name: "a", CSS: "h1"}, {Name: "b", CSS: "a[rel=next]", Attr: "href"}}
 			c.Fetch.Text = true
+		}},
+		{[]string{"--structured", "--sitemap", "--sitemap-max", "1000"}, func(o *runOptions, c *coordinator.Config) {
+			c.Fetch.Structured, c.Sitemap, c.SitemapMax = true, true, 1000
 		}},
 		{[]string{"--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerHost, c.Delay, c.IgnoreRobots, c.Retries, c.RetryBackoff = 2, 50*time.Millisecond, true, 0, 2*time.Second

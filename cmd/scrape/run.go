@@ -129,6 +129,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.Var((*redirects)(&c.Fetch.MaxRedirects), "max-redirects", "redirects followed before giving up")
 	f.StringArrayVar(&o.selects, "select", nil, "extract `NAME=CSS` (text) or NAME=CSS@ATTR (attribute) into fields.NAME; repeatable")
 	f.BoolVar(&c.Fetch.Text, "text", false, "record the page's visible text")
+	f.BoolVar(&c.Fetch.Structured, "structured", false, "record the page's structured data as data: JSON-LD, OpenGraph, Twitter card and microdata")
 	f.IntVar(&c.PerSlot, "per-slot", coordinator.DefaultPerSlot, "pages a node fetches at a time for each of its machinefile slots (without -f: one slot per CPU)")
 	f.IntVar(&c.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
 	f.DurationVar(&c.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")
@@ -143,6 +144,8 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.BoolVar(&c.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
 	f.StringSliceVar(&c.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
+	f.BoolVar(&c.Sitemap, "sitemap", false, "also fetch the URLs of each input host's sitemaps (robots.txt Sitemap: lines, else /sitemap.xml); links are followed only with --depth")
+	f.IntVar(&c.SitemapMax, "sitemap-max", coordinator.DefaultSitemapMax, "most URLs taken from one host's sitemaps")
 	// No default value: an unset Listen is what lets a run whose nodes are
 	// all this machine listen on loopback only.
 	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine and no worker is to join)")
