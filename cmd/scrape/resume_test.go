@@ -89,10 +89,12 @@ func TestResumeAfterCoordinatorKill(t *testing.T) {
 		{"early-json", "json", 40 * time.Millisecond, 5},
 		{"middle-jsonl", "jsonl", 40 * time.Millisecond, pages / 2},
 		{"middle-csv", "csv", 40 * time.Millisecond, pages / 2},
-		// No delay: records stream in fast, so the kill lands while the
-		// output is being written.
-		{"writing-json", "json", 0, pages / 3},
-		{"writing-csv", "csv", 0, pages / 3},
+		// A short delay: records stream in fast (about 800 a second), so
+		// the kill lands while the output is being written, yet the run
+		// lasts long enough for the test to see a third of them (with no
+		// delay at all, batched tasks finish 600 pages in a poll or two).
+		{"writing-json", "json", 10 * time.Millisecond, pages / 3},
+		{"writing-csv", "csv", 10 * time.Millisecond, pages / 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,7 +116,10 @@ func TestResumeAfterCoordinatorKill(t *testing.T) {
 			state := filepath.Join(dir, "state")
 			urlsFile := writeFile(t, "urls.txt", urls.String())
 
-			cmd := scrapeCmd(t, t.Context(), "run", "-f", writeFile(t, "mf", "localhost:8\n"), urlsFile, "-o", out, "--state", state, "-q")
+			// --per-slot 1: 8 pages in flight, the pace the kill points were
+			// chosen for; at the default 128 the fast cases end before the
+			// test sees a third of their records.
+			cmd := scrapeCmd(t, t.Context(), "run", "-f", writeFile(t, "mf", "localhost:8\n"), urlsFile, "-o", out, "--state", state, "-q", "--per-slot", "1")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
