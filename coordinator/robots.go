@@ -47,20 +47,13 @@ func newRobotsFetcher(agent string, fetch scrape.Config, retries int, backoff ti
 	if fetch.Timeout > 0 {
 		timeout = min(timeout, fetch.Timeout)
 	}
-	guard := scrape.NewGuard(fetch, &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second})
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy, t.DialContext = guard.Proxy, guard.DialContext
 	return &robotsFetcher{
-		client: &http.Client{
-			Transport: t,
-			Timeout:   timeout,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) >= 5 {
-					return http.ErrUseLastResponse
-				}
-				return nil
-			},
-		},
+		client: guardedClient(fetch, timeout, func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}),
 		agent:   agent,
 		sem:     make(chan struct{}, robotsParallel),
 		log:     log,
@@ -219,4 +212,14 @@ func (f *frontier) fetchRobotsLocked(h *hostState) {
 		f.mu.Unlock()
 		f.poke()
 	})
+}
+
+// guardedClient is the client the coordinator fetches with itself (robots.txt,
+// sitemaps): the private-address guard of fetch on every dial, timeout for a
+// whole request, and redirect's rule for redirects.
+func guardedClient(fetch scrape.Config, timeout time.Duration, redirect func(*http.Request, []*http.Request) error) *http.Client {
+	guard := scrape.NewGuard(fetch, &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second})
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy, t.DialContext = guard.Proxy, guard.DialContext
+	return &http.Client{Transport: t, Timeout: timeout, CheckRedirect: redirect}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -62,22 +61,15 @@ func newSitemapFetcher(agent string, fetch scrape.Config, max int, log *slog.Log
 	if max <= 0 {
 		max = DefaultSitemapMax
 	}
-	guard := scrape.NewGuard(fetch, &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second})
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy, t.DialContext = guard.Proxy, guard.DialContext
 	return &sitemapFetcher{
-		client: &http.Client{
-			Transport: t,
-			Timeout:   timeout,
-			// A redirect is followed only within the host: the sitemap
-			// speaks for its own host alone.
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) >= 5 || queue.HostKey(req.URL) != queue.HostKey(via[0].URL) {
-					return http.ErrUseLastResponse
-				}
-				return nil
-			},
-		},
+		// A redirect is followed only within the host: the sitemap speaks
+		// for its own host alone.
+		client: guardedClient(fetch, timeout, func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 || queue.HostKey(req.URL) != queue.HostKey(via[0].URL) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}),
 		agent:   agent,
 		timeout: timeout,
 		max:     max,
