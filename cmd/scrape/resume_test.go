@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,7 +180,13 @@ func TestResumeCrawl(t *testing.T) {
 	const pages = 800
 	site := testsite.New(pages)
 	t.Cleanup(site.Close)
-	rec := &testsite.Recorder{Handler: site}
+	// 10 ms a page, 8 at a time: about a second in all, so the kill lands
+	// mid-crawl (unslowed, the crawl ends between two polls of the output).
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond)
+		site.ServeHTTP(w, r)
+	})
+	rec := &testsite.Recorder{Handler: slow}
 	base := serveHandler(t, "127.0.0.1", rec)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
@@ -193,6 +200,9 @@ func TestResumeCrawl(t *testing.T) {
 	waitFor(t, 60*time.Second, "half the pages", func() bool { return countRecords(out) >= pages/2 })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
+	if n := countRecords(out); n >= pages {
+		t.Fatalf("the crawl finished before it was killed (%d records)", n)
+	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
