@@ -43,10 +43,10 @@ const (
 	// the collector run back to back (the runtime caps that at half the
 	// CPU); only a run that has blown the budget anyway gets there.
 	coordinatorMemLimit = 96 << 20
-	workerMemLimit  = 128 << 20
-	startupGOGC     = 400
-	startupMemLimit = 48 << 20
-	startupTime     = time.Second
+	workerMemLimit      = 128 << 20
+	startupGOGC         = 400
+	startupMemLimit     = 48 << 20
+	startupTime         = time.Second
 )
 
 func setGOGC(percent int) {
