@@ -81,29 +81,43 @@ func (c *collector) drain() error {
 // batch writes one pull's worth of result messages and returns how many
 // arrived.
 func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) {
-	fctx, cancel := context.WithTimeout(ctx, wait)
+	// The server ends the pull (queue.Pull): a result it sent as the pull
+	// ended is still read, not left to wait out resultAckWait. A run's
+	// last record comes sooner than that: the pull stops once nothing is
+	// outstanding.
+	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b, err := c.cons.Fetch(collectBatch, jetstream.FetchContext(fctx))
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil
-		}
-		return 0, &queueError{err}
-	}
 	var acks []jetstream.Msg
-	for msg := range b.Messages() {
+	var werr error
+	_, err := queue.Pull(pctx, c.cons, collectBatch, wait, func(msg jetstream.Msg) {
+		if werr != nil {
+			return // left unacknowledged: read again after resultAckWait
+		}
 		acks = append(acks, msg)
-		if err := c.message(msg); err != nil {
-			return len(acks), err
+		if werr = c.message(msg); werr != nil {
+			cancel()
+			return
 		}
 		// The tasks this message answered made room: release more now,
 		// in one batch, rather than one per answer.
 		c.frontier.poke()
 		if c.frontier.outstanding() == 0 {
 			// The last record the run waits for: flush and acknowledge it
-			// now rather than wait out the rest of the batch.
+			// now rather than wait out the rest of the pull.
 			cancel()
 		}
+	})
+	if werr != nil {
+		return len(acks), werr
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		if ctx.Err() == nil {
+			err = &queueError{err}
+		} else {
+			err = nil
+		}
+	} else {
+		err = nil
 	}
 	// The pages found are on disk and in the commit before the results
 	// they were found in are acknowledged.
@@ -120,10 +134,7 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	if err := c.frontier.checkpointIfDue(time.Now()); err != nil {
 		return len(acks), err
 	}
-	if err := b.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) {
-		return len(acks), &queueError{err}
-	}
-	return len(acks), nil
+	return len(acks), err
 }
 
 // message writes the results of one message that are their task's final

@@ -133,21 +133,12 @@ func (p *puller) loop(ctx context.Context) {
 }
 
 // pull asks for up to n task messages and dispatches each as it arrives.
+// The server ends the pull (queue.Pull): a task it sent as the pull ended
+// is still dispatched, not left to wait out the AckWait.
 func (p *puller) pull(ctx context.Context, n int, dispatch func(jetstream.Msg)) (int, error) {
-	fctx, cancel := context.WithTimeout(ctx, pullWait)
-	defer cancel()
-	batch, err := p.cons.Fetch(n, jetstream.FetchContext(fctx))
-	if err != nil {
-		return 0, err
-	}
-	got := 0
-	for msg := range batch.Messages() {
-		got++
-		dispatch(msg)
-	}
-	err = batch.Error()
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, jetstream.ErrNoMessages) {
-		err = nil
+	got, err := queue.Pull(ctx, p.cons, n, pullWait, dispatch)
+	if errors.Is(err, context.Canceled) {
+		err = nil // stopping
 	}
 	return got, err
 }
