@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scrape-cluster/scrape/remote"
 )
 
 var (
@@ -50,6 +52,43 @@ func build() {
 		err = fmt.Errorf("%v: %s", e, out)
 	}
 }
+
+// Cross returns the path of a scrape binary built for platform p, named as
+// --push looks for it in --push-dir (p.BuildName(): scrape-linux-arm64), in
+// a directory of its own. It is built on first use and removed by Main.
+func Cross(t testing.TB, p remote.Platform) string {
+	t.Helper()
+	name := p.BuildName()
+	crossMu.Lock()
+	defer crossMu.Unlock()
+	if path, ok := crossPaths[name]; ok {
+		return path
+	}
+	once.Do(build) // makes dir
+	if err != nil {
+		t.Fatalf("build scrape: %v", err)
+	}
+	path := filepath.Join(dir, "cross-"+name, name)
+	if e := os.Mkdir(filepath.Dir(path), 0o755); e != nil {
+		t.Fatalf("build scrape for %s: %v", p, e)
+	}
+	// Cold, a foreign build compiles the whole module graph again: minutes
+	// on a small shared machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/scrape-cluster/scrape/cmd/scrape")
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), p.Env()...)
+	if out, e := cmd.CombinedOutput(); e != nil {
+		t.Fatalf("build scrape for %s: %v: %s", p, e, out)
+	}
+	crossPaths[name] = path
+	return path
+}
+
+var (
+	crossMu    sync.Mutex
+	crossPaths = map[string]string{}
+)
 
 // Main runs the tests and removes the built binary afterwards; call it
 // from TestMain.

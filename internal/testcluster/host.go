@@ -23,6 +23,9 @@ type Host struct {
 	// Home is the home directory of the tests' logins on this host: its
 	// own, empty when the cluster is made.
 	Home string
+	// Arch is the GOARCH of the host's login shell and of what its ssh
+	// sessions run (foreign.go); "" is this machine's own.
+	Arch string
 
 	cluster    *Cluster
 	netnsIno   uint64

@@ -203,7 +203,8 @@ func (c *Cluster) createNetwork(ctx context.Context) error {
 // session would run the shell start-up files of this machine's own account:
 // whatever its owner put there (a pyenv init, say, whose rehash lock a
 // session killed by a test leaves behind, stalling every later login for a
-// minute). Separate machines have separate homes, too.
+// minute). Separate machines have separate homes, too. A foreign host's user
+// has its foreign shell (foreign.go).
 func (c *Cluster) writeAccount(h *Host) error {
 	h.Home = filepath.Join(c.dir, "home-"+h.Name)
 	if err := os.Mkdir(h.Home, 0o700); err != nil {
@@ -213,12 +214,19 @@ func (c *Cluster) writeAccount(h *Host) error {
 	if err != nil {
 		return err
 	}
+	shell, err := c.loginShell(h)
+	if err != nil {
+		return err
+	}
 	uid := strconv.Itoa(os.Geteuid())
 	var b strings.Builder
 	for line := range strings.Lines(string(passwd)) {
 		f := strings.Split(strings.TrimSuffix(line, "\n"), ":")
 		if len(f) == 7 && f[2] == uid {
 			f[5] = h.Home
+			if shell != "" {
+				f[6] = shell
+			}
 			line = strings.Join(f, ":") + "\n"
 		}
 		b.WriteString(line)

@@ -104,11 +104,33 @@ func Available() string {
 // problem, or fails it if RequireEnv is set to 1.
 func New(t testing.TB, n int) *Cluster {
 	t.Helper()
-	if why := Available(); why != "" {
+	return NewHosts(t, make([]HostSpec, n)...)
+}
+
+// NewHosts is New with a spec per host: node1 is hosts[0], and so on. A host
+// of a foreign Arch needs ForeignAvailable too; where it reports a problem,
+// the test skips, or fails if RequireEnv is set to 1 and the rest of the
+// tier can run.
+func NewHosts(t testing.TB, hosts ...HostSpec) *Cluster {
+	t.Helper()
+	n := len(hosts)
+	skip := func(why string) {
+		t.Helper()
 		if os.Getenv(RequireEnv) == "1" {
 			t.Fatalf("%s (and %s=1)", why, RequireEnv)
 		}
 		t.Skip(why)
+	}
+	if why := Available(); why != "" {
+		skip(why)
+	}
+	for _, h := range hosts {
+		if h.Arch == "" {
+			continue
+		}
+		if why := ForeignAvailable(h.Arch); why != "" {
+			skip(why)
+		}
 	}
 	if err := Sweep(); err != nil {
 		t.Logf("testcluster: sweeping leftovers: %v", err)
@@ -116,7 +138,7 @@ func New(t testing.TB, n int) *Cluster {
 	ctx, cancel := context.WithTimeout(t.Context(), SetupTimeout)
 	defer cancel()
 	start := time.Now()
-	c, err := create(ctx, n, t.TempDir(), t.Logf)
+	c, err := create(ctx, hosts, t.TempDir(), t.Logf)
 	if err != nil {
 		t.Fatalf("testcluster: %v", err)
 	}
@@ -134,7 +156,8 @@ func New(t testing.TB, n int) *Cluster {
 }
 
 // create builds the cluster in dir. On error, whatever was built is removed.
-func create(ctx context.Context, n int, dir string, logf func(string, ...any)) (_ *Cluster, err error) {
+func create(ctx context.Context, hosts []HostSpec, dir string, logf func(string, ...any)) (_ *Cluster, err error) {
+	n := len(hosts)
 	if n < 1 || n > MaxHosts {
 		return nil, fmt.Errorf("want 1 to %d hosts, got %d", MaxHosts, n)
 	}
@@ -154,6 +177,7 @@ func create(ctx context.Context, n int, dir string, logf func(string, ...any)) (
 			Addr:    c.hostAddr(i).String(),
 			Netns:   netnsName(c.ID, name),
 			Veth:    vethName(c.ID, i),
+			Arch:    hosts[i-1].Arch,
 			cluster: c,
 		})
 	}

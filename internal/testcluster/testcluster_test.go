@@ -65,7 +65,7 @@ func runHelper(mode string, args []string) error {
 		var n int
 		fmt.Sscan(args[1], &n)
 		logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
-		c, err := create(context.Background(), n, args[0], logf)
+		c, err := create(context.Background(), make([]HostSpec, n), args[0], logf)
 		if err != nil {
 			return err
 		}
@@ -381,5 +381,31 @@ func TestClusterSweep(t *testing.T) {
 	}
 	if out, err := sshRun(t.Context(), live, "node1", "true"); err != nil {
 		t.Errorf("Sweep broke a live cluster: %v: %s", err, out)
+	}
+}
+
+func TestClusterForeignHosts(t *testing.T) {
+	c := NewHosts(t, HostSpec{}, HostSpec{Arch: "arm64"}, HostSpec{Arch: "arm"})
+	native, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range c.Hosts {
+		want := Machine(h.Arch)
+		if h.Arch == "" {
+			want = strings.TrimSpace(string(native))
+		}
+		t.Run(h.Name+"/"+want, func(t *testing.T) {
+			// What a node is, to ssh and to scrape's --push: the answer of
+			// its login shell, which here is the foreign busybox.
+			out, err := sshRun(t.Context(), c, h.Name, `uname -sm; echo "$HOME"; mkdir -p "$HOME/d" && echo ok > "$HOME/d/f" && cat "$HOME/d/f"`)
+			if err != nil {
+				t.Fatalf("ssh %s: %v: %s", h.Name, err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 3 || lines[0] != "Linux "+want || lines[1] != h.Home || lines[2] != "ok" {
+				t.Errorf("on %s: %q, want Linux %s, home %s and a file written there", h.Name, lines, want, h.Home)
+			}
+		})
 	}
 }
