@@ -440,6 +440,9 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 
 		TaskBatch: c.taskBatch(),
 	}
+	if c.cfg.Session {
+		fc.Jar = newSessionJar()
+	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent
 		if agent == "" {
@@ -449,6 +452,9 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 	}
 	if c.cfg.Depth > 0 {
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
+		// setDefaults compiled them once already.
+		fc.Crawl.match, _ = CompilePatterns("match", c.cfg.Match)
+		fc.Crawl.exclude, _ = CompilePatterns("exclude", c.cfg.Exclude)
 	}
 	return fc
 }

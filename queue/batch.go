@@ -266,7 +266,13 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 		b = appendStr(b, r.Error.Kind)
 		b = appendStr(b, r.Error.Message)
 	}
-	return binary.AppendVarint(b, int64(r.RetryAfter))
+	b = binary.AppendVarint(b, int64(r.RetryAfter))
+	b = appendStr(b, r.Proxy)
+	b = binary.AppendUvarint(b, uint64(len(r.SetCookies)))
+	for _, c := range r.SetCookies {
+		b = appendStr(appendStr(b, c.URL), c.Header)
+	}
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -461,4 +467,21 @@ func (d *decoder) record(r *scrape.Result) {
 		d.fail()
 	}
 	r.RetryAfter = time.Duration(d.varint())
+	r.Proxy = d.str()
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		// Each takes two bytes at least: more than that is a lie.
+		if n > uint64(len(d.data))/2 {
+			d.fail()
+			return
+		}
+		if !d.skip {
+			r.SetCookies = make([]scrape.SetCookie, 0, n)
+		}
+		for range n {
+			c := scrape.SetCookie{URL: d.str(), Header: d.str()}
+			if !d.skip {
+				r.SetCookies = append(r.SetCookies, c)
+			}
+		}
+	}
 }

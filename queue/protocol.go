@@ -22,8 +22,9 @@ import (
 // records nobody can decode. 3: a task carries its host's spacing
 // (scrape.Task.Delay), which a worker of protocol 2 would ignore, breaking
 // Crawl-delay and the spacing of slowed hosts. 4: tasks and results travel
-// in batches (batch.go), results in a binary form.
-const ProtocolVersion = 4
+// in batches (batch.go), results in a binary form. 5: a result carries
+// its proxy and the cookies its page set (--proxy, --session).
+const ProtocolVersion = 5
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.

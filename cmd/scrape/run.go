@@ -34,6 +34,7 @@ type runOptions struct {
 	auth        queue.AuthFiles // read into cfg.NATSAuth
 	workerAuth  queue.AuthFiles // read into cfg.WorkerAuth, with auth's CA
 	selects     []string        // parsed into cfg.Fetch.Select
+	req         requestFlags
 	tls         bool            // --tls, which is the default now
 	resume      string          // a state dir: the run there, with its own flags
 	verbose     int
@@ -143,6 +144,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.BoolVar(&c.SameHost, "same-host", false, "when crawling, stay on the input URLs' hosts")
 	f.StringSliceVar(&c.AllowDomains, "allow-domain", nil, "when crawling, only follow links to these `domains` (and their subdomains); repeatable")
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
+	o.bindRequest(f)
 	// No default value: an unset Listen is what lets a run whose nodes are
 	// all this machine listen on loopback only.
 	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine and no worker is to join)")
@@ -208,7 +210,7 @@ func (o *runOptions) complete(f *pflag.FlagSet, args []string) error {
 	if c.Saved, err = json.Marshal(kept); err != nil {
 		return err
 	}
-	o.warnings = o.extremes()
+	o.warnings = append(o.extremes(), o.requestWarnings()...)
 	c.Progress = !o.quiet
 	// The coordinator logs at this level to its stderr itself, so that its
 	// log goes through the progress bar while one is drawn.
@@ -292,6 +294,9 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 		return err
 	}
 	if err := checkListen(c.Listen); err != nil {
+		return err
+	}
+	if err := o.checkRequest(); err != nil {
 		return err
 	}
 	for _, expr := range o.selects {
@@ -404,6 +409,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		}
 	}
 	cfg := o.cfg
+	if err := o.readCookies(&cfg); err != nil {
+		return err
+	}
 	if o.machinefile != "" {
 		hosts, err := machinefile.ParseFile(o.machinefile)
 		if errors.Is(err, machinefile.ErrEmpty) && cfg.WaitWorkers > 0 {
