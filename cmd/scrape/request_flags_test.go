@@ -15,7 +15,7 @@ func TestRunRequestFlags(t *testing.T) {
 		"--proxy", "http://p1:3128", "--proxy", "socks5://u:pw@p2:1080",
 		"--match", "/blog/", "--exclude", `\.pdf$`, "--exclude", "/logout")
 	c := o.cfg
-	if want := []scrape.Header{{"X-Token", "t"}, {"Accept-Language", "de"}}; !reflect.DeepEqual(c.Fetch.Headers, want) {
+	if want := []scrape.Header{{Name: "X-Token", Value: "t"}, {Name: "Accept-Language", Value: "de"}}; !reflect.DeepEqual(c.Fetch.Headers, want) {
 		t.Errorf("headers %+v, want %+v", c.Fetch.Headers, want)
 	}
 	if want := []scrape.Cookie{{Name: "sid", Value: "abc"}, {Name: "theme", Value: "dark"}}; !reflect.DeepEqual(c.Fetch.Cookies, want) {

@@ -34,7 +34,7 @@ type runOptions struct {
 	auth        queue.AuthFiles // read into cfg.NATSAuth
 	workerAuth  queue.AuthFiles // read into cfg.WorkerAuth, with auth's CA
 	selects     []string        // parsed into cfg.Fetch.Select
-	req         requestFlags
+	req         requestFlags    // -H, --cookie, --cookies
 	tls         bool            // --tls, which is the default now
 	resume      string          // a state dir: the run there, with its own flags
 	verbose     int

@@ -5,10 +5,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SessionCookie is the cookie /login sets and /members/ asks for.
 const SessionCookie = "session"
+
+// memberDelay is how long a member page takes.
+const memberDelay = 50 * time.Millisecond
 
 // sessionValue is what /login sets it to.
 const sessionValue = "let-me-in"
@@ -42,6 +46,11 @@ func (s *Site) members(w http.ResponseWriter, r *http.Request, parts []string) {
 	n, err := strconv.Atoi(at(parts, 1))
 	if err != nil || n < 0 || n >= s.Pages {
 		http.NotFound(w, r)
+		return
+	}
+	// A member page takes a moment, as a page built for its reader does:
+	// long enough that a crawl of them spreads across a cluster's nodes.
+	if !s.wait(r, memberDelay) {
 		return
 	}
 	fmt.Fprintf(w, "<!doctype html><title>Member page %d</title><p>for members only", n)

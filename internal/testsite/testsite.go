@@ -28,7 +28,7 @@ import (
 //	/gzipbomb         gzip-encoded HTML that inflates to 1 GiB of zeros
 //	/tree/...         an endless site: each page links to Fanout pages below it
 //	/login            sets the session cookie, redirects to /members/
-//	/members/, /members/N  an index of the member pages, and each: 403 without the cookie
+//	/members/         an index of /members/N, member pages of 50 ms; 403 without the cookie
 type Site struct {
 	Pages int
 	// Fanout is how many pages each page of /tree/ links to (default
