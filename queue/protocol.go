@@ -131,6 +131,9 @@ type Bootstrap struct {
 	// Slots is how many pages the worker fetches at a time: its node's
 	// machinefile slots times the run's pages per slot.
 	Slots int `json:"slots"`
+	// Proxies are the node's own (machinefile proxy=), which replace the
+	// run's pool (Job.Fetch.Proxies) on this node.
+	Proxies []string `json:"proxies,omitempty"`
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`

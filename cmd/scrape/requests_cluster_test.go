@@ -167,4 +167,15 @@ func TestClusterProxyPool(t *testing.T) {
 		t.Errorf("the proxies passed on %d requests, want %d", seen, len(urls))
 	}
 	t.Logf("records by node and proxy: %v", byNodeProxy)
+
+	// Per-node proxies from the machinefile replace the run's pool there.
+	r = startClusterRun(t, c, fmt.Sprintf("node1:2 proxy=%s\nnode2:2 proxy=%s\n", p1, p2), urls[:40])
+	if code := r.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("per-node proxies: exit %d\n%s", code, r.stderr.String())
+	}
+	for line, rec := range r.checkComplete(t) {
+		if want := map[string]string{"node1": p1, "node2": p2}[rec.Node]; rec.Error != nil || rec.Proxy != want {
+			t.Errorf("per-node proxies: line %d fetched by %s through %q (error %v), want %s", line, rec.Node, rec.Proxy, rec.Error, want)
+		}
+	}
 }
