@@ -118,3 +118,26 @@ func TestParseProxy(t *testing.T) {
 }
 
 var _ http.Handler = (*testsite.Proxy)(nil)
+
+// A socks5 proxy works in the pool beside an http one.
+func TestFetchThroughSocks5(t *testing.T) {
+	site := httptest.NewServer(testsite.New(4))
+	t.Cleanup(site.Close)
+	socks, err := testsite.NewSocks5()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(socks.Close)
+	f := NewFetcher(Config{Proxies: []string{"socks5://" + socks.Addr()}})
+	t.Cleanup(f.Close)
+	for i := range 4 {
+		res := f.Fetch(t.Context(), site.URL+"/page/"+strconv.Itoa(i))
+		if res.Error != nil || res.Title != testsite.Title(i) || res.Proxy != "socks5://"+socks.Addr() {
+			t.Fatalf("page %d: title %q, proxy %q, error %v", i, res.Title, res.Proxy, res.Error)
+		}
+	}
+	f.Close() // its idle connections hold the proxy's
+	if socks.Connects() == 0 {
+		t.Error("the socks5 proxy made no connection")
+	}
+}
