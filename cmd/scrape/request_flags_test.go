@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestRunRequestFlags(t *testing.T) {
 	if want := []scrape.Cookie{{Name: "sid", Value: "abc"}, {Name: "theme", Value: "dark"}}; !reflect.DeepEqual(c.Fetch.Cookies, want) {
 		t.Errorf("cookies %+v, want %+v", c.Fetch.Cookies, want)
 	}
-	if o.req.cookiesFile != "jar.txt" || !c.Session {
+	if filepath.Base(o.req.cookiesFile) != "jar.txt" || !filepath.IsAbs(o.req.cookiesFile) || !c.Session {
 		t.Errorf("--cookies %q, --session %v", o.req.cookiesFile, c.Session)
 	}
 	if want := []string{"http://p1:3128", "socks5://u:pw@p2:1080"}; !reflect.DeepEqual(c.Fetch.Proxies, want) {
@@ -69,5 +70,20 @@ func TestRunWarnsOfCookiesInClear(t *testing.T) {
 	}
 	if o := mustParseRun(t, "run", "urls.txt", "--cookie", "sid=1"); len(o.warnings) > 0 {
 		t.Errorf("warnings %q over TLS", o.warnings)
+	}
+}
+
+// A resume may start elsewhere: the cookies file is kept by its absolute
+// path, with the other request flags as given.
+func TestRunRequestFlagsKeptForResume(t *testing.T) {
+	o := mustParseRun(t, "run", "urls.txt", "--cookies", "jar.txt", "-H", "X-Token: t", "--match", "/a/")
+	if !filepath.IsAbs(o.req.cookiesFile) {
+		t.Errorf("--cookies %q: want an absolute path", o.req.cookiesFile)
+	}
+	saved := string(o.cfg.Saved)
+	for _, want := range []string{"--cookies=" + o.req.cookiesFile, "--header=X-Token: t", "--match=/a/"} {
+		if !strings.Contains(saved, want) {
+			t.Errorf("kept %s, want it to hold %q", saved, want)
+		}
 	}
 }
