@@ -152,6 +152,11 @@ func (c *collector) message(msg jetstream.Msg) error {
 		if werr = c.sink.write(rec, meta2.ResultMeta); werr != nil {
 			return
 		}
+		if jar := c.frontier.cfg.Jar; jar != nil && len(r.SetCookies) > 0 {
+			// Before its links are queued: the pages behind a login are
+			// released with the cookie the login set.
+			jar.store(task, r.SetCookies)
+		}
 		if meta2.Kind == "" && c.frontier.cfg.Crawl != nil && task.Depth < c.frontier.cfg.Crawl.depth {
 			// The links share the message's memory (DecodeResults); what
 			// the crawl keeps of them must not hold the whole message.

@@ -186,6 +186,13 @@ type Config struct {
 	// DefaultSitemapMax); their links are followed only with Depth > 0.
 	Sitemap    bool
 	SitemapMax int
+	// Match and Exclude are regular expressions on the links a crawl finds
+	// (not the input's URLs): one is followed when it matches one of Match,
+	// if any are given, and none of Exclude.
+	Match, Exclude []string
+	// Session keeps the cookies sites set in one jar for the whole run,
+	// held here and sent with each task (Fetch.Session).
+	Session bool
 
 	// Logger, when set, receives the coordinator's log. Otherwise the run
 	// logs at LogLevel to Stderr, through the progress bar while it is
@@ -294,6 +301,13 @@ func (c *Config) setDefaults() error {
 	if err := c.Fetch.Validate(); err != nil {
 		return err
 	}
+	if _, err := CompilePatterns("match", c.Match); err != nil {
+		return err
+	}
+	if _, err := CompilePatterns("exclude", c.Exclude); err != nil {
+		return err
+	}
+	c.Fetch.Session = c.Session
 	return nil
 }
 

@@ -442,6 +442,9 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 
 		Structured: c.cfg.Fetch.Structured,
 	}
+	if c.cfg.Session {
+		fc.Jar = newSessionJar()
+	}
 	if !c.cfg.IgnoreRobots {
 		agent := c.cfg.Fetch.UserAgent
 		if agent == "" {
@@ -453,6 +456,9 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		// --sitemap alone is a crawl of depth 0: the sitemaps' URLs are
 		// admitted as a crawl's links are, and none of their links.
 		fc.Crawl = newCrawlScope(c.cfg.Depth, c.cfg.SameHost, c.cfg.AllowDomains, c.cfg.MaxPages)
+		// setDefaults compiled them once already.
+		fc.Crawl.match, _ = CompilePatterns("match", c.cfg.Match)
+		fc.Crawl.exclude, _ = CompilePatterns("exclude", c.cfg.Exclude)
 	}
 	if c.cfg.Sitemap {
 		agent := c.cfg.Fetch.UserAgent

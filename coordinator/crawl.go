@@ -1,8 +1,10 @@
 package coordinator
 
 import (
+	"fmt"
 	"hash/fnv"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/scrape-cluster/scrape/queue"
@@ -16,7 +18,10 @@ type crawlScope struct {
 	sameHost bool
 	allow    []string // domains allowed, with their subdomains
 	maxPages int
-	seeds    map[string]bool
+	// match and exclude are --match and --exclude: a link is followed if
+	// it matches one of match (when there are any) and none of exclude.
+	match, exclude []*regexp.Regexp
+	seeds          map[string]bool
 	// seen holds a 64-bit hash of every normalised URL admitted as a task:
 	// about 10 bytes a URL in a Go map, so ten million URLs take ~100 MB.
 	// Links found and not admitted yet are not in it: they wait on disk in
@@ -73,10 +78,46 @@ func (c *crawlScope) check(link string) (*url.URL, string, bool) {
 	if len(c.allow) > 0 && !c.allowed(strings.ToLower(u.Hostname())) {
 		return nil, "", false
 	}
+	if !c.matches(n) {
+		return nil, "", false
+	}
 	if _, dup := c.seen[hash(n)]; dup {
 		return nil, "", false
 	}
 	return u, n, true
+}
+
+// matches applies --match and --exclude to a normalised link.
+func (c *crawlScope) matches(link string) bool {
+	for _, re := range c.exclude {
+		if re.MatchString(link) {
+			return false
+		}
+	}
+	if len(c.match) == 0 {
+		return true
+	}
+	for _, re := range c.match {
+		if re.MatchString(link) {
+			return true
+		}
+	}
+	return false
+}
+
+// CompilePatterns compiles the expressions of a --match or --exclude
+// (Go's RE2 syntax, matched anywhere in the normalised URL unless
+// anchored). The error names the flag and the expression.
+func CompilePatterns(flag string, exprs []string) ([]*regexp.Regexp, error) {
+	out := make([]*regexp.Regexp, 0, len(exprs))
+	for _, e := range exprs {
+		re, err := regexp.Compile(e)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q: %w", flag, e, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
 }
 
 func (c *crawlScope) allowed(host string) bool {

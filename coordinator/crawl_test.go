@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +76,48 @@ func TestCrawlScopeAdmit(t *testing.T) {
 				t.Errorf("%s: admit(%q) = %v", tt.name, l, ok)
 			}
 		}
+	}
+}
+
+func TestCrawlScopeMatchExclude(t *testing.T) {
+	seed, _ := url.Parse("http://a.example/start")
+	tests := []struct {
+		name           string
+		match, exclude []string
+		links          []string
+		want           []bool
+	}{
+		{"match any", []string{"/blog/", `[?&]id=\d+$`}, nil,
+			[]string{"http://a.example/blog/1", "http://a.example/shop/1", "http://b.example/blog/2", "http://a.example/news?id=3"},
+			[]bool{true, false, true, true}},
+		{"exclude", nil, []string{"/logout", `(?i)\.pdf$`},
+			[]string{"http://a.example/blog/1", "http://a.example/logout", "http://a.example/x.PDF", "http://a.example/y"},
+			[]bool{true, false, false, true}},
+		{"exclude wins over match", []string{"/blog/"}, []string{"/draft/"},
+			[]string{"http://a.example/blog/1", "http://a.example/blog/draft/2", "http://a.example/shop"},
+			[]bool{true, false, false}},
+		// Patterns see the normalised link: no fragment, host lower case.
+		{"on the normalised form", []string{`^http://a\.example/p$`}, nil,
+			[]string{"HTTP://A.EXAMPLE/p#section", "http://a.example/p?x"},
+			[]bool{true, false}},
+	}
+	for _, tt := range tests {
+		c := newCrawlScope(3, false, nil, 0)
+		var err error
+		if c.match, err = CompilePatterns("match", tt.match); err != nil {
+			t.Fatal(err)
+		}
+		if c.exclude, err = CompilePatterns("exclude", tt.exclude); err != nil {
+			t.Fatal(err)
+		}
+		c.seed(seed)
+		for i, l := range tt.links {
+			if _, _, ok := c.check(l); ok != tt.want[i] {
+				t.Errorf("%s: check(%q) = %v", tt.name, l, ok)
+			}
+		}
+	}
+	if _, err := CompilePatterns("match", []string{"ok", "("}); err == nil || !strings.Contains(err.Error(), `--match "("`) {
+		t.Errorf("CompilePatterns error %v, want one naming --match and the expression", err)
 	}
 }

@@ -23,6 +23,8 @@
 //  4. frontier.go: dispatch releases tasks to the task stream, round-robin
 //     across hosts, within the window and each host's limit, once the host's
 //     robots.txt is known (robots.go); robots.txt refusals become records.
+//     With --session, publish gives each task the Cookie header the run's
+//     jar holds for its URL (session.go).
 //  5. The worker (package worker) fetches the page and publishes its result,
 //     with others of the same few milliseconds; queue/batch.go is how tasks
 //     and results are encoded, several to a message.
@@ -32,8 +34,12 @@
 //     final record of its task (write), another attempt (retry.go: which
 //     failures, how long to wait), or a duplicate (drop). A host that keeps
 //     failing to be reached has its breaker open (breaker.go): its tasks
-//     wait for one probe, and are recorded host_unreachable if it fails. crawl.go turns a
-//     written page's links within the crawl's scope into candidates at the
+//     wait for one probe, and are recorded host_unreachable if it fails.
+//     With --session the cookies the page set go to the jar (session.go,
+//     which checks they are for the task's own site) before its links are
+//     queued. crawl.go turns a
+//     written page's links within the crawl's scope (--same-host,
+//     --allow-domain, --match, --exclude) into candidates at the
 //     back of their host's log (backlog.go): straight into the host's queue
 //     while the frontier's memory has room and nothing waits before them,
 //     otherwise to the frontier's segment files on disk (spill.go), read

@@ -58,6 +58,9 @@ type frontierConfig struct {
 	// Structured says the run asked for structured data (--structured):
 	// a result's data is kept only then.
 	Structured bool
+	// Jar, with --session, holds the cookies sites set; each task released
+	// carries those for its URL.
+	Jar *sessionJar
 }
 
 // entry is one task on its way through the frontier.
@@ -375,6 +378,11 @@ func (f *frontier) publish(ctx context.Context, batch []*entry) error {
 	tasks := make([]scrape.Task, len(batch))
 	for i, e := range batch {
 		tasks[i] = e.task
+		if f.cfg.Jar != nil {
+			// At release, not when queued: a retry or a page found
+			// long ago goes with the cookies the run holds now.
+			tasks[i].Cookies = f.cfg.Jar.header(tasks[i].URL)
+		}
 	}
 	msg, err := queue.EncodeTasks(f.run, tasks)
 	if err != nil {

@@ -78,6 +78,7 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 		Slots:    c.cfg.fetches(n.Host),
 		LogLevel: c.cfg.LogLevel,
 		Job:      fl.job,
+		Proxies:  n.Host.Proxies,
 	}
 	if err := proc.Hand(boot); err != nil {
 		return err

@@ -65,6 +65,7 @@ func appendRecord(b []byte, r *scrape.Result) ([]byte, error) {
 	}
 	b = optString(b, `,"node":`, r.Node)
 	b = optString(b, `,"worker":`, r.Worker)
+	b = optString(b, `,"proxy":`, r.Proxy)
 	b = strconv.AppendInt(append(b, `,"attempts":`...), int64(r.Attempts), 10)
 	if r.Error != nil {
 		b = appendString(append(b, `,"error":{"kind":`...), r.Error.Kind)

@@ -13,6 +13,9 @@ type Host struct {
 	Port  int    // ssh port; 0 when not given, leaving it to ssh and ~/.ssh/config
 	Slots int    // concurrent workers, 1 to MaxSlots
 	Line  int    // line of the host's first appearance, 1-based
+	// Proxies are the node's own proxy pool (proxy=URL, repeatable), in
+	// place of the run's --proxy on that node.
+	Proxies []string
 }
 
 // String returns the host in machinefile syntax, leaving out the slots:

@@ -2,6 +2,7 @@ package machinefile
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -242,8 +243,16 @@ func (p *lineParser) option(w string) *ParseError {
 			return p.fail(ErrPort, "already given by %q", p.portFrom)
 		}
 		p.host.Port, p.portFrom = n, w
+	case "proxy":
+		u, err := url.Parse(val)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
+			// The value may hold a password: the error quotes the key alone.
+			p.word = "proxy=…"
+			return p.fail(ErrOption, "proxy=URL takes an http://, https:// or socks5:// URL with a host")
+		}
+		p.host.Proxies = append(p.host.Proxies, val)
 	default:
-		return p.fail(ErrOption, "unknown key %q (known: slots, max_slots, port)", key)
+		return p.fail(ErrOption, "unknown key %q (known: slots, max_slots, port, proxy)", key)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -310,6 +311,24 @@ func TestHostString(t *testing.T) {
 		}
 		if got := tc.host.Destination(); got != tc.dest {
 			t.Errorf("%#v.Destination() = %q, want %q", tc.host, got, tc.dest)
+		}
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	hosts, err := Parse("mf", strings.NewReader("node1 proxy=http://p1:3128 proxy=socks5://u:pw@p2:1080\nnode2:2\nnode1 proxy=https://p3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"http://p1:3128", "socks5://u:pw@p2:1080", "https://p3"}
+	if len(hosts) != 2 || !slices.Equal(hosts[0].Proxies, want) || hosts[1].Proxies != nil || hosts[0].Slots != 2 {
+		t.Errorf("hosts %+v: want node1 with 2 slots and proxies %v, node2 without", hosts, want)
+	}
+	for _, bad := range []string{"node1 proxy=ftp://p", "node1 proxy=p:3128", "node1 proxy=http://", "node1 proxy=gopher://u:s3cret@p"} {
+		_, err := Parse("mf", strings.NewReader(bad+"\n"))
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Line != 1 || !errors.Is(err, ErrOption) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: error %v, want an invalid option on line 1 without the password", bad, err)
 		}
 	}
 }

@@ -66,6 +66,7 @@ func Parse(name string, r io.Reader) ([]Host, error) {
 						Err: fmt.Errorf("%w: %s has more than %d slots in all", ErrSlots, hosts[i], MaxSlots)}
 				}
 				hosts[i].Slots += h.Slots
+				hosts[i].Proxies = append(hosts[i].Proxies, h.Proxies...)
 			} else {
 				seen[h.key()] = len(hosts)
 				hosts = append(hosts, h)

@@ -267,7 +267,13 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 		b = appendStr(b, r.Error.Message)
 	}
 	b = binary.AppendVarint(b, int64(r.RetryAfter))
-	return appendStr(b, string(r.Data))
+	b = appendStr(b, string(r.Data))
+	b = appendStr(b, r.Proxy)
+	b = binary.AppendUvarint(b, uint64(len(r.SetCookies)))
+	for _, c := range r.SetCookies {
+		b = appendStr(appendStr(b, c.URL), c.Header)
+	}
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -464,5 +470,22 @@ func (d *decoder) record(r *scrape.Result) {
 	r.RetryAfter = time.Duration(d.varint())
 	if data := d.str(); data != "" && !d.skip {
 		r.Data = json.RawMessage(data)
+	}
+	r.Proxy = d.str()
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		// Each takes two bytes at least: more than that is a lie.
+		if n > uint64(len(d.data))/2 {
+			d.fail()
+			return
+		}
+		if !d.skip {
+			r.SetCookies = make([]scrape.SetCookie, 0, n)
+		}
+		for range n {
+			c := scrape.SetCookie{URL: d.str(), Header: d.str()}
+			if !d.skip {
+				r.SetCookies = append(r.SetCookies, c)
+			}
+		}
 	}
 }

@@ -18,7 +18,7 @@ func TestTasksRoundTrip(t *testing.T) {
 	run := Run{ID: "ABC"}
 	in := []scrape.Task{
 		{ID: 42, URL: "http://x/", Line: 42, Attempt: 2, Token: "t42", Prompt: true},
-		{ID: 43, URL: "http://x/b", Line: 43, Attempt: 1, Token: "t43", Delay: time.Second, Listed: true},
+		{ID: 43, URL: "http://x/b", Line: 43, Attempt: 1, Token: "t43", Delay: time.Second, Listed: true, Cookies: "sid=1; b=2"},
 	}
 	m, err := EncodeTasks(run, in)
 	if err != nil {
@@ -49,7 +49,8 @@ func fullResult() scrape.Result {
 		Title: "T <&> \u2028", Description: "d", Headings: []string{"h1", ""}, Links: []string{"http://x/c"},
 		Fields: map[string][]string{"price": {"1", "2"}, "none": nil}, Text: "body text", Data: []byte(`{"jsonld":[{"@type":"Thing"}]}`),
 		Bytes: 12345, DurationMS: 17, FetchedAt: time.Date(2026, 12, 3, 18, 0, 0, 123456789, time.UTC),
-		Worker: "host:1", Attempts: 2, RetryAfter: 3 * time.Second,
+		Worker: "host:1", Attempts: 2, RetryAfter: 3 * time.Second, Proxy: "socks5://p:1080",
+		SetCookies: []scrape.SetCookie{{URL: "http://x/login", Header: "sid=1; Path=/; HttpOnly"}, {URL: "http://x/b", Header: "b=2"}},
 	}
 }
 

@@ -24,8 +24,9 @@ import (
 // Crawl-delay and the spacing of slowed hosts. 4: tasks and results travel
 // in batches (batch.go), results in a binary form. 5: a result ends with
 // its structured data (--structured), which a coordinator of protocol 4
-// would read as trailing garbage.
-const ProtocolVersion = 5
+// would read as trailing garbage. 6: a result carries its proxy and the
+// cookies its page set (--proxy, --session).
+const ProtocolVersion = 6
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.
@@ -132,6 +133,9 @@ type Bootstrap struct {
 	// Slots is how many pages the worker fetches at a time: its node's
 	// machinefile slots times the run's pages per slot.
 	Slots int `json:"slots"`
+	// Proxies are the node's own (machinefile proxy=), which replace the
+	// run's pool (Job.Fetch.Proxies) on this node.
+	Proxies []string `json:"proxies,omitempty"`
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`

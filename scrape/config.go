@@ -34,6 +34,20 @@ type Config struct {
 	// to anyway, and every refused range but link-local (metadata services).
 	AllowPrivate    []netip.Prefix
 	AllowPrivateAll bool
+
+	// Headers go with every request (-H); Cookies with the requests they
+	// match (--cookie, --cookies). They reach workers in the run's job,
+	// never on a command line.
+	Headers []Header `json:",omitempty"`
+	Cookies []Cookie `json:",omitempty"`
+	// Proxies are the run's pool (--proxy): each request goes through the
+	// next, round-robin, passing over one benched for failing. Without
+	// any, HTTP_PROXY, HTTPS_PROXY and NO_PROXY are obeyed.
+	Proxies []string `json:",omitempty"`
+	// Session makes each fetch keep the cookies its responses set
+	// (Result.SetCookies), for the coordinator's jar, and send the ones
+	// its task carries (Task.Cookies).
+	Session bool `json:",omitempty"`
 }
 
 // Validate reports what would make every Fetch of a Fetcher made from c
@@ -41,6 +55,9 @@ type Config struct {
 // ParseSelector are valid one by one; call it before starting a run, and on a
 // Config decoded from elsewhere.
 func (c Config) Validate() error {
+	if _, err := newProxyPool(c.Proxies); err != nil {
+		return err
+	}
 	_, err := newExtractor(c.extractOptions())
 	return err
 }

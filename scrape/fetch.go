@@ -28,6 +28,9 @@ type Fetcher struct {
 	transport *http.Transport
 	client    *http.Client
 	extract   extractor
+	// proxies is the --proxy pool; nil without one, when the environment
+	// is obeyed.
+	proxies *proxyPool
 	// badConfig is why cfg does not validate. It fails every Fetch rather
 	// than NewFetcher, so that a worker records it on each task instead of
 	// quietly writing records without the fields the run asked for.
@@ -64,6 +67,21 @@ func NewFetcher(cfg Config) *Fetcher {
 	}
 	f := &Fetcher{cfg: cfg, guard: guard, transport: t}
 	f.extract, f.badConfig = newExtractor(cfg.extractOptions())
+	if len(cfg.Proxies) > 0 {
+		pool, err := newProxyPool(cfg.Proxies)
+		if err != nil {
+			f.badConfig = err
+		} else {
+			f.proxies = pool
+			t.Proxy = f.proxyFor
+			for _, pp := range pool.proxies {
+				// The user chose these: the guard lets them be dialled
+				// wherever they are. The targets are the proxies' to
+				// reach (see Guard.Proxy).
+				guard.proxies[proxyAddr(pp.url)] = true
+			}
+		}
+	}
 	f.client = &http.Client{Transport: t, CheckRedirect: f.checkRedirect}
 	return f
 }
@@ -156,6 +174,7 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 		return res
 	}
 
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	// The caller's deadline may be the nearer one; messages should name the
@@ -171,12 +190,47 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	}
 	req.Header.Set("User-Agent", f.cfg.UserAgent)
 	req.Header.Set("Accept", acceptHeader)
+	// Headers given for the run come after ours, so they can replace them.
+	for _, h := range f.cfg.Headers {
+		req.Header.Set(h.Name, h.Value)
+	}
+	listed := ""
 	if isListed(ctx) {
 		// The listed host is this URL's; a redirect elsewhere is not listed.
-		req = req.WithContext(ListedHost(ctx, req.URL.Hostname()))
+		listed = req.URL.Hostname()
+		req = req.WithContext(ListedHost(ctx, listed))
+	}
+	client := f.client
+	taskCookies, _ := ctx.Value(cookiesKey{}).(string)
+	if f.cfg.Session {
+		// A jar of this fetch's own carries the cookies a redirect's
+		// response sets to the next request, and keeps them for the
+		// record.
+		jar := newFetchJar(f.cfg.Cookies, u, listed, taskCookies, start)
+		c := *f.client
+		c.Jar = jar
+		client = &c
+		defer func() { res.SetCookies = jar.set }()
+	} else if len(f.cfg.Cookies) > 0 || taskCookies != "" {
+		// Go's client sends this header on along a redirect only to the
+		// same domain or its subdomains.
+		if h := cookieHeader(f.cfg.Cookies, u, listed, taskCookies, start); h != "" {
+			req.Header.Set("Cookie", h)
+		}
+	}
+	var proxy *poolProxy
+	if f.proxies != nil {
+		proxy = f.proxies.pick(start)
+		res.Proxy = proxy.name
+		req = req.WithContext(withProxy(req.Context(), proxy))
 	}
 
-	resp, err := f.client.Do(req)
+	resp, err := client.Do(req)
+	if proxy != nil && outer.Err() == nil {
+		// A proxy that lets the page time out counts as failing; a run
+		// that stops does not.
+		f.proxies.done(proxy, resp != nil, time.Now())
+	}
 	if resp != nil {
 		// On a redirect error the client returns the last response too (body
 		// already closed), which is worth recording.

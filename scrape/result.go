@@ -95,12 +95,26 @@ type Result struct {
 	FetchedAt  time.Time `json:"fetched_at,omitzero"`
 	Node       string    `json:"node,omitempty"`
 	Worker     string    `json:"worker,omitempty"`
-	Attempts   int       `json:"attempts"`
-	Error      *Error    `json:"error,omitempty"`
+	// Proxy names the --proxy the page was fetched through, without its
+	// credentials.
+	Proxy    string `json:"proxy,omitempty"`
+	Attempts int    `json:"attempts"`
+	Error    *Error `json:"error,omitempty"`
 
 	// RetryAfter is the site's Retry-After on a 429 or 503. It steers the
 	// frontier's next attempt and is not part of the record.
 	RetryAfter time.Duration `json:"-"`
+	// SetCookies are the cookies the page's responses set, redirects'
+	// included, with --session: the coordinator's jar keeps them for the
+	// run's later tasks. They are not part of the record.
+	SetCookies []SetCookie `json:"-"`
+}
+
+// SetCookie is one Set-Cookie header and the URL of the response that
+// carried it, which its default domain and path come from.
+type SetCookie struct {
+	URL    string
+	Header string
 }
 
 // Task is one URL to fetch, as the coordinator's frontier hands it out.
@@ -133,4 +147,7 @@ type Task struct {
 	// limit in flight with tasks queued. The worker then stores the result
 	// at once instead of letting it wait for others to share its message.
 	Prompt bool `json:"prompt,omitempty"`
+	// Cookies is the Cookie header the coordinator's jar holds for URL
+	// (--session). The queue is TLS unless --no-tls.
+	Cookies string `json:"cookies,omitempty"`
 }

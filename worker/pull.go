@@ -249,6 +249,9 @@ func (p *puller) fetch(ctx context.Context, task scrape.Task, lost int, fetching
 			// private address or not.
 			fctx = scrape.Listed(ctx)
 		}
+		if task.Cookies != "" {
+			fctx = scrape.WithCookies(fctx, task.Cookies)
+		}
 		res = p.fetcher.FetchReleasing(fctx, task.URL, func() {
 			<-fetching
 			// Freeing the slot readied the task waiting for it. Pages of

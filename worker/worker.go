@@ -177,7 +177,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		// per slot, one slot per CPU, as a run without a machinefile has.
 		w.cfg.Slots = runtime.NumCPU() * max(job.PerSlot, 1)
 	}
-	fetcher := scrape.NewFetcher(withParallelism(job.Fetch, w.cfg.Slots))
+	fetch := job.Fetch
+	if len(w.cfg.Proxies) > 0 {
+		fetch.Proxies = w.cfg.Proxies
+	}
+	fetcher := scrape.NewFetcher(withParallelism(fetch, w.cfg.Slots))
 	defer fetcher.Close()
 
 	// The first pull goes out right behind the hello, on the same

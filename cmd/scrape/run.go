@@ -34,6 +34,7 @@ type runOptions struct {
 	auth        queue.AuthFiles // read into cfg.NATSAuth
 	workerAuth  queue.AuthFiles // read into cfg.WorkerAuth, with auth's CA
 	selects     []string        // parsed into cfg.Fetch.Select
+	req         requestFlags    // -H, --cookie, --cookies
 	tls         bool            // --tls, which is the default now
 	resume      string          // a state dir: the run there, with its own flags
 	verbose     int
@@ -146,6 +147,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
 	f.BoolVar(&c.Sitemap, "sitemap", false, "also fetch the URLs of each input host's sitemaps (robots.txt Sitemap: lines, else /sitemap.xml); links are followed only with --depth")
 	f.IntVar(&c.SitemapMax, "sitemap-max", coordinator.DefaultSitemapMax, "most URLs taken from one host's sitemaps")
+	o.bindRequest(f)
 	// No default value: an unset Listen is what lets a run whose nodes are
 	// all this machine listen on loopback only.
 	f.StringVar(&c.Listen, "listen", "", "`host:port` the run's queue listens on (default: all interfaces, a free port; loopback only when every node is this machine and no worker is to join)")
@@ -211,7 +213,7 @@ func (o *runOptions) complete(f *pflag.FlagSet, args []string) error {
 	if c.Saved, err = json.Marshal(kept); err != nil {
 		return err
 	}
-	o.warnings = o.extremes()
+	o.warnings = append(o.extremes(), o.requestWarnings()...)
 	c.Progress = !o.quiet
 	// The coordinator logs at this level to its stderr itself, so that its
 	// log goes through the progress bar while one is drawn.
@@ -295,6 +297,9 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 		return err
 	}
 	if err := checkListen(c.Listen); err != nil {
+		return err
+	}
+	if err := o.checkRequest(); err != nil {
 		return err
 	}
 	for _, expr := range o.selects {
@@ -407,6 +412,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 		}
 	}
 	cfg := o.cfg
+	if err := o.readCookies(&cfg); err != nil {
+		return err
+	}
 	if o.machinefile != "" {
 		hosts, err := machinefile.ParseFile(o.machinefile)
 		if errors.Is(err, machinefile.ErrEmpty) && cfg.WaitWorkers > 0 {

@@ -27,6 +27,8 @@ import (
 //	/badbytes         an HTML page that says UTF-8 and holds invalid bytes
 //	/gzipbomb         gzip-encoded HTML that inflates to 1 GiB of zeros
 //	/tree/...         an endless site: each page links to Fanout pages below it
+//	/login            sets the session cookie, redirects to /members/
+//	/members/         an index of /members/N, member pages of 50 ms; 403 without the cookie
 type Site struct {
 	Pages int
 	// Fanout is how many pages each page of /tree/ links to (default
@@ -139,6 +141,10 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.page(w, n%max(s.Pages, 1))
+	case "login":
+		s.login(w, r)
+	case "members":
+		s.members(w, r, parts)
 	case "badbytes":
 		s.badBytes(w)
 	case "gzipbomb":
