@@ -3,6 +3,7 @@ package coordinator
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,7 +20,12 @@ func TestSpilledCrawlInterruptedAndResumed(t *testing.T) {
 	site := testsite.New(1)
 	site.Fanout = 8
 	t.Cleanup(site.Close)
-	srv := httptest.NewServer(site)
+	// 5 ms a page, so the run takes a second or so and the interruption
+	// lands in its middle: batched runs do this site in a tenth of that.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(5 * time.Millisecond)
+		site.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	const pages = 1 + 8 + 8*8 + 8*8*8 // depth 3
 
