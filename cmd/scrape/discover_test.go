@@ -32,7 +32,9 @@ func TestSitemapStructuredOnTwoNodes(t *testing.T) {
 			b.WriteString(`</urlset>`)
 			w.Write([]byte(b.String()))
 		case strings.HasPrefix(r.URL.Path, "/item/") || r.URL.Path == "/":
-			time.Sleep(5 * time.Millisecond)
+			// With one page in flight per slot (--per-slot 1), one node
+			// alone would take about a second: the other starts well before.
+			time.Sleep(30 * time.Millisecond)
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprintf(w, `<title>%s</title><script type="application/ld+json">{"@context":"https://schema.org","@type":"Product","sku":%q}</script>
 <a href="/not-followed">x</a>`, r.URL.Path, r.URL.Path)
@@ -46,7 +48,7 @@ func TestSitemapStructuredOnTwoNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := scrapeCmd(t, ctx, "run", "-f", writeFile(t, "mf", "localhost:2\n127.0.0.1:2\n"), writeFile(t, "urls.txt", base+"/\n"),
-		"-o", out, "--sitemap", "--structured")
+		"-o", out, "--sitemap", "--structured", "--per-slot", "1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

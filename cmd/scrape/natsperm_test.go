@@ -26,8 +26,8 @@ const readmeUsersMarker = "# scrape's users: the coordinator's (--nkey) and the 
 
 // The environment variables the snippet takes the users' public keys from.
 const (
-	envCoordinatorKey = "SCRAPE_COORDINATOR_NKEY"
-	envWorkerKey      = "SCRAPE_WORKER_NKEY"
+	envCoordinatorKey = "SCRAPE_COORDINATOR_PUBKEY"
+	envWorkerKey      = "SCRAPE_WORKER_PUBKEY"
 )
 
 // readmeSnippet is the snippet as README has it: the indented block that

@@ -38,7 +38,8 @@ type runOptions struct {
 	tls         bool            // --tls, which is the default now
 	resume      string          // a state dir: the run there, with its own flags
 	verbose     int
-	preflight   bool // --check
+	preflight   bool   // --check
+	config      string // --config: a file of flags
 	quiet       bool
 	stats       string
 
@@ -50,6 +51,9 @@ type runOptions struct {
 	// (natsFromEnv); warnings are flag values that work but are extreme.
 	fromEnv  []string
 	warnings []string
+	// fromOutside are the SCRAPE_ variables and the config file that set
+	// flags (flagsFromOutside).
+	fromOutside []string
 }
 
 // shownFlags change how the run is shown, not what it does: they are not kept
@@ -71,7 +75,12 @@ pages in flight, and --per-host keeps any one site to 8 of them. A node that is
 this machine (localhost, 127.0.0.1, its own name or address) runs its worker
 directly; every other node is reached with the system ssh client, which reads
 your ~/.ssh/config. The run's queue credentials go to each worker over its
-ssh session's stdin, never on a command line.`,
+ssh session's stdin, never on a command line.
+
+Every flag can also come from a variable SCRAPE_<FLAG> (SCRAPE_PER_SLOT=32,
+SCRAPE_SAME_HOST=true; a repeatable flag takes one value per line) or from a
+--config file of "name = value" lines (or SCRAPE_CONFIG=FILE). The command line
+wins over both, and a variable over the file.`,
 		Example: `  scrape run urls.txt -o results.json
   scrape run -f machinefile urls.txt -o results.jsonl
   cat urls.txt | scrape run -f hosts --timeout 10s > results.jsonl
@@ -80,10 +89,10 @@ ssh session's stdin, never on a command line.`,
 		Args: cobraArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.stdin, o.cfg.Stdout, o.cfg.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
-			// A resume uses the NATS it began with, kept with its flags.
+			// A resume uses the flags it began with, NATS included.
 			if !cmd.Flags().Changed("resume") {
 				var err error
-				if o.fromEnv, err = natsFromEnv(cmd.Flags(), os.Getenv); err != nil {
+				if o.fromOutside, err = o.flagsFromOutside(cmd.Flags(), os.LookupEnv); err != nil {
 					return &usageError{err}
 				}
 			}
@@ -158,6 +167,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.BoolVar(&o.preflight, "check", false, "check every node first, as scrape check does, and stop if one is not ready")
 	f.StringVar(&c.StateDir, "state", "", "`dir` for the run's queue store and journal (default: a new directory under .scrape/, removed after success)")
 	f.StringVar(&o.resume, "resume", "", "finish the run kept in `dir` (its --state), with the flags it began with")
+	f.StringVar(&o.config, "config", "", "read flags from `file`: name = value lines (see Flags in README); flags given and SCRAPE_<FLAG> variables win")
 	f.BoolVar(&c.Force, "force", false, "overwrite an existing output file, and a --state directory holding another run")
 	bindNATS(f, &c.NATS, &o.auth, "use this NATS server or cluster (`urls`, comma-separated, with JetStream) instead of the embedded queue")
 	bindWorkerAuth(f, &o.workerAuth)
@@ -199,7 +209,7 @@ func (o *runOptions) complete(f *pflag.FlagSet, args []string) error {
 	kept := []string{}
 	f.Visit(func(fl *pflag.Flag) {
 		switch {
-		case fl.Name == "resume":
+		case fl.Name == "resume", fl.Name == "config":
 		case shownFlags[fl.Name]:
 			o.shown = append(o.shown, flagArgs(fl)...)
 		default:
@@ -430,6 +440,9 @@ func runScrape(ctx context.Context, o *runOptions) error {
 	}
 	for _, w := range o.warnings {
 		fmt.Fprintf(cfg.Stderr, "scrape: warning: %s\n", w)
+	}
+	if len(o.fromOutside) > 0 && o.verbose > 0 {
+		fmt.Fprintf(cfg.Stderr, "scrape: flags also from %s\n", strings.Join(o.fromOutside, ", "))
 	}
 	if slices.Contains(o.fromEnv, "NATS_URL") {
 		fmt.Fprintf(cfg.Stderr, "scrape: the run's queue is on the NATS that NATS_URL names (%s), not its own\n", strings.Join(cfg.NATS, ","))
