@@ -19,6 +19,7 @@ import (
 	"debug/buildinfo"
 	"errors"
 	"fmt"
+	"github.com/scrape-cluster/scrape/internal/bytesize"
 	"net"
 	"strconv"
 	"strings"
@@ -303,9 +304,9 @@ func (c *nodeCheck) fit() Verdict {
 	need := int64(n.Slots) * c.cfg.MaxBody
 	if need > n.Memory {
 		return warn(fmt.Sprintf("give the node fewer slots (%s:N in the machinefile), or a smaller --max-body", c.host.Name),
-			"%d slots × --max-body %s = %s, more than the node's %s of memory", n.Slots, humanBytes(c.cfg.MaxBody), humanBytes(need), humanBytes(n.Memory))
+			"%d slots × --max-body %s = %s, more than the node's %s of memory", n.Slots, bytesize.Format(c.cfg.MaxBody), bytesize.Format(need), bytesize.Format(n.Memory))
 	}
-	return ok("%d slots × %s fit in %s", n.Slots, humanBytes(c.cfg.MaxBody), humanBytes(n.Memory))
+	return ok("%d slots × %s fit in %s", n.Slots, bytesize.Format(c.cfg.MaxBody), bytesize.Format(n.Memory))
 }
 
 // binary checks the scrape a run would start on the node: the build
@@ -328,7 +329,7 @@ func (c *nodeCheck) binary() Verdict {
 			c.bin = path
 			return ok("%s is in the node's cache (%s)", baseName(build.Path), path)
 		}
-		return ok("--push will send %s (%s)", baseName(build.Path), humanBytes(build.Size))
+		return ok("--push will send %s (%s)", baseName(build.Path), bytesize.Format(build.Size))
 	}
 	wouldPush := "and --push has no build for it"
 	if buildErr == nil {

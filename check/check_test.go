@@ -187,9 +187,9 @@ func TestReportTable(t *testing.T) {
 	if err := rep.WriteTable(&out); err != nil {
 		t.Fatal(err)
 	}
-	want := `NODE  READY  LOGIN  PLATFORM     CPUS  MEMORY  SCRAPE  WAY BACK  CLOCK     URL
-pi1   yes    ok     linux/armv7  4     1.0GiB  ok      ok        +3.000s!  ok
-pi2   NO     FAIL   -            -     -       -       -         -         -
+	want := `NODE  READY  LOGIN  PLATFORM     CPUS  MEMORY   SCRAPE  WAY BACK  CLOCK     URL
+pi1   yes    ok     linux/armv7  4     1.0 GiB  ok      ok        +3.000s!  ok
+pi2   NO     FAIL   -            -     -        -       -         -         -
 
 pi1: clock: 3s ahead of this machine
      fix: turn on time sync on the node (timedatectl set-ntp true), or on this machine

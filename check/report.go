@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/scrape-cluster/scrape/internal/bytesize"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -144,7 +145,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			cpus = fmt.Sprint(n.CPUs)
 		}
 		if n.Memory > 0 {
-			mem = humanBytes(n.Memory)
+			mem = bytesize.Format(n.Memory)
 			if n.Fit.Status != OK {
 				mem += "!"
 			}
@@ -202,17 +203,4 @@ func cell(v Verdict) string {
 		return "FAIL"
 	}
 	return "-"
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"github.com/scrape-cluster/scrape/internal/bytesize"
 	"os"
 	"strings"
 	"time"
@@ -60,6 +61,6 @@ func (l *processLauncher) push(ctx context.Context, n Node) (string, remote.Shel
 	if strings.TrimSpace(got) != bin.Hash {
 		return "", "", fmt.Errorf("push to %s: copy arrived with hash %q, want %s", n.Name, strings.TrimSpace(got), bin.Hash)
 	}
-	fmt.Fprintf(l.stderr, "scrape: pushed %s (%s, %s) to %s:%s\n", humanBytes(bin.Size), info.Platform, bin.Hash[:12], n.Name, path)
+	fmt.Fprintf(l.stderr, "scrape: pushed %s (%s, %s) to %s:%s\n", bytesize.Format(bin.Size), info.Platform, bin.Hash[:12], n.Name, path)
 	return path, sh, nil
 }

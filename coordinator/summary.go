@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/scrape-cluster/scrape/internal/bytesize"
 	"io"
 	"maps"
 	"os"
@@ -173,10 +174,10 @@ func (s *Summary) Print(w io.Writer) {
 	s.settle(s.Elapsed)
 	if s.Earlier > 0 {
 		fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors), %d of them before the resume; this part: %d in %s, %.1f pages/s; %s read in all\n",
-			s.Records, s.OK, s.Records-s.OK, s.Earlier, s.Records-s.Earlier, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, humanBytes(s.Bytes))
+			s.Records, s.OK, s.Records-s.OK, s.Earlier, s.Records-s.Earlier, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, bytesize.Format(s.Bytes))
 	} else {
 		fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors) in %s, %.1f pages/s, %s read\n",
-			s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, humanBytes(s.Bytes))
+			s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, bytesize.Format(s.Bytes))
 	}
 	if len(s.Errors) > 0 {
 		var parts []string
@@ -225,19 +226,6 @@ func (s *Summary) Print(w io.Writer) {
 
 // maxUnreachableShown bounds the unreachable hosts Print names one by one.
 const maxUnreachableShown = 10
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // countEarlier adds to s the records a resumed run's output holds from
 // before the resume: the first pos.Records, within the pos.Offset bytes the
