@@ -517,13 +517,7 @@ func TestClusterThreeHostsShareBySlots(t *testing.T) {
 	took := time.Since(r.start)
 	got := r.checkComplete(t)
 
-	perNode := map[string]int{}
-	for line, rec := range got {
-		if rec.Error != nil {
-			t.Errorf("line %d: %+v", line, rec.Error)
-		}
-		perNode[rec.Node]++
-	}
+	perNode := pagesPerNode(t, got)
 	// Shares within ±30% of their slots' share (measured: within 2%):
 	// loose enough for a loaded machine, tight enough to fail for an equal
 	// split (33% each puts node3 at 2.3 times its 14%, node2 at 0.58 times
@@ -582,13 +576,7 @@ func TestClusterWorkerKilled(t *testing.T) {
 		t.Fatalf("exit %d after a worker was killed\n%s", code, r.stderr.String())
 	}
 	got := r.checkComplete(t)
-	perNode := map[string]int{}
-	for line, rec := range got {
-		if rec.Error != nil {
-			t.Errorf("line %d: %+v", line, rec.Error)
-		}
-		perNode[rec.Node]++
-	}
+	perNode := pagesPerNode(t, got)
 	if perNode["node1"] == 0 || perNode["node2"] == 0 {
 		t.Errorf("per node %v with %d records before the kill", perNode, before)
 	}

@@ -36,6 +36,20 @@ func startSite(t *testing.T, pages int) (*testsite.Site, string) {
 	return site, srv.URL
 }
 
+// pagesPerNode counts the records of each node, and fails the test for each
+// one that is an error: the runs that use it fetch pages that all work.
+func pagesPerNode(t *testing.T, recs map[int]record) map[string]int {
+	t.Helper()
+	per := map[string]int{}
+	for line, r := range recs {
+		if r.Error != nil {
+			t.Errorf("line %d: %+v", line, r.Error)
+		}
+		per[r.Node]++
+	}
+	return per
+}
+
 // record is the part of an output record the tests look at.
 type record struct {
 	scrape.Result

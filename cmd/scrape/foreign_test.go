@@ -40,13 +40,7 @@ func TestClusterArm64NodeGetsItsOwnBuild(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, r.stderr.String())
 	}
 	got := r.checkComplete(t)
-	perNode := map[string]int{}
-	for line, rec := range got {
-		if rec.Error != nil {
-			t.Errorf("line %d: %+v", line, rec.Error)
-		}
-		perNode[rec.Node]++
-	}
+	perNode := pagesPerNode(t, got)
 	if perNode["node1"] == 0 || perNode["node2"] == 0 || len(perNode) != 2 {
 		t.Errorf("pages per node %v, want some on node1 and node2 only", perNode)
 	}

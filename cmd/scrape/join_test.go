@@ -131,14 +131,7 @@ func TestWorkersJoinMidRun(t *testing.T) {
 	took := time.Since(began)
 	alone := time.Duration(pages/slots) * delay
 
-	got := byLine(t, readJSON(t, out), want)
-	perNode := map[string]int{}
-	for line, r := range got {
-		perNode[r.Node]++
-		if r.Error != nil {
-			t.Errorf("line %d: %+v", line, r.Error)
-		}
-	}
+	perNode := pagesPerNode(t, byLine(t, readJSON(t, out), want))
 	joined := perNode["joiner-a"] + perNode["joiner-b"]
 	t.Logf("%d pages of %s in %s (one worker of %d slots alone: at least %s); per node %v", pages, delay, took.Round(10*time.Millisecond), slots, alone, perNode)
 	if perNode["joiner-a"] == 0 || perNode["joiner-b"] == 0 || joined < pages*2/5 {

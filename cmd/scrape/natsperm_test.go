@@ -275,13 +275,7 @@ func TestNATSPermissionsFromREADME(t *testing.T) {
 		t.Errorf("the workers' login read results on %s (%s of them)", m.Subject, m.Header.Get(queue.HeaderResults))
 	default:
 	}
-	perNode := map[string]int{}
-	for line, r := range byLine(t, readJSON(t, out), want) {
-		perNode[r.Node]++
-		if r.Error != nil {
-			t.Errorf("line %d: %+v", line, r.Error)
-		}
-	}
+	perNode := pagesPerNode(t, byLine(t, readJSON(t, out), want))
 	t.Logf("pages per node: %v", perNode)
 	if code := joiner.wait(t, 10*time.Second); code != 0 {
 		t.Errorf("joiner exit %d:\n%s", code, joiner.stderr)
