@@ -86,12 +86,15 @@ func TestLeasesServeEachHostItsDelay(t *testing.T) {
 		t.Logf("%s answered after %v", host, after)
 		switch host {
 		case "a":
-			if after[1]-after[0] < 140*time.Millisecond || after[2]-after[1] < 140*time.Millisecond {
+			// Timed where the answers are read, so a reader descheduled
+			// for a moment shortens one gap: the two together still span
+			// both delays.
+			if after[1]-after[0] < 110*time.Millisecond || after[2]-after[1] < 110*time.Millisecond || after[2]-after[0] < 290*time.Millisecond {
 				t.Errorf("a's leases answered after %v: want them 150ms apart", after)
 			}
 		default:
-			if after[2] > 100*time.Millisecond {
-				t.Errorf("%s's leases answered after %v: want them at once", host, after)
+			if after[2] > 140*time.Millisecond {
+				t.Errorf("%s's leases answered after %v: want them at once, not a delay of a's apart", host, after)
 			}
 		}
 	}
