@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,7 @@ func TestClusterSlowNodeTail(t *testing.T) {
 	if code := r.wait(t, 2*time.Minute); code != 0 {
 		t.Fatalf("exit %d\n%s", code, r.stderr.String())
 	}
+	took := time.Since(r.start)
 	got := r.checkComplete(t)
 	for line, rec := range got {
 		if rec.Error != nil {
@@ -145,13 +147,24 @@ func TestClusterSlowNodeTail(t *testing.T) {
 		}
 	}
 	tl := tailOf(got)
-	t.Logf("%d pages, per node %v; pages took %s on node1, %s on node2 (medians); the run's last page ended %s after the first began, %s after node1's last",
+	t.Logf("%d pages, per node %v; pages took %s on node1, %s on node2 (medians); the run's last page ended %s after the first began, %s after node1's last; the run took %s; %s",
 		len(got), tl.pages, tl.median("node1"), tl.median("node2"), tl.end.Sub(tl.first).Round(time.Millisecond),
-		tl.after("node1").Round(time.Millisecond))
+		tl.after("node1").Round(time.Millisecond), took.Round(time.Millisecond), summaryLine(r.stderr.String(), "offered again"))
 	if tl.pages["node2"] == 0 {
 		t.Fatalf("the slow node fetched nothing: %v", tl.pages)
 	}
 	if tail := tl.after("node1"); tail > slowPage/2 {
 		t.Errorf("the run's last page ended %s after node1's last, want at most half a slow page (%s)", tail.Round(time.Millisecond), slowPage/2)
 	}
+}
+
+// summaryLine is the line of the run's summary on stderr that says what,
+// trimmed, or that there is none.
+func summaryLine(stderr, what string) string {
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(line, what) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return "no line says " + strconv.Quote(what)
 }
