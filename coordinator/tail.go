@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -125,7 +126,9 @@ func (f *frontier) reoffer(now time.Time) (copies []scrape.Task, wait time.Durat
 		due = append(due, e)
 	}
 	// The longest in flight first: they are the likeliest held by a slow node.
-	slices.SortFunc(due, func(a, b *entry) int { return a.sent.Compare(b.sent) })
+	slices.SortFunc(due, func(a, b *entry) int {
+		return cmp.Or(a.sent.Compare(b.sent), cmp.Compare(a.task.ID, b.task.ID))
+	})
 	for _, e := range due {
 		if idle <= 0 {
 			break
