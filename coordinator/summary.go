@@ -202,7 +202,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
 	}
 	if s.Reoffered > 0 {
-		fmt.Fprintf(w, "  offered again: %d pages held by a slow node at the end, the first answer written\n", s.Reoffered)
+		fmt.Fprintf(w, "  offered again: %d pages in flight at the end on a node much slower than another; the first answer of each was written\n", s.Reoffered)
 	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(w, "  rejected: %d results not written: sent by a worker the task was not given to, or unreadable\n", s.Rejected)
