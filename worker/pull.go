@@ -157,9 +157,9 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 	defer stop()
 	again := queue.Again(msg.Headers())
 	if again && p.held.any(tasks) {
-		// A copy of tasks this worker is fetching, offered again to take
-		// them from a node as slow as this one (the coordinator's tail.go):
-		// another node is to have it.
+		// A copy of tasks this worker is fetching, offered again at the
+		// end of the run because this node is slow (the coordinator's
+		// tail.go): another node is to have it.
 		_ = msg.NakWithDelay(declineDelay)
 		for i := range tasks {
 			if i < owned {
