@@ -38,6 +38,7 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	}
 	delete(f.pending, meta.Task)
 	e.host.inflight--
+	f.answeredLocked(e, meta.Node, meta.Took)
 	f.adaptLocked(e, meta, now)
 	say := f.breakerLocked(e, meta, now)
 	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {

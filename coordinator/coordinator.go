@@ -328,6 +328,7 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 		outstanding = max(n-snk.snapshot().Records, 0)
 	}
 	held, retried := f.politeness()
+	reoffered := f.reoffers()
 	slowed, nSlowed := f.slowed()
 	unreachable := f.unreachableHosts()
 	// The progress display may still be reading the summary.
@@ -335,6 +336,7 @@ func (c *Coordinator) settleRecords(runErr error, col *collector, snk *sink, f *
 		stats.Outstanding = outstanding
 		stats.Rejected = rejected
 		stats.Retries = retried
+		stats.Reoffered = reoffered
 		stats.PerHost = c.cfg.PerHost
 		stats.Slowed, stats.SlowedHosts = slowed, nSlowed
 		stats.Unreachable = unreachable

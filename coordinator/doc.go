@@ -44,6 +44,11 @@
 //     while the frontier's memory has room and nothing waits before them,
 //     otherwise to the frontier's segment files on disk (spill.go), read
 //     back a chunk at a time as the host's queue drains.
+//     At the end of the run, with nothing left to release and places to
+//     spare, a task held long by a node much slower than another is
+//     offered again, in a message of its own (tail.go), which the worker
+//     holding it leaves to another node (worker/pull.go); the first answer
+//     is written.
 //  7. sink.go: the one writer of the output. Each record's task is marked
 //     done in the journal; the collector writes the candidates found to
 //     disk, then a flush makes the output durable and commits the journal
@@ -71,7 +76,8 @@
 //     run's open subject). After MaxDeliver deliveries its tasks are
 //     recorded as worker_lost.
 //   - frontier.answer accepts one result per pending task and attempt; any
-//     other is dropped (frontier.go).
+//     other is dropped (answer.go), also the slower answer to a delivery
+//     offered twice at the end of a run (tail.go).
 //   - The collector acknowledges results only after the output holding them
 //     is flushed and the journal committed (collect.go, sink.flush).
 //   - A resume reads the last checkpoint and the journal's commits after it,

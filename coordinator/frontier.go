@@ -74,6 +74,7 @@ type entry struct {
 	refusal *scrape.Error
 	retried bool      // a retry not yet released: counted once it is
 	sent    time.Time // its last release
+	copied  bool      // offered again at the end of the run, unanswered (tail.go)
 }
 
 // hostState is one host's queue and its share of the cluster.
@@ -154,6 +155,14 @@ type frontier struct {
 	held      time.Duration
 	retried   int
 
+	// The end of the run (tail.go): the nodes' recent page times, the
+	// copies of deliveries in flight, how many were made, and since when
+	// the cluster has had places to spare with nothing left to release.
+	took       map[string]*pageTimes
+	copying    int
+	reoffered  int
+	spareSince time.Time
+
 	// lines is the input's size against how far feed has read it, and
 	// retryWaiting the retries queued for their time: for the progress
 	// display (progress.go).
@@ -177,6 +186,7 @@ func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out 
 		wake:    make(chan struct{}, 1),
 		hosts:   map[string]*hostState{},
 		pending: map[uint64]*entry{},
+		took:    map[string]*pageTimes{},
 		nextID:  crawlIDBase,
 		done:    make(chan struct{}),
 		store:   &spillStore{dir: cfg.SpillDir},
@@ -227,6 +237,7 @@ func (f *frontier) dispatch(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		batch, denied, wait := f.pick(time.Now())
+		copies, again := f.reoffer(time.Now())
 		if err := f.failure(); err != nil {
 			return err
 		}
@@ -247,8 +258,18 @@ func (f *frontier) dispatch(ctx context.Context) error {
 			}
 			rest = rest[n:]
 		}
-		if len(batch) > 0 || len(denied) > 0 {
+		for rest := copies; len(rest) > 0; {
+			n := min(len(rest), max(f.cfg.TaskBatch, 1))
+			if err := f.send(ctx, rest[:n], true); err != nil {
+				return err
+			}
+			rest = rest[n:]
+		}
+		if len(batch) > 0 || len(denied) > 0 || len(copies) > 0 {
 			continue
+		}
+		if again > 0 && (wait <= 0 || again < wait) {
+			wait = again
 		}
 		if wait <= 0 {
 			wait = time.Hour
@@ -378,13 +399,25 @@ func (f *frontier) publish(ctx context.Context, batch []*entry) error {
 	tasks := make([]scrape.Task, len(batch))
 	for i, e := range batch {
 		tasks[i] = e.task
-		if f.cfg.Jar != nil {
+	}
+	return f.send(ctx, tasks, false)
+}
+
+// send publishes tasks in one message: released now, or offered again at
+// the end of the run (again, tail.go).
+func (f *frontier) send(ctx context.Context, tasks []scrape.Task, again bool) error {
+	if f.cfg.Jar != nil {
+		for i := range tasks {
 			// At release, not when queued: a retry or a page found
 			// long ago goes with the cookies the run holds now.
 			tasks[i].Cookies = f.cfg.Jar.header(tasks[i].URL)
 		}
 	}
-	msg, err := queue.EncodeTasks(f.run, tasks)
+	encode := queue.EncodeTasks
+	if again {
+		encode = queue.EncodeTasksAgain
+	}
+	msg, err := encode(f.run, tasks)
 	if err != nil {
 		return err
 	}
@@ -398,6 +431,9 @@ func (f *frontier) publish(ctx context.Context, batch []*entry) error {
 		}
 		if err == nil {
 			o.ok(f.log, "queue tasks")
+			if again {
+				f.log.Info("offered again at the end of the run", "tasks", len(tasks), "first", tasks[0].URL)
+			}
 			return nil
 		}
 		if !o.failed(f.log, "queue tasks", err) {

@@ -42,6 +42,9 @@ type Summary struct {
 	Outstanding int `json:"outstanding"`
 	// Retries is how many attempts were made again after a passing failure.
 	Retries int `json:"retries"`
+	// Reoffered is how many deliveries were offered a second time at the
+	// end of the run, to take them from a slow node (tail.go).
+	Reoffered int `json:"reoffered,omitempty"`
 	// Rejected counts results refused unwritten: from a worker the task
 	// was not delivered to, or not a record at all.
 	Rejected int `json:"rejected"`
@@ -198,6 +201,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(w, "  retries: %d\n", s.Retries)
+	}
+	if s.Reoffered > 0 {
+		fmt.Fprintf(w, "  offered again: %d pages in flight at the end on a node much slower than another; the first answer of each was written\n", s.Reoffered)
 	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(w, "  rejected: %d results not written: sent by a worker the task was not given to, or unreadable\n", s.Rejected)

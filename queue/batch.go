@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -41,6 +42,30 @@ func EncodeTasks(run Run, ts []scrape.Task) (*nats.Msg, error) {
 	// coordinator retrying a publish whose ack was lost).
 	m.Header.Set(nats.MsgIdHdr, msgID(ts[0].ID, ts[0].Attempt))
 	return m, nil
+}
+
+// EncodeTasksAgain is EncodeTasks for deliveries offered a second time, at
+// the end of a run, to take them from a slow node: a message ID of its own
+// keeps JetStream from dropping it as the first offer's duplicate. The
+// coordinator offers a task attempt again at most once.
+func EncodeTasksAgain(run Run, ts []scrape.Task) (*nats.Msg, error) {
+	m, err := EncodeTasks(run, ts)
+	if err != nil {
+		return nil, err
+	}
+	m.Header.Set(nats.MsgIdHdr, msgID(ts[0].ID, ts[0].Attempt)+againSuffix)
+	return m, nil
+}
+
+// againSuffix ends the message ID of a task message offered again.
+const againSuffix = ".again"
+
+// Again reports whether the headers are those of a task message offered a
+// second time (EncodeTasksAgain): its worker asks which of its tasks are
+// still open before it fetches any, and leaves it to another node if it
+// holds one of them already.
+func Again(h nats.Header) bool {
+	return strings.HasSuffix(h.Get(nats.MsgIdHdr), againSuffix)
 }
 
 // DecodeTasks reads a task message.
@@ -180,6 +205,7 @@ type ResultMeta struct {
 	Worker     string // the sender, from the subject the queue let it use
 	Kind       string
 	Node       string
+	Took       time.Duration // the page's duration_ms, as its node measured it
 	Bytes      int64
 	Status     int
 	RetryAfter time.Duration
@@ -216,7 +242,7 @@ func DecodeResults(run Run, subject string, data []byte, each func(ResultMeta, *
 		r = scrape.Result{}
 		task, attempt, token := d.frame(&r)
 		m := ResultMeta{Task: task, Attempt: attempt, Token: token, Worker: worker,
-			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter}
+			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter, Took: time.Duration(r.DurationMS) * time.Millisecond}
 		if r.Error != nil {
 			m.Kind, m.Message = r.Error.Kind, r.Error.Message
 		}

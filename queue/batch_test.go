@@ -71,7 +71,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	err := DecodeResults(run, m.Subject, m.Data, func(meta ResultMeta, r *scrape.Result) {
 		want := results[i]
 		wantMeta := ResultMeta{Task: tasks[i].ID, Attempt: tasks[i].Attempt, Token: tasks[i].Token, Worker: "w1",
-			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter}
+			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter, Took: time.Duration(want.DurationMS) * time.Millisecond}
 		if want.Error != nil {
 			wantMeta.Kind, wantMeta.Message = want.Error.Kind, want.Error.Message
 		}
@@ -185,4 +185,41 @@ func FuzzDecodeResults(f *testing.F) {
 			t.Fatalf("re-encoded batch: %d of %d, %v", n, again.Len(), err)
 		}
 	})
+}
+
+// A task message offered again says so, and has a message ID of its own, so
+// that the task stream does not drop it as the first offer's duplicate.
+func TestTasksAgain(t *testing.T) {
+	run := Run{ID: "R"}
+	ts := []scrape.Task{{ID: 7, URL: "http://a/7", Attempt: 2, Token: "tok7"}, {ID: 8, URL: "http://a/8", Attempt: 1, Token: "tok8"}}
+	first, err := EncodeTasks(run, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := EncodeTasksAgain(run, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		msg  *nats.Msg
+		want bool
+	}{
+		{"the first offer", first, false},
+		{"offered again", again, true},
+		{"no headers", &nats.Msg{Subject: run.TaskSubject(), Data: first.Data}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Again(tt.msg.Header); got != tt.want {
+				t.Errorf("Again = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if id, firstID := again.Header.Get(nats.MsgIdHdr), first.Header.Get(nats.MsgIdHdr); id == firstID || id == "" {
+		t.Errorf("message IDs %q and %q: want the copy's its own", id, firstID)
+	}
+	if again.Subject != first.Subject || string(again.Data) != string(first.Data) {
+		t.Error("the copy is not the same tasks on the same subject")
+	}
 }

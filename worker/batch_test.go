@@ -101,3 +101,99 @@ func TestWorkerRedeliveredBatchFetchesOnlyOpenTasks(t *testing.T) {
 		t.Errorf("asked %d times which tasks are open, want once", len(asked))
 	}
 }
+
+// A task offered again at the end of a run (queue.EncodeTasksAgain) is for
+// another node than the one fetching it: a worker that holds the task leaves
+// the copy, and the next worker asks whether it is still open, fetches it,
+// and answers as the first would. A copy of a task already answered is
+// acknowledged unfetched.
+func TestWorkerLeavesACopyOfATaskItHolds(t *testing.T) {
+	site := testsite.New(3)
+	web := httptest.NewServer(site)
+	t.Cleanup(func() { site.Close(); web.Close() })
+	q := startQueue(t, queue.Job{Fetch: scrape.Config{Timeout: 10 * time.Second}, AckWait: 10 * time.Second, MaxDeliver: 3, TaskBatch: 1})
+	const slowPath = "/slow/1500/1"
+	held := scrape.Task{ID: 1, URL: web.URL + slowPath, Line: 1, Attempt: 1, Token: "tok1", Listed: true}
+	answered := scrape.Task{ID: 2, URL: web.URL + "/page/2", Line: 2, Attempt: 1, Token: "tok2", Listed: true}
+	var mu sync.Mutex
+	asked := map[uint64]int{}
+	sub, err := q.js.Conn().Subscribe(q.run.OpenSubject(), func(m *nats.Msg) {
+		reply, err := queue.AnswerOpenQuery(m.Data, func(id uint64, attempt int, token string) bool {
+			mu.Lock()
+			asked[id]++
+			mu.Unlock()
+			return id == held.ID && attempt == 1 && token == held.Token
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		_ = m.Respond(reply)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	again := func(task scrape.Task) {
+		t.Helper()
+		m, err := queue.EncodeTasksAgain(q.run, []scrape.Task{task})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !queue.Again(m.Header) {
+			t.Fatal("a copy's headers do not say it is one")
+		}
+		if _, err := q.js.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// n1 has a place to spare while it fetches the slow page.
+	q.publish(t, held)
+	startWorker(t, q, 2, nil)
+	waitUntil(t, 5*time.Second, "n1 fetching the slow page", func() bool { return site.Hits(slowPath) == 1 })
+	again(held)
+	time.Sleep(300 * time.Millisecond) // n1 has had the copy, and left it
+	boot := q.bootstrap(2)
+	boot.Node = "n2"
+	launchWorker(t, boot, nil)
+
+	byNode := map[string]int{}
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; n < 2 && time.Now().Before(deadline); {
+		b, err := q.results.Fetch(2-n, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range b.Messages() {
+			err := queue.DecodeResults(q.run, m.Subject(), m.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+				if meta.Task != held.ID || meta.Attempt != 1 || meta.Token != held.Token || r.Status != 200 {
+					t.Errorf("result %+v for task %d attempt %d, want task %d's delivery answered", r, meta.Task, meta.Attempt, held.ID)
+				}
+				byNode[r.Node]++
+				n++
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Ack()
+		}
+	}
+	if byNode["n1"] != 1 || byNode["n2"] != 1 {
+		t.Errorf("answers by node %v, want one from n1 (the first offer) and one from n2 (the copy)", byNode)
+	}
+	if n := site.Hits(slowPath); n != 2 {
+		t.Errorf("the slow page was fetched %d times, want twice: once by each node", n)
+	}
+
+	// A copy of a task the coordinator has an answer for.
+	again(answered)
+	waitUntil(t, 5*time.Second, "the copy of an answered task acknowledged", func() bool { return q.pendingTasks(t) == 0 })
+	if n := site.Hits("/page/2"); n != 0 {
+		t.Errorf("the answered task's page was fetched %d times", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked[answered.ID] == 0 {
+		t.Error("the worker did not ask whether the answered task was open")
+	}
+}

@@ -27,6 +27,7 @@ type puller struct {
 	cons    jetstream.Consumer
 	job     queue.Job
 	fetcher *scrape.Fetcher
+	held    heldTasks
 }
 
 // maxPulls bounds the pull requests a worker has out at once. One at a time
@@ -154,13 +155,29 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 	// slot, until the last result of the batch is stored.
 	stop := p.heartbeat(msg)
 	defer stop()
+	again := queue.Again(msg.Headers())
+	if again && p.held.any(tasks) {
+		// A copy of tasks this worker is fetching, offered again at the
+		// end of the run because this node is slow (the coordinator's
+		// tail.go): another node is to have it.
+		_ = msg.NakWithDelay(declineDelay)
+		for i := range tasks {
+			if i < owned {
+				free <- struct{}{}
+			}
+			pub.handedIn()
+		}
+		return
+	}
+	p.held.add(tasks)
 	lost := 0
 	d := deliveries(msg)
-	if p.job.MaxDeliver > 0 && d > p.job.MaxDeliver {
+	if p.job.MaxDeliver > 0 && d > p.job.MaxDeliver && !again {
+		// A copy is never lost: its first offer is still out.
 		lost = d - 1
 	}
 	open := tasks
-	if d > 1 && lost == 0 {
+	if (d > 1 || again) && lost == 0 {
 		open = p.openTasks(ctx, tasks)
 	}
 	var failed atomic.Bool
@@ -174,6 +191,7 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 				}
 			}
 			defer release()
+			defer p.held.done(task)
 			if !slices.ContainsFunc(open, func(t scrape.Task) bool { return t.ID == task.ID }) {
 				pub.handedIn() // answered before: nothing to do
 				return
@@ -202,6 +220,54 @@ func (p *puller) handle(ctx context.Context, msg jetstream.Msg, tasks []scrape.T
 		// whose duplicate results the coordinator drops.
 		p.w.log.Debug("ack tasks", "err", err)
 	}
+}
+
+// declineDelay is how long a copy a worker declines waits before it is
+// offered again, so that another node's pull takes it rather than this
+// one's next.
+const declineDelay = 100 * time.Millisecond
+
+// heldTasks are the task attempts a worker has taken and not yet answered.
+type heldTasks struct {
+	mu sync.Mutex
+	m  map[heldTask]int
+}
+
+type heldTask struct {
+	id      uint64
+	attempt int
+}
+
+func (h *heldTasks) add(ts []scrape.Task) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[heldTask]int{}
+	}
+	for _, t := range ts {
+		h.m[heldTask{t.ID, t.Attempt}]++
+	}
+}
+
+func (h *heldTasks) done(t scrape.Task) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := heldTask{t.ID, t.Attempt}
+	if h.m[k]--; h.m[k] <= 0 {
+		delete(h.m, k)
+	}
+}
+
+// any reports whether one of ts is held.
+func (h *heldTasks) any(ts []scrape.Task) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range ts {
+		if h.m[heldTask{t.ID, t.Attempt}] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // openWait bounds the question which tasks of a redelivered batch are open.
