@@ -3,6 +3,7 @@ package output
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -129,7 +130,7 @@ func (p *Previous) scanJSON(each func(PreviousRecord) error) error {
 			return p.jsonError(start, err)
 		}
 		if rec.URL == "" {
-			return p.lineError(start, errors.New("a record without url"))
+			return p.lineError(p.valueStart(start), errors.New("a record without url"))
 		}
 		if err := each(PreviousRecord{URL: rec.URL, ETag: rec.ETag, LastModified: rec.LastModified,
 			SHA256: rec.SHA256, Failed: rec.Error != nil, Offset: start}); err != nil {
@@ -142,37 +143,50 @@ func (p *Previous) scanJSON(each func(PreviousRecord) error) error {
 	return nil
 }
 
-// jsonError places a decoding error: at its own offset when it has one,
-// else at the value that began at start.
+// jsonError places a decoding error of the value that begins after start
+// (after the space and comma before it): a syntax error at its own byte,
+// any other at the value's first. It is counted only now, on the way out.
 func (p *Previous) jsonError(start int64, err error) error {
+	pos := p.valueStart(start)
 	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &syn):
-		start = syn.Offset
-	case errors.As(err, &typ):
-		start = typ.Offset
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		err = errors.New("unexpected end of file (cut short?)")
 		if fi, serr := p.file.Stat(); serr == nil {
-			start = fi.Size()
+			pos = fi.Size()
+		}
+	case errors.As(err, &syn):
+		// A decoder's offsets count from where it started, less the
+		// tokens it read apart: decoding the value alone places its error.
+		var v any
+		again := json.NewDecoder(io.NewSectionReader(p.file, pos, 1<<62)).Decode(&v)
+		if errors.As(again, &syn) && syn.Offset > 0 {
+			pos += syn.Offset - 1
 		}
 	}
-	return p.lineError(start, err)
+	return p.lineError(pos, err)
 }
 
-// lineError is err at the line of the first byte after off that is not
-// space, which a failing value starts at; it is counted only now, on the
-// way out.
-func (p *Previous) lineError(off int64, err error) error {
+// valueStart is the first byte at or after off that is neither space nor
+// the comma between two values of an array.
+func (p *Previous) valueStart(off int64) int64 {
+	r := bufio.NewReader(io.NewSectionReader(p.file, off, 1<<62))
+	for {
+		c, err := r.ReadByte()
+		if err != nil || (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ',') {
+			return off
+		}
+		off++
+	}
+}
+
+// lineError is err at the line of the byte at pos.
+func (p *Previous) lineError(pos int64, err error) error {
 	line := 1
-	r := bufio.NewReader(io.NewSectionReader(p.file, 0, 1<<62))
-	for i := int64(0); ; i++ {
+	r := bufio.NewReader(io.NewSectionReader(p.file, 0, pos))
+	for {
 		c, rerr := r.ReadByte()
 		if rerr != nil {
-			break
-		}
-		if i >= off && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ',' {
 			break
 		}
 		if c == '\n' {
@@ -235,7 +249,8 @@ func (p *Previous) scanCSV(each func(PreviousRecord) error) error {
 func (p *Previous) csvError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return &PreviousError{Path: p.path, Line: pe.Line, Err: pe.Err}
+		// The record's first line: a quote left open runs on past it.
+		return &PreviousError{Path: p.path, Line: cmp.Or(pe.StartLine, pe.Line), Err: pe.Err}
 	}
 	return fmt.Errorf("read %s: %w", p.path, err)
 }
@@ -246,23 +261,13 @@ func (p *Previous) csvError(err error) error {
 // columns), which is what a re-crawl copies from it.
 func (p *Previous) ReadAt(off int64) (scrape.Result, error) {
 	var r scrape.Result
-	br := bufio.NewReader(io.NewSectionReader(p.file, off, 1<<62))
 	if p.format == CSV {
-		return p.readCSV(br)
+		return p.readCSV(bufio.NewReader(io.NewSectionReader(p.file, off, 1<<62)))
 	}
 	// Scan's offset is where the decoder stood: before the comma and
-	// the line break that lead to the record.
-	for {
-		c, err := br.ReadByte()
-		if err != nil {
-			return r, fmt.Errorf("read %s at %d: %w", p.path, off, err)
-		}
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ',' {
-			br.UnreadByte()
-			break
-		}
-	}
-	if err := json.NewDecoder(br).Decode(&r); err != nil {
+	// the line break that lead to the record, which a decoder of the
+	// record alone does not expect.
+	if err := json.NewDecoder(io.NewSectionReader(p.file, p.valueStart(off), 1<<62)).Decode(&r); err != nil {
 		return r, fmt.Errorf("read %s at %d: %w", p.path, off, err)
 	}
 	return r, nil
