@@ -152,9 +152,7 @@ func (p *Previous) jsonError(start int64, err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		err = errors.New("unexpected end of file (cut short?)")
-		if fi, serr := p.file.Stat(); serr == nil {
-			pos = fi.Size()
-		}
+		pos = p.lastByte()
 	case errors.As(err, &syn):
 		// A decoder's offsets count from where it started, less the
 		// tokens it read apart: decoding the value alone places its error.
@@ -165,6 +163,19 @@ func (p *Previous) jsonError(start int64, err error) error {
 		}
 	}
 	return p.lineError(pos, err)
+}
+
+// lastByte is where the file's last byte that is not space is: where a
+// file cut short was cut.
+func (p *Previous) lastByte() int64 {
+	fi, err := p.file.Stat()
+	if err != nil {
+		return 0
+	}
+	size := fi.Size()
+	tail := make([]byte, min(size, 4096))
+	n, _ := p.file.ReadAt(tail, size-int64(len(tail)))
+	return max(size-int64(len(tail))+int64(len(bytes.TrimRight(tail[:n], " \t\r\n")))-1, 0)
 }
 
 // valueStart is the first byte at or after off that is neither space nor
