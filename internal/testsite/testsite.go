@@ -44,8 +44,8 @@ type Site struct {
 	// bodyBytes the bytes of their bodies served (fresh.go).
 	versions  map[int]int
 	bodyBytes atomic.Int64
-	done chan struct{}
-	once sync.Once
+	done      chan struct{}
+	once      sync.Once
 }
 
 // New returns a site with pages /page/0 to /page/pages-1.
