@@ -40,12 +40,13 @@ type Site struct {
 
 	mu   sync.Mutex
 	hits map[string]int
+	done chan struct{}
+	once sync.Once
+
 	// versions are the /fresh/ and /bare/ pages changed (Change), and
 	// bodyBytes the bytes of their bodies served (fresh.go).
 	versions  map[int]int
 	bodyBytes atomic.Int64
-	done      chan struct{}
-	once      sync.Once
 }
 
 // New returns a site with pages /page/0 to /page/pages-1.
