@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -201,4 +202,50 @@ func readPrevious(t *testing.T, path string) map[string]scrape.Result {
 		t.Fatal(err)
 	}
 	return recs
+}
+
+// BenchmarkLoadSince reads a 100,000-record JSON lines output into the
+// --since index and reports its memory per page (heap after, less before,
+// with the file's records of about 600 bytes each) and the pace of the read:
+//
+//	go test ./coordinator -run '^$' -bench LoadSince -benchtime 3x
+func BenchmarkLoadSince(b *testing.B) {
+	const records = 100_000
+	path := filepath.Join(b.TempDir(), "previous.jsonl")
+	file, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf []byte
+	for i := range records {
+		r := scrape.Result{URL: fmt.Sprintf("https://www.example.com/articles/2026/%d/some-title-of-the-page", i), Status: 200,
+			Title: "Some title of the page", Description: strings.Repeat("words ", 20), Links: []string{"https://www.example.com/a", "https://www.example.com/b"},
+			ETag: fmt.Sprintf(`W/"%x-5f3a2b1c"`, i), LastModified: "Sun, 01 Nov 2026 12:00:00 GMT", SHA256: strings.Repeat("ab", 32), Bytes: 12345}
+		if buf, err = appendRecord(buf[:0], &r); err != nil {
+			b.Fatal(err)
+		}
+		file.Write(append(buf, '\n'))
+	}
+	if err := file.Close(); err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	b.SetBytes(fi.Size())
+	b.ResetTimer()
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		idx, err := loadSince(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if len(idx.pages) != records {
+			b.Fatalf("%d pages indexed, want %d", len(idx.pages), records)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/records, "heap-B/page")
+		idx.close()
+	}
 }
