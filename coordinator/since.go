@@ -48,6 +48,9 @@ type sinceIndex struct {
 	prev  *output.Previous
 	seed  maphash.Seed
 	pages map[uint64]sincePage
+	// lost counts the 304s whose earlier record could not be read back;
+	// the first is logged. Only the collector touches it.
+	lost int
 }
 
 // sincePage is one URL's earlier record.
@@ -164,7 +167,10 @@ func (s *sinceIndex) apply(r *scrape.Result, task scrape.Task, structured bool, 
 		err = fmt.Errorf("the record there is %s's", earlier.URL)
 	}
 	if err != nil {
-		log.Warn("--since: the earlier record of an unchanged page cannot be read back: written without its fields", "url", task.URL, "err", err)
+		if s.lost++; s.lost == 1 {
+			// A file changed under the run fails every read alike.
+			log.Warn("--since: the earlier record of an unchanged page cannot be read back: written without its fields; further ones are not logged", "url", task.URL, "err", err)
+		}
 		return
 	}
 	if r.FinalURL == "" {
