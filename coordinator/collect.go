@@ -210,6 +210,9 @@ func (c *collector) check(meta queue.ResultMeta, r *scrape.Result) ([]byte, chec
 	if r.Error != nil && r.Error.Kind == "" {
 		r.Error.Kind = scrape.KindFetch
 	}
+	if s := c.frontier.cfg.Since; s != nil {
+		s.apply(r, task, c.frontier.cfg.Structured, c.log)
+	}
 	rec, err := appendRecord(c.rec[:0], r)
 	if err != nil {
 		// Nothing decoded fails to encode but a date past year 9999;

@@ -193,6 +193,9 @@ type Config struct {
 	// Session keeps the cookies sites set in one jar for the whole run,
 	// held here and sent with each task (Fetch.Session).
 	Session bool
+	// Since is the output of an earlier run (JSON, JSON lines or CSV): its
+	// pages are fetched again only if changed (since.go).
+	Since string
 
 	// Logger, when set, receives the coordinator's log. Otherwise the run
 	// logs at LogLevel to Stderr, through the progress bar while it is

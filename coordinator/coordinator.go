@@ -85,6 +85,13 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 			return stats, err
 		}
 	}
+	// Before the state directory: a --since file that cannot be read
+	// leaves nothing behind.
+	since, err := c.openSince()
+	if err != nil {
+		return stats, err
+	}
+	defer since.close()
 	runDir, st, err := c.prepareState(format)
 	if err != nil {
 		return stats, err
@@ -161,6 +168,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	snk := &sink{w: out, stats: stats, journal: jr}
 	fc := c.frontierConfig()
 	fc.SpillDir = filepath.Join(runDir, frontierDir)
+	fc.Since = since
 	f := newFrontier(fc, q.js, c.run, snk, c.log)
 	defer f.store.close()
 	if c.cfg.Resume {

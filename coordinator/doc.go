@@ -24,7 +24,9 @@
 //     across hosts, within the window and each host's limit, once the host's
 //     robots.txt is known (robots.go); robots.txt refusals become records.
 //     With --session, publish gives each task the Cookie header the run's
-//     jar holds for its URL (session.go).
+//     jar holds for its URL (session.go); with --since, the validators of
+//     its URL's record in the earlier output (since.go, which reads that
+//     output before the run starts).
 //  5. The worker (package worker) fetches the page and publishes its result,
 //     with others of the same few milliseconds; queue/batch.go is how tasks
 //     and results are encoded, several to a message.
@@ -37,7 +39,9 @@
 //     wait for one probe, and are recorded host_unreachable if it fails.
 //     With --session the cookies the page set go to the jar (session.go,
 //     which checks they are for the task's own site) before its links are
-//     queued. crawl.go turns a
+//     queued. With --since a 304 gets the earlier record's page, read back
+//     from the earlier output, and a body of the earlier sum is marked
+//     unchanged (since.go). crawl.go turns a
 //     written page's links within the crawl's scope (--same-host,
 //     --allow-domain, --match, --exclude) into candidates at the
 //     back of their host's log (backlog.go): straight into the host's queue

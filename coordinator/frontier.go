@@ -61,6 +61,9 @@ type frontierConfig struct {
 	// Jar, with --session, holds the cookies sites set; each task released
 	// carries those for its URL.
 	Jar *sessionJar
+	// Since, with --since, is the earlier output's pages: each task
+	// released carries its URL's validators (since.go).
+	Since *sinceIndex
 }
 
 // entry is one task on its way through the frontier.
@@ -411,6 +414,9 @@ func (f *frontier) send(ctx context.Context, tasks []scrape.Task, again bool) er
 			// At release, not when queued: a retry or a page found
 			// long ago goes with the cookies the run holds now.
 			tasks[i].Cookies = f.cfg.Jar.header(tasks[i].URL)
+		}
+		if f.cfg.Since != nil {
+			f.cfg.Since.validators(&tasks[i])
 		}
 	}
 	encode := queue.EncodeTasks

@@ -56,6 +56,12 @@ func appendRecord(b []byte, r *scrape.Result) ([]byte, error) {
 		}
 	}
 	b = optString(b, `,"lastmod":`, r.Lastmod)
+	b = optString(b, `,"etag":`, r.ETag)
+	b = optString(b, `,"last_modified":`, r.LastModified)
+	b = optString(b, `,"sha256":`, r.SHA256)
+	if r.Unchanged {
+		b = append(b, `,"unchanged":true`...)
+	}
 	b = optInt(b, `,"depth":`, int64(r.Depth))
 	b = optString(b, `,"parent":`, r.Parent)
 	b = strconv.AppendInt(append(b, `,"bytes":`...), r.Bytes, 10)

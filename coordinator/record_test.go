@@ -24,6 +24,7 @@ func TestAppendRecord(t *testing.T) {
 		{"empty lists", scrape.Result{URL: "u", Headings: []string{}, Links: []string{}, Fields: map[string][]string{}}},
 		{"negative numbers", scrape.Result{URL: "u", Line: -1, Status: -2, Bytes: -3, DurationMS: -4, Depth: -5, Attempts: -6}},
 		{"data and lastmod", scrape.Result{URL: "u", Data: []byte(` {"jsonld": [ {"name":"<b>&\u2028"} ],"n":1.50} `), Lastmod: "2026-01-02"}},
+		{"since", scrape.Result{URL: "u", Status: 304, ETag: `W/"<a&b>"`, LastModified: "Wed, 02 Dec 2026 10:00:00 GMT", SHA256: "00ff", Unchanged: true, Lastmod: "x"}},
 		{"data that is no JSON", scrape.Result{URL: "u", Data: []byte(`{"a":`)}},
 		{"a zone", scrape.Result{URL: "u", FetchedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))}},
 	}
@@ -53,7 +54,8 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, url, title, desc, link, key string, n, nanos int64, data string) {
 		r := scrape.Result{URL: url, Title: title, Description: desc, Links: []string{link, title}, Headings: []string{desc},
 			Fields: map[string][]string{key: {link}, desc: nil}, Text: title + desc, Bytes: n, Status: int(n % 1000),
-			FetchedAt: time.Unix(0, nanos).UTC(), Error: &scrape.Error{Kind: key, Message: desc}, Data: []byte(data), Lastmod: link}
+			FetchedAt: time.Unix(0, nanos).UTC(), Error: &scrape.Error{Kind: key, Message: desc}, Data: []byte(data), Lastmod: link,
+			ETag: title, LastModified: desc, SHA256: key, Unchanged: n%2 == 0}
 		sameAsMarshal(t, &r)
 	})
 }

@@ -63,7 +63,7 @@ func newCSVWriter(base writer, opt Options) *csvWriter {
 		fields:  opt.Fields,
 		lastmod: opt.Lastmod,
 		data:    opt.Data,
-		row:     make([]string, len(csvColumns)+len(opt.Fields)+2),
+		row:     make([]string, len(csvColumns)+len(opt.Fields)+2+len(sinceColumns)),
 	}
 }
 
@@ -76,6 +76,11 @@ const DataColumn = "data"
 
 // LastmodColumn is the CSV column of a sitemap entry's <lastmod> (--sitemap).
 const LastmodColumn = "lastmod"
+
+// sinceColumns end every CSV row, after the optional columns: a record's
+// validators, its body's sum and its unchanged flag ("true" or empty),
+// which a later run's --since reads back (previous.go).
+var sinceColumns = []string{"etag", "last_modified", "sha256", "unchanged"}
 
 // begin writes the header, once, before anything else: a file with no
 // records still says what its columns are.
@@ -94,6 +99,7 @@ func (w *csvWriter) begin() error {
 	if w.data {
 		header = append(header, DataColumn)
 	}
+	header = append(header, sinceColumns...)
 	return w.cw.Write(header)
 }
 
@@ -130,6 +136,11 @@ func (w *csvWriter) Write(rec []byte) error {
 	if w.data {
 		row = append(row, string(r.Data))
 	}
+	var unchanged string
+	if r.Unchanged {
+		unchanged = "true"
+	}
+	row = append(row, r.ETag, r.LastModified, r.SHA256, unchanged)
 	w.records++
 	return w.cw.Write(row)
 }

@@ -24,6 +24,9 @@ var wantHeader = []string{
 	"attempts", "depth", "parent", "error_kind", "error_message", "text",
 }
 
+// wantSinceHeader ends every header, after the optional columns.
+var wantSinceHeader = []string{"etag", "last_modified", "sha256", "unchanged"}
+
 func encode(t testing.TB, r scrape.Result) []byte {
 	t.Helper()
 	b, err := json.Marshal(r)
@@ -100,6 +103,7 @@ func TestCSVOutput(t *testing.T) {
 
 	rows := readCSV(t, buf.Bytes())
 	header := append(slices.Clone(wantHeader), "fields.price", "fields.img", "fields.none", "fields.alt")
+	header = append(header, wantSinceHeader...)
 	if !reflect.DeepEqual(rows[0], header) {
 		t.Fatalf("header\n%q\nwant\n%q", rows[0], header)
 	}
@@ -170,6 +174,7 @@ func TestCSVEmpty(t *testing.T) {
 		for _, f := range fields {
 			header += ",fields." + f
 		}
+		header += "," + strings.Join(wantSinceHeader, ",")
 		if got := buf.String(); got != header+"\n" {
 			t.Errorf("with fields %q: %q, want just the header %q", fields, got, header)
 		}
@@ -330,7 +335,7 @@ func BenchmarkCSVWrite(b *testing.B) {
 func TestCSVDataLastmod(t *testing.T) {
 	data := `{"jsonld":[{"@type":"Product","name":"Kettle, \"1.2 L\""}],"opengraph":{"og:title":["Kettle"]}}`
 	rec := scrape.Result{URL: "https://example.com/p", Status: 200, Lastmod: "2026-11-30", Data: []byte(data),
-		Fields: map[string][]string{"price": {"34.90"}}}
+		Fields: map[string][]string{"price": {"34.90"}}, SHA256: "0f"}
 	tests := []struct {
 		name string
 		opt  Options
@@ -339,6 +344,13 @@ func TestCSVDataLastmod(t *testing.T) {
 		{"both", Options{Fields: []string{"price"}, Lastmod: true, Data: true}, map[string]string{LastmodColumn: "2026-11-30", DataColumn: data}},
 		{"data", Options{Fields: []string{"price"}, Data: true}, map[string]string{DataColumn: data}},
 		{"neither", Options{Fields: []string{"price"}}, map[string]string{}},
+	}
+	for _, tt := range tests {
+		// The --since columns end every row.
+		for _, col := range wantSinceHeader {
+			tt.want[col] = ""
+		}
+		tt.want["sha256"] = "0f"
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -368,7 +380,7 @@ func TestCSVDataLastmod(t *testing.T) {
 			}
 			if tt.opt.Data {
 				var v map[string]any
-				if err := json.Unmarshal([]byte(rows[1][len(rows[1])-1]), &v); err != nil {
+				if err := json.Unmarshal([]byte(cells(rows[0], rows[1])[DataColumn]), &v); err != nil {
 					t.Errorf("data cell is no JSON: %v", err)
 				}
 			}

@@ -299,7 +299,20 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 	for _, c := range r.SetCookies {
 		b = appendStr(appendStr(b, c.URL), c.Header)
 	}
+	// --since (protocol 7): the page's validators, its body's sum, and
+	// whether it answered 304 to the task's validators.
+	b = appendStr(b, r.ETag)
+	b = appendStr(b, r.LastModified)
+	b = appendStr(b, r.SHA256)
+	b = appendBool(b, r.Unchanged)
 	return b
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -514,4 +527,23 @@ func (d *decoder) record(r *scrape.Result) {
 			}
 		}
 	}
+	// --since (protocol 7).
+	r.ETag = d.str()
+	r.LastModified = d.str()
+	r.SHA256 = d.str()
+	r.Unchanged = d.bool()
+}
+
+// bool reads the byte appendBool wrote.
+func (d *decoder) bool() bool {
+	if d.err != nil || len(d.data) == 0 {
+		d.fail()
+		return false
+	}
+	v := d.data[0]
+	d.data = d.data[1:]
+	if v > 1 {
+		d.fail()
+	}
+	return v == 1
 }

@@ -51,6 +51,8 @@ func fullResult() scrape.Result {
 		Bytes: 12345, DurationMS: 17, FetchedAt: time.Date(2026, 12, 3, 18, 0, 0, 123456789, time.UTC),
 		Worker: "host:1", Attempts: 2, RetryAfter: 3 * time.Second, Proxy: "socks5://p:1080",
 		SetCookies: []scrape.SetCookie{{URL: "http://x/login", Header: "sid=1; Path=/; HttpOnly"}, {URL: "http://x/b", Header: "b=2"}},
+		// --since
+		ETag: `W/"abc"`, LastModified: "Wed, 02 Dec 2026 10:00:00 GMT", SHA256: strings.Repeat("ab", 32), Unchanged: true,
 	}
 }
 

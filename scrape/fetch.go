@@ -194,6 +194,7 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	for _, h := range f.cfg.Headers {
 		req.Header.Set(h.Name, h.Value)
 	}
+	conditional := setValidators(ctx, req)
 	listed := ""
 	if isListed(ctx) {
 		// The listed host is this URL's; a redirect elsewhere is not listed.
@@ -238,6 +239,7 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 		res.Status = resp.StatusCode
 		res.FinalURL = resp.Request.URL.String()
 		res.ContentType = strings.ToValidUTF8(resp.Header.Get("Content-Type"), "\uFFFD")
+		keepValidators(&res, resp.Header)
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 			res.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
@@ -274,6 +276,15 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	tooLarge := n > f.cfg.MaxBody
 	if tooLarge {
 		body = body[:f.cfg.MaxBody]
+	}
+	if conditional && resp.StatusCode == http.StatusNotModified {
+		// The page is the one the validators came from: nothing to
+		// extract, and no error. The coordinator fills in the rest.
+		res.Unchanged = true
+		return res
+	}
+	if !tooLarge {
+		res.SHA256 = bodySum(body)
 	}
 
 	header := resp.Header.Get("Content-Type")

@@ -86,6 +86,17 @@ type Result struct {
 	// Lastmod is the <lastmod> of the sitemap entry the URL came from, as
 	// the sitemap wrote it, with --sitemap.
 	Lastmod string `json:"lastmod,omitempty"`
+	// ETag and LastModified are the response's validators, as the site
+	// sent them; SHA256 is the hex SHA-256 of the body, when it was read
+	// whole. A later run given this record (--since) sends the validators
+	// back and compares the sum (since.go in the coordinator).
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	SHA256       string `json:"sha256,omitempty"`
+	// Unchanged says the page is the one the --since output has: the site
+	// answered 304 Not Modified to its validators, or served a body of the
+	// same SHA-256.
+	Unchanged bool `json:"unchanged,omitempty"`
 	// Depth and Parent place a crawled page: how many links away from the
 	// input it is, and the page it was found on.
 	Depth      int       `json:"depth,omitempty"`
@@ -150,4 +161,10 @@ type Task struct {
 	// Cookies is the Cookie header the coordinator's jar holds for URL
 	// (--session). The queue is TLS unless --no-tls.
 	Cookies string `json:"cookies,omitempty"`
+	// ETag and LastModified are the validators of the URL's record in the
+	// --since output: the worker sends them as If-None-Match and
+	// If-Modified-Since (WithValidators), so that an unchanged page costs
+	// a 304 and no body.
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
 }

@@ -318,6 +318,10 @@ func (p *puller) fetch(ctx context.Context, task scrape.Task, lost int, fetching
 		if task.Cookies != "" {
 			fctx = scrape.WithCookies(fctx, task.Cookies)
 		}
+		if task.ETag != "" || task.LastModified != "" {
+			// --since: the page's earlier validators.
+			fctx = scrape.WithValidators(fctx, task.ETag, task.LastModified)
+		}
 		res = p.fetcher.FetchReleasing(fctx, task.URL, func() {
 			<-fetching
 			// Freeing the slot readied the task waiting for it. Pages of

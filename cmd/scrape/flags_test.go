@@ -163,6 +163,9 @@ func TestRunFlags(t *testing.T) {
 			c.Fetch.Select = []scrape.Selector{{Name: "a", CSS: "h1"}, {Name: "b", CSS: "a[rel=next]", Attr: "href"}}
 			c.Fetch.Text = true
 		}},
+		{[]string{"--since", "old.jsonl", "-o", "new.jsonl"}, func(o *runOptions, c *coordinator.Config) {
+			c.Since, c.Output = abs(t, "old.jsonl"), abs(t, "new.jsonl")
+		}},
 		{[]string{"--structured", "--sitemap", "--sitemap-max", "1000"}, func(o *runOptions, c *coordinator.Config) {
 			c.Fetch.Structured, c.Sitemap, c.SitemapMax = true, true, 1000
 		}},
@@ -273,6 +276,8 @@ func TestRunFlagErrors(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"--format", "xml", "/nonexistent/urls.txt"}, `unknown format "xml"`},
+		{[]string{"--since", "-"}, "--since reads a file"},
+		{[]string{"--since", "out.jsonl", "-o", "out.jsonl"}, "--since out.jsonl is the output"},
 		{[]string{"a.txt", "b.txt"}, "at most 1 argument"},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
 		{[]string{"--ssh"}, "flag needs an argument"},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +157,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.IntVar(&c.MaxPages, "max-pages", 0, "when crawling, stop adding pages after this many in all (0: no cap)")
 	f.BoolVar(&c.Sitemap, "sitemap", false, "also fetch the URLs of each input host's sitemaps (robots.txt Sitemap: lines, else /sitemap.xml); links are followed only with --depth")
 	f.IntVar(&c.SitemapMax, "sitemap-max", coordinator.DefaultSitemapMax, "most URLs taken from one host's sitemaps")
+	f.StringVar(&c.Since, "since", "", "an earlier run's output `file` (json, jsonl or csv): send its pages' ETag and Last-Modified, and record a page not modified as unchanged, with its earlier fields")
 	o.bindRequest(f)
 	// No default value: an unset Listen is what lets a run whose nodes are
 	// all this machine listen on loopback only.
@@ -254,6 +256,13 @@ func (o *runOptions) check(f *pflag.FlagSet, args []string) error {
 		if _, err := output.FormatFor(c.Output, c.Format); err != nil {
 			return err
 		}
+	}
+	switch {
+	case c.Since == "-":
+		// Its records are read again during the run (a 304's fields).
+		return errors.New("--since reads a file, not standard input: name the earlier run's output")
+	case c.Since != "" && filepath.Clean(c.Since) == filepath.Clean(c.Output):
+		return fmt.Errorf("--since %s is the output too: write the re-crawl to another file", c.Since)
 	}
 	// A zero would quietly mean the default; say so instead. Below these a
 	// page or a node cannot answer at all.

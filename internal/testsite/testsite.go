@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,6 +30,8 @@ import (
 //	/tree/...         an endless site: each page links to Fanout pages below it
 //	/login            sets the session cookie, redirects to /members/
 //	/members/         an index of /members/N, member pages of 50 ms; 403 without the cookie
+//	/fresh/N          a page with an ETag and a Last-Modified, 304 to them (fresh.go)
+//	/bare/N           the same page without validators
 type Site struct {
 	Pages int
 	// Fanout is how many pages each page of /tree/ links to (default
@@ -39,6 +42,11 @@ type Site struct {
 	hits map[string]int
 	done chan struct{}
 	once sync.Once
+
+	// versions are the /fresh/ and /bare/ pages changed (Change), and
+	// bodyBytes the bytes of their bodies served (fresh.go).
+	versions  map[int]int
+	bodyBytes atomic.Int64
 }
 
 // New returns a site with pages /page/0 to /page/pages-1.
@@ -149,6 +157,8 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.badBytes(w)
 	case "gzipbomb":
 		s.gzipBomb(w)
+	case "fresh", "bare":
+		s.fresh(w, r, parts)
 	case "tree":
 		fanout := s.Fanout
 		if fanout <= 0 {

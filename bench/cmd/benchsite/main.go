@@ -1,7 +1,9 @@
 // Command benchsite serves the benchmark's local test site: deterministic
 // ~12 KB article pages at /page/0 .. /page/N-1, each with a title, a meta
 // description, an h1 and 20 links, and a robots.txt that allows them all,
-// optionally after an added latency. It prints its base URL on the first line
+// optionally after an added latency. /_served tells the bytes of page bodies
+// served so far; with -validators pages have an ETag and a Last-Modified and
+// a request naming them gets a 304 without a body. It prints its base URL on the first line
 // of standard output, then serves until SIGTERM or SIGINT, when it shuts down
 // gracefully.
 //
@@ -34,6 +36,7 @@ func main() {
 	latency := flag.Duration("latency", 0, "added latency before every response, e.g. 100ms")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	hosts := flag.Int("hosts", 0, "listen on this many loopback addresses from 127.0.0.2 on, one port, instead of -addr")
+	validators := flag.Bool("validators", false, "give pages an ETag and a Last-Modified, and answer 304 to them")
 	flag.Parse()
 	if *pages < 1 {
 		log.Fatal("benchsite: -pages must be at least 1")
@@ -49,8 +52,10 @@ func main() {
 	if err != nil {
 		log.Fatalf("benchsite: %v", err)
 	}
+	ws := site.New(*pages, *latency)
+	ws.Validators = *validators
 	srv := &http.Server{
-		Handler:           site.New(*pages, *latency),
+		Handler:           ws,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

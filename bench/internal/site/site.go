@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,8 +20,27 @@ const LinksPerPage = 20
 type Site struct {
 	Pages   int
 	Latency time.Duration
+	// Validators gives every page an ETag and a Last-Modified, and answers
+	// a request that names them with 304 Not Modified (scrape --since).
+	Validators bool
 
 	paras []string // a fixed pool of paragraphs pages are assembled from
+	// served counts the bytes of page bodies written, which /_served
+	// tells.
+	served atomic.Int64
+}
+
+// Modified is every page's Last-Modified, with Validators: the pages never
+// change.
+var Modified = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// notModified reports whether r names page n's validators.
+func notModified(r *http.Request, etag string) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		return inm == etag
+	}
+	t, err := http.ParseTime(r.Header.Get("If-Modified-Since"))
+	return err == nil && !t.Before(Modified)
 }
 
 // New returns a site of pages pages.
@@ -48,18 +68,34 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(Robots))
 		return
 	}
+	if r.URL.Path == "/_served" {
+		// How many bytes of page bodies the site has served so far.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(strconv.FormatInt(s.served.Load(), 10) + "\n"))
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/page/")
 	n, err := strconv.Atoi(rest)
 	if !ok || err != nil || n < 0 || n >= s.Pages {
 		http.NotFound(w, r)
 		return
 	}
+	if s.Validators {
+		etag := `"p` + strconv.Itoa(n) + `"`
+		w.Header().Set("Etag", etag)
+		w.Header().Set("Last-Modified", Modified.Format(http.TimeFormat))
+		if notModified(r, etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
 	bp := bufPool.Get().(*[]byte)
 	page := s.Page((*bp)[:0], r.Host, n)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
 	w.Header().Set("Cache-Control", "max-age=300")
-	_, _ = w.Write(page)
+	written, _ := w.Write(page)
+	s.served.Add(int64(written))
 	*bp = page
 	bufPool.Put(bp)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 )
@@ -101,5 +102,49 @@ func TestRobotsAllowsEverything(t *testing.T) {
 	}
 	if res.StatusCode != 200 || string(body) != Robots || !strings.Contains(string(body), "Allow: /") {
 		t.Errorf("robots.txt: %d %q, want 200 and %q", res.StatusCode, body, Robots)
+	}
+}
+
+// TestValidators: with Validators a page names its ETag and Last-Modified
+// and a request naming either gets a 304 without a body; /_served counts
+// only the bodies served.
+func TestValidators(t *testing.T) {
+	s := New(100, 0)
+	s.Validators = true
+	get := func(header, value string) (int, string, int) {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/page/7", nil)
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		return w.Code, w.Header().Get("Etag"), w.Body.Len()
+	}
+	code, etag, n := get("", "")
+	if code != 200 || etag != `"p7"` || n == 0 {
+		t.Fatalf("page: %d, ETag %q, %d bytes", code, etag, n)
+	}
+	tests := []struct {
+		header, value string
+		want          int
+	}{
+		{"If-None-Match", `"p7"`, 304},
+		{"If-None-Match", `"p8"`, 200},
+		{"If-Modified-Since", Modified.Format("Mon, 02 Jan 2006 15:04:05 GMT"), 304},
+		{"If-Modified-Since", Modified.Add(-time.Hour).Format("Mon, 02 Jan 2006 15:04:05 GMT"), 200},
+	}
+	bodies := n
+	for _, tt := range tests {
+		code, _, size := get(tt.header, tt.value)
+		if code != tt.want || (code == 304) != (size == 0) {
+			t.Errorf("%s: %s: %d with %d bytes, want %d", tt.header, tt.value, code, size, tt.want)
+		}
+		bodies += size
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest("GET", "/_served", nil))
+	if got := strings.TrimSpace(w.Body.String()); got != strconv.Itoa(bodies) {
+		t.Errorf("/_served says %s, want %d", got, bodies)
 	}
 }
