@@ -409,8 +409,8 @@ func (f *frontier) publish(ctx context.Context, batch []*entry) error {
 // send publishes tasks in one message: released now, or offered again at
 // the end of the run (again, tail.go).
 func (f *frontier) send(ctx context.Context, tasks []scrape.Task, again bool) error {
-	if f.cfg.Jar != nil {
-		for i := range tasks {
+	for i := range tasks {
+		if f.cfg.Jar != nil {
 			// At release, not when queued: a retry or a page found
 			// long ago goes with the cookies the run holds now.
 			tasks[i].Cookies = f.cfg.Jar.header(tasks[i].URL)
