@@ -800,12 +800,15 @@ func TestClusterBadWeb(t *testing.T) {
 			kindOf[u] = k.kind
 		}
 	}
-	// Default limits but a short --timeout; --per-host 16 lets all 16 slots
+	// Default limits but a short --timeout; --per-host 16 lets 16 pages
 	// work on the one bad site at once; no retries, which only make the
-	// timeouts take three times as long.
+	// timeouts take three times as long. The timeout is long enough for a
+	// gzip bomb to reach --max-body while endless bodies keep both cores
+	// busy on a loaded machine: at 3 s it timed out now and then at a load
+	// average of 14 to 17.
 	const slots = 8
 	r := startClusterRun(t, c, fmt.Sprintf("node1:%d\nnode2:%d\n", slots, slots), urls,
-		"--timeout", "3s", "--per-host", "16", "--retries", "0")
+		"--timeout", "6s", "--per-host", "16", "--retries", "0")
 
 	// Sample every worker's resident memory while the run goes. A worker
 	// may hold a --max-body of body per slot; the bound allows twice that
