@@ -35,7 +35,12 @@ func EncodeTasks(run Run, ts []scrape.Task) (*nats.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode task %d: %w", ts[0].ID, err)
 	}
-	m := nats.NewMsg(run.TaskSubject())
+	subject := run.TaskSubject()
+	if ts[0].Render {
+		// A batch is all render tasks or none (frontier.publish).
+		subject = run.RenderSubject()
+	}
+	m := nats.NewMsg(subject)
 	m.Data = data
 	// The message ID lets JetStream drop a batch published twice (a
 	// coordinator retrying a publish whose ack was lost).
@@ -185,6 +190,8 @@ type ResultMeta struct {
 	RetryAfter time.Duration
 	// Message is the record's error message.
 	Message string
+	// NeedsRender is the result's NeedsRender (--render auto).
+	NeedsRender string
 }
 
 // DecodeResults reads a result message from subject and calls each for every
@@ -216,7 +223,8 @@ func DecodeResults(run Run, subject string, data []byte, each func(ResultMeta, *
 		r = scrape.Result{}
 		task, attempt, token := d.frame(&r)
 		m := ResultMeta{Task: task, Attempt: attempt, Token: token, Worker: worker,
-			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter}
+			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter,
+			NeedsRender: r.NeedsRender}
 		if r.Error != nil {
 			m.Kind, m.Message = r.Error.Kind, r.Error.Message
 		}
@@ -273,7 +281,17 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 	for _, c := range r.SetCookies {
 		b = appendStr(appendStr(b, c.URL), c.Header)
 	}
+	// --render (protocol 7).
+	b = appendBool(b, r.Rendered)
+	b = appendStr(b, r.NeedsRender)
 	return b
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -488,4 +506,20 @@ func (d *decoder) record(r *scrape.Result) {
 			}
 		}
 	}
+	// --render (protocol 7).
+	r.Rendered = d.bool()
+	r.NeedsRender = d.str()
+}
+
+func (d *decoder) bool() bool {
+	if d.err != nil {
+		return false
+	}
+	if len(d.data) == 0 || d.data[0] > 1 {
+		d.fail()
+		return false
+	}
+	v := d.data[0] == 1
+	d.data = d.data[1:]
+	return v
 }

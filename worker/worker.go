@@ -50,6 +50,12 @@ type Config struct {
 	// Joined is set for a worker started by hand (scrape worker --nats)
 	// rather than by the run; its hello says so.
 	Joined bool
+	// Browser is the Chromium to render with (--browser); "" looks for
+	// one on PATH (render.Find) when the run renders.
+	Browser string
+	// RenderSlots, when set, is the pages rendered at a time here, in
+	// place of the run's --render-slots.
+	RenderSlots int
 	Logger *slog.Logger
 }
 
@@ -67,6 +73,9 @@ type Worker struct {
 	// leaving is set once the worker has said bye: the queue going away
 	// after that is no news.
 	leaving atomic.Bool
+	// renderSlots is the pages rendered at a time, 0 if the worker does
+	// not render; set before the first hello.
+	renderSlots int
 }
 
 // New validates cfg.
@@ -183,6 +192,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	fetcher := scrape.NewFetcher(withParallelism(fetch, w.cfg.Slots))
 	defer fetcher.Close()
+	rend, err := w.openRenderer(ctx, js, job)
+	if err != nil {
+		return err
+	}
+	defer rend.close()
 
 	// The first pull goes out right behind the hello, on the same
 	// connection and so after it; a connection too broken to take the
@@ -211,8 +225,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 
-	p := &puller{w: w, js: js, cons: cons, job: job, fetcher: fetcher}
+	p := &puller{w: w, js: js, cons: cons, job: job, slots: w.cfg.Slots, get: fetcher.FetchReleasing}
+	var pulls sync.WaitGroup
+	if rend != nil {
+		pulls.Go(func() { rend.puller(p).loop(ctx) })
+	}
 	p.loop(ctx)
+	pulls.Wait()
 	<-beats
 
 	cause := context.Cause(ctx)
@@ -327,6 +346,8 @@ func (w *Worker) announce(nc *nats.Conn) error {
 		Node: w.cfg.Node, Worker: w.label, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
 		Joined: w.cfg.Joined,
+
+		RenderSlots: w.renderSlots,
 	})
 	if err := nc.Publish(w.run.HelloSubject(w.id), data); err != nil {
 		return fmt.Errorf("worker: announce: %w", err)
