@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -43,6 +44,7 @@ type Renderer struct {
 
 	mu      sync.Mutex
 	cur     *browser
+	idle    []*tab // tabs of cur waiting for a page (tab.go)
 	started int // browsers started, the first included
 	closed  bool
 }
@@ -87,6 +89,7 @@ func (r *Renderer) Close() error {
 	b := r.cur
 	r.cur, r.closed = nil, true
 	r.mu.Unlock()
+	r.closeIdle()
 	var err error
 	if b != nil {
 		err = b.close()
@@ -191,26 +194,20 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 	}
 	deadline := time.Now().Add(timeout)
 
-	// Each page has a tab in a browser context of its own: what one page
-	// stores (cookies, local storage, its cache) never reaches another.
-	tctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
-	defer cancel()
-	var timedOut bool
-	var tmu sync.Mutex
+	// The page's own context ends at its deadline or the caller's end;
+	// the tab outlives it, and serves the next page if this one went well.
+	var timedOut atomic.Bool
+	tabCtx, stopTab := context.WithCancel(b.ctx)
+	defer stopTab()
 	timer := time.AfterFunc(timeout, func() {
-		tmu.Lock()
-		timedOut = true
-		tmu.Unlock()
-		cancel()
+		timedOut.Store(true)
+		stopTab()
 	})
 	defer timer.Stop()
-	defer context.AfterFunc(ctx, cancel)()
+	defer context.AfterFunc(ctx, stopTab)()
 	fail := func(what string, err error) scrape.Result {
-		tmu.Lock()
-		late := timedOut
-		tmu.Unlock()
 		switch {
-		case late:
+		case timedOut.Load():
 			res.Error = scrape.Errorf(scrape.KindTimeout, "%s: page not rendered within %s", what, timeout.Round(time.Millisecond))
 		case !b.alive():
 			res.Error = scrape.Errorf(scrape.KindFetch, "%s: the browser died: %v", what, err)
@@ -220,37 +217,52 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		return res
 	}
 
-	// Open the tab, and learn its main frame.
-	if err := chromedp.Do(tctx); err != nil {
+	t, err := r.takeTab(tabCtx, b)
+	if err != nil {
 		return fail("open tab", err)
 	}
-	frame := string(chromedp.FromContext(tctx).Target.TargetID)
-
-	in := &interceptor{guard: r.guard, resources: r.cfg.Fetch.RenderResources, frame: frame}
+	pctx, endPage := t.page(tabCtx)
+	in := &interceptor{guard: r.guard, resources: r.cfg.Fetch.RenderResources, frame: t.frame}
 	if scrape.IsListed(ctx) {
 		in.listed = u.Hostname()
 	}
 	var answers sync.WaitGroup
-	defer answers.Wait()
-	events := chromedp.Events(tctx, fetch.RequestPaused)
-	go in.run(tctx, events, &answers)
-
-	idle := newIdleWatch(cdp.FrameID(frame))
-	if err := chromedp.Listen(tctx, idle.event); err != nil {
+	intercepting := make(chan struct{})
+	events := chromedp.Events(pctx, fetch.RequestPaused)
+	go func() {
+		defer close(intercepting)
+		in.run(pctx, events, &answers)
+	}()
+	clean := false // the tab may serve another page
+	defer func() {
+		// Stop the page's scripts and requests while the interceptor
+		// still answers, then the interceptor, before the tab waits for
+		// its next page.
+		if clean {
+			if _, err := chromedp.Run(pctx, chromedp.Navigate("about:blank")); err != nil {
+				clean = false
+			}
+		}
+		endPage()
+		<-intercepting
+		answers.Wait()
+		r.putTab(t, clean && !timedOut.Load() && ctx.Err() == nil)
+	}()
+	idle := newIdleWatch(cdp.FrameID(t.frame))
+	if err := chromedp.Listen(pctx, idle.event); err != nil {
 		return fail("watch the page", err)
 	}
-	if _, err := chromedp.Call(tctx, fetch.Enable, fetch.EnableParams{}); err != nil {
-		return fail("intercept requests", err)
-	}
 
-	resp, err := chromedp.Run(tctx, chromedp.NavigateResponse(u.String()))
+	resp, err := chromedp.Run(pctx, chromedp.NavigateResponse(u.String()))
 	if blocked := in.blockedDocument(); blocked != "" {
 		res.Error = scrape.Errorf(scrape.KindBlockedAddress, "%s", blocked)
+		clean = true
 		return res
 	}
 	if err != nil {
 		return fail("load", err)
 	}
+	clean = true
 	if resp != nil {
 		res.Status = int(resp.Status)
 		res.FinalURL = resp.URL
@@ -269,7 +281,8 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 	// Wait for the page's scripts: for the selector the user named, or
 	// for the network to go quiet.
 	if sel := r.cfg.Fetch.WaitFor; sel != "" {
-		if _, err := chromedp.Run(tctx, chromedp.WaitReady(chromedp.CSS(sel))); err != nil {
+		if _, err := chromedp.Run(pctx, chromedp.WaitReady(chromedp.CSS(sel))); err != nil {
+			clean = false
 			return fail("wait for "+sel, err)
 		}
 	} else {
@@ -277,12 +290,13 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		select {
 		case <-idle.done():
 		case <-time.After(max(wait, 0)):
-		case <-tctx.Done():
+		case <-pctx.Done():
 		}
 	}
 
-	doc, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	doc, err := chromedp.Run(pctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	if err != nil {
+		clean = false
 		return fail("read the DOM", err)
 	}
 	base := u
