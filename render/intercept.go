@@ -30,7 +30,7 @@ type interceptor struct {
 	blocked string
 	// counts, for the tests and the log.
 	continued, refused int
-	checked   map[string]error // host → the guard's word, once per page
+	checked            map[string]error // host → the guard's word, once per page
 }
 
 // resourceBlocked are the types a DOM does not need.

@@ -45,7 +45,7 @@ type Renderer struct {
 	mu      sync.Mutex
 	cur     *browser
 	idle    []*tab // tabs of cur waiting for a page (tab.go)
-	started int // browsers started, the first included
+	started int    // browsers started, the first included
 	closed  bool
 }
 

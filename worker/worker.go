@@ -56,7 +56,7 @@ type Config struct {
 	// RenderSlots, when set, is the pages rendered at a time here, in
 	// place of the run's --render-slots.
 	RenderSlots int
-	Logger *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Worker pulls and fetches tasks until its context ends, the coordinator

@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // JSApp is a site whose content exists only once a browser runs its
@@ -58,10 +60,20 @@ func NewJSApp(tb testing.TB) *JSApp {
 		s.Pages.Add(1)
 		n := r.PathValue("n")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, jsAppPage, n, s.Private.URL)
+		api := "/api/" + n + ".json"
+		if q := r.URL.RawQuery; q != "" {
+			api += "?" + q // ?slow=MS slows the page's API call
+		}
+		fmt.Fprintf(w, jsAppPage, n, s.Private.URL, api)
 	})
 	mux.HandleFunc("/api/{file}", func(w http.ResponseWriter, r *http.Request) {
 		s.API.Add(1)
+		if ms, err := strconv.Atoi(r.URL.Query().Get("slow")); err == nil {
+			select {
+			case <-time.After(time.Duration(ms) * time.Millisecond):
+			case <-r.Context().Done():
+			}
+		}
 		n := strings.TrimSuffix(r.PathValue("file"), ".json")
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"title":"Widget %s","links":["/plain/%s","/plain/%s?more"],"price":"%s.99"}`, n, n, n, n)
@@ -81,7 +93,9 @@ func NewJSApp(tb testing.TB) *JSApp {
 	return s
 }
 
-// jsAppPage is /app/N: %[1]s is N, %[2]s the private server's URL. The
+// jsAppPage is /app/N: %[1]s is N, %[2]s the private server's URL, %[3]s
+// its API's (/api/N.json, and the page's query: /app/N?slow=MS makes the
+// API answer after MS milliseconds). The
 // price comes 150 ms after the links, within the half second of network
 // quiet that a render waits for.
 const jsAppPage = `<!doctype html>
@@ -95,7 +109,7 @@ const jsAppPage = `<!doctype html>
 (async () => {
   document.title = "Widget %[1]s";
   fetch("%[2]s/secret").catch(() => {});
-  const r = await fetch("/api/%[1]s.json");
+  const r = await fetch("%[3]s");
   const d = await r.json();
   const app = document.getElementById("app");
   const h1 = document.createElement("h1");
