@@ -41,7 +41,11 @@ func JSLinks(base string, n int) []string {
 }
 
 // NewJSApp starts the site on 127.0.0.1 and its private neighbour.
-func NewJSApp(tb testing.TB) *JSApp {
+func NewJSApp(tb testing.TB) *JSApp { tb.Helper(); return NewJSAppAt(tb, "127.0.0.1") }
+
+// NewJSAppAt starts the site on host (an IP address of this machine, such
+// as a test cluster's bridge address), and its neighbour on 127.0.0.2.
+func NewJSAppAt(tb testing.TB, host string) *JSApp {
 	tb.Helper()
 	s := &JSApp{}
 	s.Private = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +92,13 @@ func NewJSApp(tb testing.TB) *JSApp {
 		w.Header().Set("Content-Type", "image/gif")
 		w.Write([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"))
 	})
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewUnstartedServer(mux)
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		tb.Fatalf("serve the JS app on %s: %v", host, err)
+	}
+	s.Server.Listener = l
+	s.Server.Start()
 	tb.Cleanup(s.Server.Close)
 	return s
 }
