@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,6 +66,9 @@ type Node struct {
 	Clock   Verdict  `json:"clock"`
 	URL     *Verdict `json:"url,omitempty"`
 	Fit     Verdict  `json:"memory_fit"`
+	// Render is whether the node can render pages (--render): a Chromium
+	// on its PATH, and the machinefile's render=.
+	Render Verdict `json:"render"`
 }
 
 // checks lists the node's verdicts with their names, in table order.
@@ -82,10 +86,19 @@ func (n *Node) checks() []struct {
 			v    Verdict
 		}{"url", *n.URL})
 	}
-	return append(out, struct {
+	out = append(out, struct {
 		name string
 		v    Verdict
 	}{"memory", n.Fit})
+	if n.Render.Status == Fail {
+		// A node without a browser is no news (the RENDER column says
+		// it); one told render=yes without a browser cannot start.
+		out = append(out, struct {
+			name string
+			v    Verdict
+		}{"render", n.Render})
+	}
+	return out
 }
 
 // decide sets Ready: no check failed, and the login worked.
@@ -134,6 +147,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if hasURL {
 		head += "\tURL"
 	}
+	hasRender := slices.ContainsFunc(r.Nodes, func(n *Node) bool { return n.Render.Status != "" })
+	if hasRender {
+		head += "\tRENDER"
+	}
 	fmt.Fprintln(tw, head)
 	for _, n := range r.Nodes {
 		platform, cpus, mem, clock := "-", "-", "-", cell(n.Clock)
@@ -166,6 +183,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 				u = cell(*n.URL)
 			}
 			line += "\t" + u
+		}
+		if hasRender {
+			line += "\t" + map[Status]string{OK: "yes", Skipped: "no", Fail: "FAIL", "": "-"}[n.Render.Status]
 		}
 		fmt.Fprintln(tw, line)
 	}
