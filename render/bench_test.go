@@ -15,9 +15,9 @@ import (
 )
 
 // BenchmarkRender renders the test site's script-made page with 1, 2 and 4
-// tabs at a time, and reports pages/s and the browser's memory: the
-// resident set of its whole process group, sampled while the pages load,
-// at its peak, and that peak less the idle browser's, per tab.
+// tabs at a time, and reports pages/s and the browser's memory: the PSS of
+// its whole process group after one page (idle), at its peak while the
+// pages load (sampled every 50 ms), and that peak less idle, per tab.
 //
 //	go test ./render -run '^$' -bench Render -benchtime 40x
 func BenchmarkRender(b *testing.B) {
@@ -31,7 +31,7 @@ func BenchmarkRender(b *testing.B) {
 			if res := r.Render(ctx, site.URL+"/app/0"); res.Error != nil {
 				b.Fatal(res.Error)
 			}
-			idle := groupRSS(r.PID())
+			idle := groupPSS(r.PID())
 			var peak atomic.Int64
 			stop := make(chan struct{})
 			var sampler sync.WaitGroup
@@ -43,7 +43,7 @@ func BenchmarkRender(b *testing.B) {
 					case <-stop:
 						return
 					case <-t.C:
-						if m := groupRSS(r.PID()); m > peak.Load() {
+						if m := groupPSS(r.PID()); m > peak.Load() {
 							peak.Store(m)
 						}
 					}
@@ -83,17 +83,19 @@ func BenchmarkRender(b *testing.B) {
 	}
 }
 
-// groupRSS is the resident memory of process group pgid, in bytes. Shared
-// pages count once per process, so it overstates what the group takes.
-func groupRSS(pgid int) int64 {
+// groupPSS is the proportional set size of process group pgid, in bytes:
+// each process's resident pages, a page shared by n processes counted 1/n
+// in each, so that the sum is what the group takes (RSS would count the
+// browser's shared libraries once per process).
+func groupPSS(pgid int) int64 {
 	var total int64
 	for _, pid := range group(pgid) {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
 		if err != nil {
 			continue
 		}
 		for line := range strings.SplitSeq(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 				total += kb << 10
 			}

@@ -238,8 +238,9 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		// Stop the page's scripts and requests while the interceptor
 		// still answers, then the interceptor, before the tab waits for
 		// its next page.
+		// The blank page needs no network and no wait for its load.
 		if clean {
-			if _, err := chromedp.Run(pctx, chromedp.Navigate("about:blank")); err != nil {
+			if _, err := chromedp.Call(pctx, page.Navigate, page.NavigateParams{URL: "about:blank"}); err != nil {
 				clean = false
 			}
 		}
@@ -253,7 +254,9 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		return fail("watch the page", err)
 	}
 
+	began := time.Now()
 	resp, err := chromedp.Run(pctx, chromedp.NavigateResponse(u.String()))
+	loaded := time.Now()
 	if blocked := in.blockedDocument(); blocked != "" {
 		res.Error = scrape.Errorf(scrape.KindBlockedAddress, "%s", blocked)
 		clean = true
@@ -294,6 +297,7 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		}
 	}
 
+	r.log.Debug("page loaded", "url", rawURL, "load", loaded.Sub(began), "wait", time.Since(loaded))
 	doc, err := chromedp.Run(pctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	if err != nil {
 		clean = false
