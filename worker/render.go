@@ -27,26 +27,31 @@ type renderer struct {
 	slots int
 }
 
-// Memory a render slot is given when --render-slots is not set: a tab of
-// the test site took about 30 MB, the browser some 200 MB beside them (see
-// the README's figures); real pages take several times a test page, so a
-// slot is counted generously. Half the node's available memory goes to
-// rendering, at most two slots per CPU.
+// Memory a render slot is given when --render-slots is not set. Measured
+// on the test site (BenchmarkRender, README): the browser with one tab took
+// about 390 MB (PSS of its process group), each further tab 110 to 130 MB
+// at its peak. Real pages take more than a test page, so a slot is counted
+// at twice that, and the browser at 512 MiB. Half the node's available
+// memory goes to rendering, at most two slots per CPU.
 const (
 	renderSlotMemory = 256 << 20
-	browserMemory    = 256 << 20
+	browserMemory    = 512 << 20
 )
 
 // DefaultRenderSlots sizes rendering by the node's available memory (half
-// of it, renderSlotMemory a slot after the browser's own), from 1 to two
-// per CPU. A node whose memory cannot be read gets one slot per CPU.
+// of it, renderSlotMemory a slot after browserMemory), from 1 to two per
+// CPU. A node whose memory cannot be read gets one slot per CPU.
 func DefaultRenderSlots() int {
 	avail, ok := memAvailable()
 	if !ok {
 		return runtime.NumCPU()
 	}
+	return renderSlotsFor(avail, runtime.NumCPU())
+}
+
+func renderSlotsFor(avail uint64, cpus int) int {
 	n := (int64(avail)/2 - browserMemory) / renderSlotMemory
-	return int(max(1, min(n, int64(2*runtime.NumCPU()))))
+	return int(max(1, min(n, int64(2*cpus))))
 }
 
 // memAvailable reads MemAvailable from /proc/meminfo (Linux).

@@ -2,7 +2,9 @@
 // from the run's JetStream work queue, fetches them with the node's slots in
 // parallel and publishes one result per task. A task is acknowledged only
 // after its result is stored, so a worker that dies loses nothing: JetStream
-// hands its unacknowledged tasks to another worker.
+// hands its unacknowledged tasks to another worker. A worker of a run with
+// --render that finds a browser also pulls the run's render tasks, with
+// slots of their own (render.go).
 package worker
 
 import (
