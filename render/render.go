@@ -340,12 +340,15 @@ func loadError(what string, err error) *scrape.Error {
 }
 
 // idleWatch follows the main frame's lifecycle: done is closed once the
-// network has been idle since the last document started loading.
+// network has been idle since the last document started loading. Events
+// are taken by the document's loader: a tab's previous page (the blank one
+// between pages) may still report its own idleness late.
 type idleWatch struct {
-	frame cdp.FrameID
-	mu    sync.Mutex
-	ch    chan struct{}
-	fired bool
+	frame  cdp.FrameID
+	mu     sync.Mutex
+	loader cdp.LoaderID // of the document loading now; "" before its init
+	ch     chan struct{}
+	fired  bool
 }
 
 func newIdleWatch(frame cdp.FrameID) *idleWatch {
@@ -362,11 +365,12 @@ func (w *idleWatch) event(ev any) {
 	defer w.mu.Unlock()
 	switch e.Name {
 	case "init": // a new document: its own idleness counts
+		w.loader = e.LoaderID
 		if w.fired {
 			w.ch, w.fired = make(chan struct{}), false
 		}
 	case "networkIdle":
-		if !w.fired {
+		if !w.fired && w.loader != "" && e.LoaderID == w.loader {
 			close(w.ch)
 			w.fired = true
 		}

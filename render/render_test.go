@@ -199,3 +199,16 @@ func TestRenderBrowserKilled(t *testing.T) {
 		t.Errorf("the killed browser's processes are left: %v", left)
 	}
 }
+
+// Several pages through one tab: each waits for its own network to go
+// quiet, not for the idleness the blank page before it reports late.
+func TestRenderReusesTab(t *testing.T) {
+	site := testsite.NewJSApp(t)
+	r := open(t, scrape.Config{})
+	for n := range 4 {
+		res := r.Render(scrape.Listed(t.Context()), site.URL+"/app/"+strconv.Itoa(n))
+		if res.Error != nil || !slices.Contains(res.Headings, testsite.JSPrice(n)) {
+			t.Fatalf("page %d: headings %v, error %v", n, res.Headings, res.Error)
+		}
+	}
+}
