@@ -361,6 +361,9 @@ func TestWorkerFlags(t *testing.T) {
 	}{
 		{nil, func(o *workerOptions) {}},
 		{[]string{"--grace", "5s"}, func(o *workerOptions) { o.cfg.Grace = 5 * time.Second }},
+		{[]string{"--browser", "/opt/chrome/chrome", "--render-slots", "3"}, func(o *workerOptions) {
+			o.cfg.Browser, o.cfg.RenderSlots = "/opt/chrome/chrome", 3
+		}},
 		{[]string{"--nats", "nats://a:4222, tls://b:4222", "--nkey", "w.nk", "--tls-ca", "cert.pem",
 			"--slots", "8", "--name", "rack2", "--run", "ABC", "--wait", "1m", "-v"}, func(o *workerOptions) {
 			o.find.Servers, o.find.Run, o.find.Wait = []string{"nats://a:4222", "tls://b:4222"}, "ABC", time.Minute
