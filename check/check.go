@@ -30,6 +30,7 @@ import (
 	"github.com/scrape-cluster/scrape/coordinator"
 	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/remote"
+	"github.com/scrape-cluster/scrape/render"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -219,6 +220,7 @@ func (c *nodeCheck) run(ctx context.Context) {
 	n.Shell, n.Platform, n.CPUs, n.Memory, n.Offset = info.Shell, info.Platform, info.CPUs, info.Memory, info.Offset
 	n.Clock = clockVerdict(info.Offset)
 	n.Fit = c.fit()
+	n.Render = c.render(info.Browser)
 	n.Binary = c.binary()
 	n.WayBack = c.wayBack(ctx, t)
 	if c.cfg.URL != "" {
@@ -250,6 +252,8 @@ func (c *nodeCheck) local(ctx context.Context) {
 	n.Memory = localMemory()
 	n.Clock, n.Offset = ok("this machine's clock"), 0
 	n.Fit = c.fit()
+	browser, _ := render.Find("")
+	n.Render = c.render(browser)
 	n.Binary = ok("this binary (%s)", c.cfg.LocalBin)
 	addr, err := c.addr(ctx)
 	n.WayBack = c.back.dialHere(ctx, addr, err)
@@ -307,6 +311,21 @@ func (c *nodeCheck) fit() Verdict {
 			"%d slots × --max-body %s = %s, more than the node's %s of memory", n.Slots, bytesize.Format(c.cfg.MaxBody), bytesize.Format(need), bytesize.Format(n.Memory))
 	}
 	return ok("%d slots × %s fit in %s", n.Slots, bytesize.Format(c.cfg.MaxBody), bytesize.Format(n.Memory))
+}
+
+// render says whether the node can render pages with --render, given the
+// browser found on its PATH ("" if none). Only a node the machinefile says
+// render=yes of fails without one: the others fetch plain pages.
+func (c *nodeCheck) render(browser string) Verdict {
+	switch {
+	case c.host.Render == machinefile.RenderNo:
+		return skip("render=no in the machinefile")
+	case browser != "":
+		return ok("Chromium at %s", browser)
+	case c.host.Render == machinefile.RenderYes:
+		return fail("install Chromium there (Debian: apt-get install chromium), or drop render=yes", "render=yes, but no chromium, chromium-browser or google-chrome on the node's PATH")
+	}
+	return skip("no Chromium on the node's PATH: it fetches plain pages only")
 }
 
 // binary checks the scrape a run would start on the node: the build

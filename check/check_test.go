@@ -201,3 +201,45 @@ pi2: login: Permission denied (publickey).
 		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+// The render verdict: a node with a browser renders, one without fetches
+// plain pages (no news), and one the machinefile says render=yes of without
+// a browser is not ready.
+func TestRenderVerdict(t *testing.T) {
+	tests := []struct {
+		render, browser string
+		status          Status
+		cell            string
+	}{
+		{"", "/usr/bin/chromium", OK, "yes"},
+		{"", "", Skipped, "no"},
+		{machinefile.RenderNo, "/usr/bin/chromium", Skipped, "no"},
+		{machinefile.RenderYes, "/usr/bin/chromium", OK, "yes"},
+		{machinefile.RenderYes, "", Fail, "FAIL"},
+	}
+	for _, tt := range tests {
+		c := &nodeCheck{host: machinefile.Host{Name: "n", Render: tt.render}}
+		v := c.render(tt.browser)
+		if v.Status != tt.status {
+			t.Errorf("render=%q browser %q: %s (%s), want %s", tt.render, tt.browser, v.Status, v.Say, tt.status)
+			continue
+		}
+		n := &Node{Name: "n", Login: ok("sh"), Binary: ok("x"), WayBack: ok("x"), Clock: ok("x"), Fit: ok("x"), Render: v}
+		n.decide()
+		if n.Ready != (tt.status != Fail) {
+			t.Errorf("render=%q browser %q: ready %v", tt.render, tt.browser, n.Ready)
+		}
+		var out bytes.Buffer
+		if err := (&Report{Total: 1, Nodes: []*Node{n}}).WriteTable(&out); err != nil {
+			t.Fatal(err)
+		}
+		head, rest, _ := strings.Cut(out.String(), "\n")
+		row, _, _ := strings.Cut(rest, "\n")
+		if !strings.HasSuffix(head, "RENDER") || !strings.HasSuffix(strings.TrimSpace(row), tt.cell) {
+			t.Errorf("render=%q browser %q: table\n%s", tt.render, tt.browser, out.String())
+		}
+		if tt.status == Fail && !strings.Contains(out.String(), "n: render: render=yes") {
+			t.Errorf("no render line for a failing node:\n%s", out.String())
+		}
+	}
+}

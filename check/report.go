@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/scrape-cluster/scrape/internal/bytesize"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -66,6 +67,9 @@ type Node struct {
 	Clock   Verdict  `json:"clock"`
 	URL     *Verdict `json:"url,omitempty"`
 	Fit     Verdict  `json:"memory_fit"`
+	// Render is whether the node can render pages (--render): a Chromium
+	// on its PATH, and the machinefile's render=.
+	Render Verdict `json:"render"`
 }
 
 // checks lists the node's verdicts with their names, in table order.
@@ -83,10 +87,19 @@ func (n *Node) checks() []struct {
 			v    Verdict
 		}{"url", *n.URL})
 	}
-	return append(out, struct {
+	out = append(out, struct {
 		name string
 		v    Verdict
 	}{"memory", n.Fit})
+	if n.Render.Status == Fail {
+		// A node without a browser is no news (the RENDER column says
+		// it); one told render=yes without a browser cannot start.
+		out = append(out, struct {
+			name string
+			v    Verdict
+		}{"render", n.Render})
+	}
+	return out
 }
 
 // decide sets Ready: no check failed, and the login worked.
@@ -135,6 +148,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if hasURL {
 		head += "\tURL"
 	}
+	hasRender := slices.ContainsFunc(r.Nodes, func(n *Node) bool { return n.Render.Status != "" })
+	if hasRender {
+		head += "\tRENDER"
+	}
 	fmt.Fprintln(tw, head)
 	for _, n := range r.Nodes {
 		platform, cpus, mem, clock := "-", "-", "-", cell(n.Clock)
@@ -167,6 +184,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 				u = cell(*n.URL)
 			}
 			line += "\t" + u
+		}
+		if hasRender {
+			line += "\t" + map[Status]string{OK: "yes", Skipped: "no", Fail: "FAIL", "": "-"}[n.Render.Status]
 		}
 		fmt.Fprintln(tw, line)
 	}

@@ -41,6 +41,18 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	f.answeredLocked(e, meta.Node, meta.Took)
 	f.adaptLocked(e, meta, now)
 	say := f.breakerLocked(e, meta, now)
+	if meta.NeedsRender != "" && !e.task.Render && say != finalTask {
+		// --render auto: the page came over HTTP and looks as though its
+		// scripts make it. It goes again, at once and to the front, as a
+		// render task, which only workers with a browser pull; it is no
+		// failure, so no retry is counted.
+		e.task.Attempt++
+		e.task.Render = true
+		e.host.queue = append([]*entry{e}, e.host.queue...)
+		f.queued++
+		f.activateLocked(e.host)
+		return retry, e.task
+	}
 	if say == finalTask || e.task.Attempt > f.cfg.Retries || !retryable(meta) {
 		return write, e.task
 	}

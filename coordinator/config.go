@@ -196,6 +196,9 @@ type Config struct {
 	// Since is the output of an earlier run (JSON, JSON lines or CSV): its
 	// pages are fetched again only if changed (since.go).
 	Since string
+	// RenderSlots is --render-slots: pages a node renders at a time with
+	// --render (Fetch.Render); 0 lets each node size it by its memory.
+	RenderSlots int
 
 	// Logger, when set, receives the coordinator's log. Otherwise the run
 	// logs at LogLevel to Stderr, through the progress bar while it is
@@ -304,6 +307,9 @@ func (c *Config) setDefaults() error {
 	if err := c.Fetch.Validate(); err != nil {
 		return err
 	}
+	if err := c.checkRender(); err != nil {
+		return err
+	}
 	if _, err := CompilePatterns("match", c.Match); err != nil {
 		return err
 	}
@@ -312,6 +318,33 @@ func (c *Config) setDefaults() error {
 	}
 	c.Fetch.Session = c.Session
 	return nil
+}
+
+// ErrNoRenderer is a run with --render always or auto and no node that can
+// render.
+var ErrNoRenderer = errors.New("no node can render")
+
+// checkRender checks --render and refuses a run that needs a browser where
+// the machinefile says no node may run one. Whether a node has one is known
+// from its hello (fleet.watch).
+func (c *Config) checkRender() error {
+	mode, err := scrape.ParseRenderMode(c.Fetch.Render)
+	if err != nil {
+		return err
+	}
+	c.Fetch.Render = mode
+	if c.RenderSlots < 0 {
+		return fmt.Errorf("--render-slots %d: want 1 or more (0: by each node's memory)", c.RenderSlots)
+	}
+	if mode == scrape.RenderNever || len(c.Hosts) == 0 {
+		return nil
+	}
+	for _, h := range c.Hosts {
+		if h.Render != machinefile.RenderNo {
+			return nil
+		}
+	}
+	return fmt.Errorf("--render %s: %w: every machinefile node says render=no", mode, ErrNoRenderer)
 }
 
 // allLocal reports whether every host is this machine (and there is one).

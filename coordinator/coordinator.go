@@ -297,6 +297,8 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 		Delay:      c.cfg.Delay,
 		TaskBatch:  c.taskBatch(),
 		PerSlot:    c.cfg.PerSlot,
+
+		RenderSlots: c.cfg.RenderSlots,
 	}
 	// CreateRun only creates or updates, so it can be tried again while a
 	// NATS cluster has a peer offline or is electing leaders, as any other
@@ -451,6 +453,8 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 		TaskBatch: c.taskBatch(),
 
 		Structured: c.cfg.Fetch.Structured,
+
+		RenderAll: c.cfg.Fetch.Render == scrape.RenderAlways,
 	}
 	if c.cfg.Session {
 		fc.Jar = newSessionJar()

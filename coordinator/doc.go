@@ -27,14 +27,20 @@
 //     jar holds for its URL (session.go); with --since, the validators of
 //     its URL's record in the earlier output (since.go, which reads that
 //     output before the run starts).
+//     With --render always, each task is a render task, which publish
+//     sends to the render subject (a batch is all render tasks or none).
 //  5. The worker (package worker) fetches the page and publishes its result,
 //     with others of the same few milliseconds; queue/batch.go is how tasks
-//     and results are encoded, several to a message.
+//     and results are encoded, several to a message. A render task is
+//     pulled only by a worker with a browser (worker/render.go, package
+//     render), which loads it in a tab.
 //  6. collect.go: the collector reads results (record.go writes each as
 //     JSON, without reflection, the task's lastmod and a --structured
 //     page's data, checked, included); frontier.answer decides: the
 //     final record of its task (write), another attempt (retry.go: which
-//     failures, how long to wait), or a duplicate (drop). A host that keeps
+//     failures, how long to wait; with --render auto, a page the worker
+//     judged script-made goes again at once as a render task, answer.go),
+//     or a duplicate (drop). A host that keeps
 //     failing to be reached has its breaker open (breaker.go): its tasks
 //     wait for one probe, and are recorded host_unreachable if it fails.
 //     With --session the cookies the page set go to the jar (session.go,
@@ -112,7 +118,9 @@
 // as scrape check words them) and watches them; node.go is one node's life:
 // start, bootstrap, hello, stop, reap. slots.go sizes each worker: its
 // machinefile slots times --per-slot pages at a time, which its bootstrap
-// carries. Workers that join by
+// carries, with the node's render=; its hello says how many pages it
+// renders at a time, and watch fails a run that needs a browser when no
+// worker has one (fleet.go). Workers that join by
 // themselves with the run's join key are join.go's. relay.go puts the
 // workers' output and the run's own lines on one stderr, which the progress
 // bar (progress.go) takes over while it is drawn. Its figures: the input's

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // fleet is the run's workers: launched in parallel, each reported as it comes
@@ -155,6 +156,12 @@ func (fl *fleet) attach(nc *nats.Conn, q *runQueue, job queue.Job) error {
 // run, or with WaitWorkers first waits that long for one to join.
 func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 	starting, alive := len(fl.nodes), 0
+	// renderers are the live workers that can render. A run that needs
+	// them and has none once every launch is over fails at once, rather
+	// than leave its render tasks to wait for nobody. Joiners may bring a
+	// browser, so a run that waits for them is not failed here.
+	renderers := 0
+	needRender := fl.c.cfg.Fetch.Render != scrape.RenderNever && fl.c.cfg.WaitWorkers <= 0
 	var failed []string
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -174,6 +181,9 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 				f.addSlots(-e.slots)
 				fmt.Fprintf(stderr, "scrape: node %s left\n", e.node)
 			}
+		}
+		if needRender && starting == 0 && alive > 0 && renderers == 0 {
+			return fmt.Errorf("--render %s: %w: none of the %d worker(s) running has a browser (the node's PATH has no chromium, chromium-browser or google-chrome, or the machinefile says render=no); install Chromium on a node, or give scrape worker --browser", fl.c.cfg.Fetch.Render, ErrNoRenderer, alive)
 		}
 		switch {
 		case alive+fl.joins.count() > 0 || starting > 0:
@@ -206,8 +216,14 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 			case ev.ready:
 				starting--
 				alive++
+				if ev.n.renderSlots > 0 {
+					renderers++
+				}
 			case ev.lost:
 				alive--
+				if ev.n.renderSlots > 0 {
+					renderers--
+				}
 				msg := fmt.Sprintf("lost node %s: %s", ev.n.Name, ev.n.proc.Reason())
 				if others := alive + fl.joins.count(); others > 0 {
 					msg += fmt.Sprintf("; its tasks go to the other %d node(s)", others)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,6 +55,11 @@ type frontierConfig struct {
 
 	// TaskBatch is the most tasks one task message carries (0 means 1).
 	TaskBatch int
+
+	// RenderAll (--render always) sends every task to the render subject;
+	// with --render auto a page goes there once its HTTP fetch says it
+	// needs a browser (answer).
+	RenderAll bool
 
 	// Structured says the run asked for structured data (--structured):
 	// a result's data is kept only then.
@@ -350,6 +356,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			h.inflight++
 			f.releasedLocked(e, now)
 			e.task.Token = newToken()
+			e.task.Render = e.task.Render || f.cfg.RenderAll
 			e.task.Delay, e.released = h.rate.release(now), now
 			// The host's next task waits for this one's answer: the
 			// worker must not hold it back to share a message.
@@ -397,8 +404,23 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 	}
 }
 
-// publish releases a batch of tasks in one message.
+// publish releases a batch of tasks in one message, or two: render tasks
+// go to a subject of their own.
 func (f *frontier) publish(ctx context.Context, batch []*entry) error {
+	if i := slices.IndexFunc(batch, func(e *entry) bool { return e.task.Render != batch[0].task.Render }); i >= 0 {
+		var same, other []*entry
+		for _, e := range batch {
+			if e.task.Render == batch[0].task.Render {
+				same = append(same, e)
+			} else {
+				other = append(other, e)
+			}
+		}
+		if err := f.publish(ctx, same); err != nil {
+			return err
+		}
+		return f.publish(ctx, other)
+	}
 	tasks := make([]scrape.Task, len(batch))
 	for i, e := range batch {
 		tasks[i] = e.task

@@ -22,6 +22,9 @@ type node struct {
 	gone    chan struct{} // closed when the worker says bye
 	byeOnce sync.Once
 	stopBy  time.Time // set by stop: when reap kills what is left
+	// renderSlots is what its hello said: pages it renders at a time, 0
+	// if it cannot (--render). Set before its ready event is sent.
+	renderSlots int
 }
 
 // start launches n's worker, hands it the bootstrap once the queue is ready,
@@ -79,6 +82,7 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 		LogLevel: c.cfg.LogLevel,
 		Job:      fl.job,
 		Proxies:  n.Host.Proxies,
+		Render:   n.Host.Render,
 	}
 	if err := proc.Hand(boot); err != nil {
 		return err
@@ -87,7 +91,8 @@ func (fl *fleet) start(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	c.log.Info("worker ready", "node", n.Name, "worker", n.worker, "slots", n.Host.Slots, "fetches", h.Slots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
+	n.renderSlots = h.RenderSlots
+	c.log.Info("worker ready", "node", n.Name, "worker", n.worker, "slots", n.Host.Slots, "fetches", h.Slots, "renders", h.RenderSlots, "os", h.OS, "arch", h.Arch, "dial", boot.Servers[0])
 	return nil
 }
 

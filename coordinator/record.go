@@ -73,6 +73,9 @@ func appendRecord(b []byte, r *scrape.Result) ([]byte, error) {
 	b = optString(b, `,"worker":`, r.Worker)
 	b = optString(b, `,"proxy":`, r.Proxy)
 	b = strconv.AppendInt(append(b, `,"attempts":`...), int64(r.Attempts), 10)
+	if r.Rendered {
+		b = append(b, `,"rendered":true`...)
+	}
 	if r.Error != nil {
 		b = appendString(append(b, `,"error":{"kind":`...), r.Error.Kind)
 		b = appendString(append(b, `,"message":`...), r.Error.Message)

@@ -20,6 +20,7 @@ func TestAppendRecord(t *testing.T) {
 			Bytes: 12345, DurationMS: 17, FetchedAt: at, Node: "n1", Worker: "n1:9", Attempts: 2}},
 		{"fields and text", scrape.Result{URL: "u", Fields: map[string][]string{"b": {"1", ""}, "a": nil, "c": {}}, Text: "t", Depth: 2, Parent: "p"}},
 		{"an error", scrape.Result{URL: "u", Error: scrape.Errorf(scrape.KindTimeout, "slow </script>"), Attempts: 3}},
+		{"rendered", scrape.Result{URL: "u", Attempts: 2, Rendered: true, Error: scrape.Errorf(scrape.KindHTTPStatus, "404")}},
 		{"invalid UTF-8", scrape.Result{URL: "\xff\xfe", Title: "a\xc3(b", Description: "\xed\xa0\x80"}},
 		{"empty lists", scrape.Result{URL: "u", Headings: []string{}, Links: []string{}, Fields: map[string][]string{}}},
 		{"negative numbers", scrape.Result{URL: "u", Line: -1, Status: -2, Bytes: -3, DurationMS: -4, Depth: -5, Attempts: -6}},

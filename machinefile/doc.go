@@ -18,6 +18,7 @@
 //	ssh://bob@node7:2222    # ssh URL: here the number after the colon is the port
 //	4/ssh://node8:2222      # so a URL's slots come from N/ or slots=N
 //	node9 proxy=http://p:3128  # the node's own proxy (repeatable: a pool)
+//	node10 render=no        # never renders pages (--render), browser or not
 //
 // A slot is one concurrent worker on the host; a slot count is a decimal from
 // 1 to MaxSlots. A line gives the count at most once: "node1:2 slots=4" and
@@ -29,8 +30,8 @@
 // rejected instead of guessed at. A port of 0 in Host means none was given,
 // so ssh falls back on its own default and ~/.ssh/config.
 //
-// After the host come only key=value options: slots, max_slots, port and
-// proxy. An
+// After the host come only key=value options: slots, max_slots, port,
+// proxy and render (yes or no). An
 // unknown key is an error, and so is any other word, since a line holds a
 // single host.
 //

@@ -16,7 +16,17 @@ type Host struct {
 	// Proxies are the node's own proxy pool (proxy=URL, repeatable), in
 	// place of the run's --proxy on that node.
 	Proxies []string
+	// Render is render=yes or render=no ("" when not given): whether the
+	// node renders pages in a browser (--render). Unset, its worker
+	// renders if it finds Chromium.
+	Render string
 }
+
+// Values of Host.Render.
+const (
+	RenderYes = "yes"
+	RenderNo  = "no"
+)
 
 // String returns the host in machinefile syntax, leaving out the slots:
 // "node1", "bob@node1", "[::1]", "bob@node1 port=2222". Parsing it gives back

@@ -251,8 +251,16 @@ func (p *lineParser) option(w string) *ParseError {
 			return p.fail(ErrOption, "proxy=URL takes an http://, https:// or socks5:// URL with a host")
 		}
 		p.host.Proxies = append(p.host.Proxies, val)
+	case "render":
+		if val != RenderYes && val != RenderNo {
+			return p.fail(ErrOption, "render= takes yes or no")
+		}
+		if p.host.Render != "" {
+			return p.fail(ErrOption, "render= given twice")
+		}
+		p.host.Render = val
 	default:
-		return p.fail(ErrOption, "unknown key %q (known: slots, max_slots, port, proxy)", key)
+		return p.fail(ErrOption, "unknown key %q (known: slots, max_slots, port, proxy, render)", key)
 	}
 	return nil
 }

@@ -332,3 +332,22 @@ func TestParseProxies(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRender(t *testing.T) {
+	hosts, err := Parse("mf", strings.NewReader("desk:4 render=yes\npi1 render=no\npi2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{RenderYes, RenderNo, ""}
+	for i, h := range hosts {
+		if h.Render != want[i] {
+			t.Errorf("%s: render %q, want %q", h.Name, h.Render, want[i])
+		}
+	}
+	for _, bad := range []string{"node1 render=maybe", "node1 render=", "node1 render=yes render=no"} {
+		_, err := Parse("mf", strings.NewReader(bad+"\n"))
+		if !errors.Is(err, ErrOption) {
+			t.Errorf("%q: error %v, want an invalid option", bad, err)
+		}
+	}
+}

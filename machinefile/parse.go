@@ -67,6 +67,9 @@ func Parse(name string, r io.Reader) ([]Host, error) {
 				}
 				hosts[i].Slots += h.Slots
 				hosts[i].Proxies = append(hosts[i].Proxies, h.Proxies...)
+				if h.Render != "" {
+					hosts[i].Render = h.Render
+				}
 			} else {
 				seen[h.key()] = len(hosts)
 				hosts = append(hosts, h)

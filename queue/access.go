@@ -61,7 +61,7 @@ type Permissions struct {
 }
 
 // WorkerPermissions is all a worker of run needs, and no more: pull the
-// run's tasks, acknowledge, hand back or extend its own deliveries, publish
+// run's tasks (plain and render), acknowledge, hand back or extend its own deliveries, publish
 // its results, hellos and byes, ask for start leases and which tasks of a
 // redelivered batch are still open, read the run's job and
 // hear its stop; replies come only to its own inbox. It cannot publish a
@@ -77,6 +77,9 @@ func WorkerPermissions(run Run, id string) Permissions {
 			"$JS.API.CONSUMER.MSG.NEXT." + run.TaskStream() + "." + WorkerConsumer,
 			"$JS.API.CONSUMER.INFO." + run.TaskStream() + "." + WorkerConsumer,
 			"$JS.ACK." + run.TaskStream() + "." + WorkerConsumer + ".>",
+			"$JS.API.CONSUMER.MSG.NEXT." + run.TaskStream() + "." + RenderConsumer,
+			"$JS.API.CONSUMER.INFO." + run.TaskStream() + "." + RenderConsumer,
+			"$JS.ACK." + run.TaskStream() + "." + RenderConsumer + ".>",
 			"$JS.API.STREAM.INFO." + config,
 			"$JS.API.STREAM.NAMES", // a joiner looks for its run
 			"$JS.API.DIRECT.GET." + config + ".>",

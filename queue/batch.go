@@ -36,7 +36,12 @@ func EncodeTasks(run Run, ts []scrape.Task) (*nats.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode task %d: %w", ts[0].ID, err)
 	}
-	m := nats.NewMsg(run.TaskSubject())
+	subject := run.TaskSubject()
+	if ts[0].Render {
+		// A batch is all render tasks or none (frontier.publish).
+		subject = run.RenderSubject()
+	}
+	m := nats.NewMsg(subject)
 	m.Data = data
 	// The message ID lets JetStream drop a batch published twice (a
 	// coordinator retrying a publish whose ack was lost).
@@ -211,6 +216,8 @@ type ResultMeta struct {
 	RetryAfter time.Duration
 	// Message is the record's error message.
 	Message string
+	// NeedsRender is the result's NeedsRender (--render auto).
+	NeedsRender string
 }
 
 // DecodeResults reads a result message from subject and calls each for every
@@ -242,7 +249,8 @@ func DecodeResults(run Run, subject string, data []byte, each func(ResultMeta, *
 		r = scrape.Result{}
 		task, attempt, token := d.frame(&r)
 		m := ResultMeta{Task: task, Attempt: attempt, Token: token, Worker: worker,
-			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter, Took: time.Duration(r.DurationMS) * time.Millisecond}
+			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter, Took: time.Duration(r.DurationMS) * time.Millisecond,
+			NeedsRender: r.NeedsRender}
 		if r.Error != nil {
 			m.Kind, m.Message = r.Error.Kind, r.Error.Message
 		}
@@ -305,6 +313,9 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 	b = appendStr(b, r.LastModified)
 	b = appendStr(b, r.SHA256)
 	b = appendBool(b, r.Unchanged)
+	// --render (protocol 8).
+	b = appendBool(b, r.Rendered)
+	b = appendStr(b, r.NeedsRender)
 	return b
 }
 
@@ -532,6 +543,9 @@ func (d *decoder) record(r *scrape.Result) {
 	r.LastModified = d.str()
 	r.SHA256 = d.str()
 	r.Unchanged = d.bool()
+	// --render (protocol 8).
+	r.Rendered = d.bool()
+	r.NeedsRender = d.str()
 }
 
 // bool reads the byte appendBool wrote.

@@ -37,6 +37,14 @@ func TestTasksRoundTrip(t *testing.T) {
 			t.Errorf("DecodeTasks(%q) accepted", bad)
 		}
 	}
+	// Render tasks go to their own subject, which only renderers pull.
+	rm, err := EncodeTasks(run, []scrape.Task{{ID: 44, URL: "http://x/app", Attempt: 1, Render: true}})
+	if err != nil || rm.Subject != run.RenderSubject() {
+		t.Errorf("render task: subject %q, %v", rm.Subject, err)
+	}
+	if rt, err := DecodeTasks(rm.Data); err != nil || !rt[0].Render {
+		t.Errorf("render task decoded %+v, %v", rt, err)
+	}
 	if _, err := EncodeTasks(run, nil); err == nil {
 		t.Error("an empty batch was encoded")
 	}
@@ -53,12 +61,15 @@ func fullResult() scrape.Result {
 		SetCookies: []scrape.SetCookie{{URL: "http://x/login", Header: "sid=1; Path=/; HttpOnly"}, {URL: "http://x/b", Header: "b=2"}},
 		// --since
 		ETag: `W/"abc"`, LastModified: "Wed, 02 Dec 2026 10:00:00 GMT", SHA256: strings.Repeat("ab", 32), Unchanged: true,
+		// --render
+		Rendered: true,
 	}
 }
 
 func TestResultsRoundTrip(t *testing.T) {
 	run := Run{ID: "ABC"}
-	failed := scrape.Result{URL: "http://x/e", Error: scrape.Errorf(scrape.KindHTTPStatus, "503"), Status: 503, RetryAfter: time.Minute}
+	failed := scrape.Result{URL: "http://x/e", Error: scrape.Errorf(scrape.KindHTTPStatus, "503"), Status: 503, RetryAfter: time.Minute,
+		NeedsRender: "script-only body"}
 	tasks := []scrape.Task{{ID: 7, Attempt: 1, Token: "tok7"}, {ID: 1 << 41, Attempt: 3, Token: "tok8"}}
 	results := []scrape.Result{fullResult(), failed}
 	var b ResultBatch
@@ -73,7 +84,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	err := DecodeResults(run, m.Subject, m.Data, func(meta ResultMeta, r *scrape.Result) {
 		want := results[i]
 		wantMeta := ResultMeta{Task: tasks[i].ID, Attempt: tasks[i].Attempt, Token: tasks[i].Token, Worker: "w1",
-			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter, Took: time.Duration(want.DurationMS) * time.Millisecond}
+			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter, Took: time.Duration(want.DurationMS) * time.Millisecond, NeedsRender: want.NeedsRender}
 		if want.Error != nil {
 			wantMeta.Kind, wantMeta.Message = want.Error.Kind, want.Error.Message
 		}

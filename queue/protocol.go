@@ -28,13 +28,19 @@ import (
 // cookies its page set (--proxy, --session). 7: a task carries its page's
 // earlier validators and a result its validators, body sum and unchanged
 // flag (--since), which a worker of protocol 6 would not send.
-const ProtocolVersion = 7
+// 8 (--render): a task may go to the render subject, a result says whether
+// it was rendered and whether it needs to be, a hello whether its worker
+// can render; a worker of protocol 7 would pull none of it.
+const ProtocolVersion = 8
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.
 const (
 	WorkerConsumer      = "workers"
 	CoordinatorConsumer = "coordinator"
+	// RenderConsumer hands out the tasks of RenderSubject, to the workers
+	// that can render (--render).
+	RenderConsumer = "renderers"
 )
 
 // Run names every stream, subject and bucket of one run. They all carry the
@@ -46,6 +52,7 @@ type Run struct {
 func (r Run) TaskStream() string     { return "SCRAPE_" + r.ID + "_TASKS" }
 func (r Run) ResultStream() string   { return "SCRAPE_" + r.ID + "_RESULTS" }
 func (r Run) TaskSubject() string    { return "scrape." + r.ID + ".task" }
+func (r Run) RenderSubject() string  { return "scrape." + r.ID + ".render" }
 func (r Run) ControlSubject() string { return "scrape." + r.ID + ".control" }
 func (r Run) ConfigBucket() string   { return "SCRAPE_" + r.ID + "_CONFIG" }
 func (r Run) LeaseSubject() string   { return "scrape." + r.ID + ".lease" }
@@ -107,6 +114,9 @@ type Job struct {
 	// that joins by itself without a count of its own fetches this many per
 	// CPU. The run's own workers get their count in their Bootstrap.
 	PerSlot int `json:"per_slot,omitempty"`
+	// RenderSlots is --render-slots: the pages a worker renders at a time
+	// (tabs of its browser); 0 sizes it by the node's memory.
+	RenderSlots int `json:"render_slots,omitempty"`
 }
 
 // HostKey is what politeness limits count by: the URL's host and port, as
@@ -141,6 +151,10 @@ type Bootstrap struct {
 	// LogLevel is the coordinator's verbosity, so that -v on scrape run
 	// also makes the workers talk.
 	LogLevel string `json:"log_level,omitempty"`
+	// Render is the node's machinefile render=: "no" keeps the worker from
+	// rendering, "yes" makes a worker without a browser fail, "" (unset)
+	// renders if a browser is found.
+	Render string `json:"render,omitempty"`
 	// Job is the run's configuration, which a worker would otherwise read
 	// from the run's config bucket: one round trip less before its first
 	// page. Workers that join by themselves have no bootstrap and read it.
@@ -199,6 +213,10 @@ type Hello struct {
 	// Joined is set by a worker started by hand (scrape worker --nats)
 	// rather than by the run: its node need not be in the machinefile.
 	Joined bool `json:"joined,omitempty"`
+	// RenderSlots is how many pages the worker renders at a time, 0 if
+	// it cannot render (no browser, or render=no): it pulls render tasks
+	// only if it can.
+	RenderSlots int `json:"render_slots,omitempty"`
 }
 
 // HelloInterval is how often a worker repeats its Hello.

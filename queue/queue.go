@@ -77,20 +77,29 @@ func CreateRun(ctx context.Context, js jetstream.JetStream, run Run, job Job, st
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s := stream(run.TaskStream(), run.TaskSubject(), dedupeWindow)
+		// Render tasks share the stream on a subject of their own, which
+		// a consumer of their own hands out: plain workers never see them.
+		s.Subjects = append(s.Subjects, run.RenderSubject())
 		if err := createStream(gctx, js, s); err != nil {
 			return fmt.Errorf("create stream %s: %w", s.Name, err)
 		}
-		_, err := js.CreateOrUpdateConsumer(gctx, s.Name, jetstream.ConsumerConfig{
-			Durable:       WorkerConsumer,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       job.AckWait,
-			MaxDeliver:    -1, // workers give up on a task themselves, with a record
-			MaxAckPending: -1,
-			Replicas:      replicas,
-			MemoryStorage: st.Memory,
-		})
-		if err != nil {
-			return fmt.Errorf("create task consumer: %w", err)
+		for _, c := range []struct{ name, subject string }{
+			{WorkerConsumer, run.TaskSubject()},
+			{RenderConsumer, run.RenderSubject()},
+		} {
+			_, err := js.CreateOrUpdateConsumer(gctx, s.Name, jetstream.ConsumerConfig{
+				Durable:       c.name,
+				FilterSubject: c.subject,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       job.AckWait,
+				MaxDeliver:    -1, // workers give up on a task themselves, with a record
+				MaxAckPending: -1,
+				Replicas:      replicas,
+				MemoryStorage: st.Memory,
+			})
+			if err != nil {
+				return fmt.Errorf("create task consumer %s: %w", c.name, err)
+			}
 		}
 		return nil
 	})

@@ -38,6 +38,9 @@ type Info struct {
 	Cached map[string]string `json:"cached,omitempty"`
 	// Bin is what the node says of Request.Bin.
 	Bin *BinInfo `json:"bin,omitempty"`
+	// Browser is the Chromium a worker there would render with (--render):
+	// the first of render.Names on its PATH, or "".
+	Browser string `json:"browser,omitempty"`
 }
 
 // BinInfo is a scrape binary on the node.
@@ -70,6 +73,7 @@ if [ -r /proc/meminfo ]; then echo "memkb=$(awk '/^MemTotal:/ {print $2}' /proc/
 c="${XDG_CACHE_HOME:-$HOME/.cache}/scrape"; echo "cache=$c"
 h() { (sha256sum "$1" 2>/dev/null || shasum -a 256 "$1") | cut -d' ' -f1; }
 for t in %[1]s; do if [ -x "$c/$t/scrape" ]; then echo "cached=$t $(h "$c/$t/scrape")"; fi; done
+for n in chromium chromium-browser google-chrome google-chrome-stable; do if p=$(command -v "$n"); then echo "browser=$p"; break; fi; done
 b=%[2]s; if [ -n "$b" ]; then p=$(command -v "$b"); if [ -n "$p" ] && [ -f "$p" ]; then echo "bin=$p"; echo "binhash=$(h "$p")"; v=$("$p" version 2>&1 </dev/null); echo "binexit=$?"; echo "binversion=$(printf '%%s\n' "$v" | head -n 1)"; fi; fi
 `
 
@@ -153,6 +157,8 @@ func ParseProbe(out string, arrived time.Time) (Info, error) {
 			}
 		case "cache":
 			info.Cache = v
+		case "browser":
+			info.Browser = v
 		case "cached":
 			tag, hash, _ := strings.Cut(v, " ")
 			if isHex(tag) && isHex(hash) {

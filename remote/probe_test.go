@@ -16,11 +16,11 @@ func TestParseProbe(t *testing.T) {
 		out  string
 		want Info
 	}{
-		{"linux", "time=1764000002.500000000\nuname=Linux aarch64\ncpus=4\nmemkb=3884096\ncache=/home/pi/.cache/scrape\ncached=0123456789abcdef 0123456789abcdef00\nbin=/usr/local/bin/scrape\nbinhash=ab12\nbinexit=0\nbinversion=scrape version 1.2.3\n",
+		{"linux", "time=1764000002.500000000\nuname=Linux aarch64\ncpus=4\nmemkb=3884096\ncache=/home/pi/.cache/scrape\ncached=0123456789abcdef 0123456789abcdef00\nbrowser=/usr/bin/chromium\nbin=/usr/local/bin/scrape\nbinhash=ab12\nbinexit=0\nbinversion=scrape version 1.2.3\n",
 			Info{Uname: "Linux aarch64", Platform: Platform{"linux", "arm64", ""}, CPUs: 4, Memory: 3884096 << 10,
 				Clock: time.Unix(1_764_000_002, 5e8), Offset: 2500 * time.Millisecond, Cache: "/home/pi/.cache/scrape",
-				Cached: map[string]string{"0123456789abcdef": "0123456789abcdef00"},
-				Bin:    &BinInfo{Path: "/usr/local/bin/scrape", Hash: "ab12", Exit: 0, Version: "scrape version 1.2.3"}}},
+				Cached: map[string]string{"0123456789abcdef": "0123456789abcdef00"}, Browser: "/usr/bin/chromium",
+				Bin: &BinInfo{Path: "/usr/local/bin/scrape", Hash: "ab12", Exit: 0, Version: "scrape version 1.2.3"}}},
 		{"macOS, BSD date", "time=1763999999.N\nuname=Darwin arm64\ncpus=8\nmembytes=17179869184\ncache=/Users/ann/.cache/scrape\n",
 			Info{Uname: "Darwin arm64", Platform: Platform{"darwin", "arm64", ""}, CPUs: 8, Memory: 17179869184,
 				Clock: time.Unix(1_763_999_999, 0), Offset: -time.Second, Cache: "/Users/ann/.cache/scrape"}},

@@ -1,7 +1,9 @@
 package scrape
 
 import (
+	"fmt"
 	"net/netip"
+	"regexp"
 	"time"
 )
 
@@ -48,6 +50,20 @@ type Config struct {
 	// (Result.SetCookies), for the coordinator's jar, and send the ones
 	// its task carries (Task.Cookies).
 	Session bool `json:",omitempty"`
+
+	// Render is --render: RenderNever (""), RenderAlways or RenderAuto.
+	// With RenderAuto, Fetch judges each HTML page (NeedsRender) and says
+	// in Result.NeedsRender why a browser should load it.
+	Render string `json:",omitempty"`
+	// RenderMatch is --render-match: a regular expression that sends a
+	// page whose body it matches to the browser, with RenderAuto.
+	RenderMatch string `json:",omitempty"`
+	// WaitFor is --wait-for: the CSS selector a rendered page is read
+	// after; without it, after the network is idle.
+	WaitFor string `json:",omitempty"`
+	// RenderResources is --render-resources: a rendered page loads its
+	// images, fonts and media too, which are blocked otherwise.
+	RenderResources bool `json:",omitempty"`
 }
 
 // Validate reports what would make every Fetch of a Fetcher made from c
@@ -58,8 +74,23 @@ func (c Config) Validate() error {
 	if _, err := newProxyPool(c.Proxies); err != nil {
 		return err
 	}
+	if _, err := c.renderMatch(); err != nil {
+		return err
+	}
 	_, err := newExtractor(c.extractOptions())
 	return err
+}
+
+// renderMatch compiles RenderMatch; nil without one.
+func (c Config) renderMatch() (*regexp.Regexp, error) {
+	if c.RenderMatch == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(c.RenderMatch)
+	if err != nil {
+		return nil, fmt.Errorf("--render-match: %w", err)
+	}
+	return re, nil
 }
 
 func (c Config) extractOptions() ExtractOptions {

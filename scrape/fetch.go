@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ type Fetcher struct {
 	// proxies is the --proxy pool; nil without one, when the environment
 	// is obeyed.
 	proxies *proxyPool
+	// renderMatch is --render-match, compiled; nil without one.
+	renderMatch *regexp.Regexp
 	// badConfig is why cfg does not validate. It fails every Fetch rather
 	// than NewFetcher, so that a worker records it on each task instead of
 	// quietly writing records without the fields the run asked for.
@@ -67,6 +70,11 @@ func NewFetcher(cfg Config) *Fetcher {
 	}
 	f := &Fetcher{cfg: cfg, guard: guard, transport: t}
 	f.extract, f.badConfig = newExtractor(cfg.extractOptions())
+	if re, err := cfg.renderMatch(); err != nil {
+		f.badConfig = err
+	} else {
+		f.renderMatch = re
+	}
 	if len(cfg.Proxies) > 0 {
 		pool, err := newProxyPool(cfg.Proxies)
 		if err != nil {
@@ -321,6 +329,9 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	}
 	if res.Error == nil {
 		res.Error = refused
+	}
+	if f.cfg.Render == RenderAuto && ok {
+		res.NeedsRender = NeedsRender(body, f.renderMatch)
 	}
 	res.Title, res.Description = page.Title, page.Description
 	res.Headings, res.Links = page.Headings, page.Links

@@ -110,6 +110,9 @@ type Result struct {
 	// credentials.
 	Proxy    string `json:"proxy,omitempty"`
 	Attempts int    `json:"attempts"`
+	// Rendered says the record is of the page's DOM after a browser ran
+	// its scripts (--render), not of the body a request returned.
+	Rendered bool   `json:"rendered,omitempty"`
 	Error    *Error `json:"error,omitempty"`
 
 	// RetryAfter is the site's Retry-After on a 429 or 503. It steers the
@@ -119,6 +122,11 @@ type Result struct {
 	// included, with --session: the coordinator's jar keeps them for the
 	// run's later tasks. They are not part of the record.
 	SetCookies []SetCookie `json:"-"`
+	// NeedsRender, with --render auto, is why the page fetched over HTTP
+	// should be loaded in a browser (NeedsRender); "" if not. The
+	// coordinator then queues it again as a render task. It is not part
+	// of the record.
+	NeedsRender string `json:"-"`
 }
 
 // SetCookie is one Set-Cookie header and the URL of the response that
@@ -167,4 +175,7 @@ type Task struct {
 	// a 304 and no body.
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+	// Render sends the task to the run's render subject, which only
+	// workers with a browser pull; they load the page in it (--render).
+	Render bool `json:"render,omitempty"`
 }

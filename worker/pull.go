@@ -22,12 +22,18 @@ import (
 const publishTimeout = 10 * time.Second
 
 type puller struct {
-	w       *Worker
-	js      jetstream.JetStream
-	cons    jetstream.Consumer
-	job     queue.Job
-	fetcher *scrape.Fetcher
-	held    heldTasks
+	w    *Worker
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	job  queue.Job
+	// slots is how many pages it gets at a time; get gets one, and calls
+	// release once the network is done with it (FetchReleasing): the
+	// fetcher's, or the browser's for the render tasks (render.go).
+	slots int
+	get   func(ctx context.Context, url string, release func()) scrape.Result
+	// held is shared by the plain and the render puller: one worker holds
+	// both kinds of task.
+	held *heldTasks
 }
 
 // maxPulls bounds the pull requests a worker has out at once. One at a time
@@ -55,7 +61,7 @@ func lookahead(slots int) int { return slots / 8 }
 // at most a batch less one beyond its places per pull. The tasks beyond are
 // held without a place, and give none back when done.
 func (p *puller) loop(ctx context.Context) {
-	slots := p.w.cfg.Slots
+	slots := p.slots
 	held := slots + lookahead(slots)
 	batch := max(p.job.TaskBatch, 1)
 	free := make(chan struct{}, held) // tasks we may take from the queue
@@ -322,7 +328,7 @@ func (p *puller) fetch(ctx context.Context, task scrape.Task, lost int, fetching
 			// --since: the page's earlier validators.
 			fctx = scrape.WithValidators(fctx, task.ETag, task.LastModified)
 		}
-		res = p.fetcher.FetchReleasing(fctx, task.URL, func() {
+		res = p.get(fctx, task.URL, func() {
 			<-fetching
 			// Freeing the slot readied the task waiting for it. Pages of
 			// one site tend to arrive together, and their extractions

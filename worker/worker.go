@@ -2,7 +2,9 @@
 // from the run's JetStream work queue, fetches them with the node's slots in
 // parallel and publishes one result per task. A task is acknowledged only
 // after its result is stored, so a worker that dies loses nothing: JetStream
-// hands its unacknowledged tasks to another worker.
+// hands its unacknowledged tasks to another worker. A worker of a run with
+// --render that finds a browser also pulls the run's render tasks, with
+// slots of their own (render.go).
 package worker
 
 import (
@@ -50,7 +52,13 @@ type Config struct {
 	// Joined is set for a worker started by hand (scrape worker --nats)
 	// rather than by the run; its hello says so.
 	Joined bool
-	Logger *slog.Logger
+	// Browser is the Chromium to render with (--browser); "" looks for
+	// one on PATH (render.Find) when the run renders.
+	Browser string
+	// RenderSlots, when set, is the pages rendered at a time here, in
+	// place of the run's --render-slots.
+	RenderSlots int
+	Logger      *slog.Logger
 }
 
 // Worker pulls and fetches tasks until its context ends, the coordinator
@@ -67,6 +75,9 @@ type Worker struct {
 	// leaving is set once the worker has said bye: the queue going away
 	// after that is no news.
 	leaving atomic.Bool
+	// renderSlots is the pages rendered at a time, 0 if the worker does
+	// not render; set before the first hello.
+	renderSlots int
 }
 
 // New validates cfg.
@@ -183,6 +194,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	fetcher := scrape.NewFetcher(withParallelism(fetch, w.cfg.Slots))
 	defer fetcher.Close()
+	rend, err := w.openRenderer(ctx, js, job)
+	if err != nil {
+		return err
+	}
+	defer rend.close()
 
 	// The first pull goes out right behind the hello, on the same
 	// connection and so after it; a connection too broken to take the
@@ -211,8 +227,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 
-	p := &puller{w: w, js: js, cons: cons, job: job, fetcher: fetcher}
+	p := &puller{w: w, js: js, cons: cons, job: job, slots: w.cfg.Slots, get: fetcher.FetchReleasing, held: &heldTasks{}}
+	var pulls sync.WaitGroup
+	if rend != nil {
+		pulls.Go(func() { rend.puller(p).loop(ctx) })
+	}
 	p.loop(ctx)
+	pulls.Wait()
 	<-beats
 
 	cause := context.Cause(ctx)
@@ -327,6 +348,8 @@ func (w *Worker) announce(nc *nats.Conn) error {
 		Node: w.cfg.Node, Worker: w.label, Slots: w.cfg.Slots,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: scrape.Version,
 		Joined: w.cfg.Joined,
+
+		RenderSlots: w.renderSlots,
 	})
 	if err := nc.Publish(w.run.HelloSubject(w.id), data); err != nil {
 		return fmt.Errorf("worker: announce: %w", err)

@@ -529,3 +529,25 @@ func ownGoroutines() string {
 	}
 	return strings.Join(own, "\n\n")
 }
+
+func TestRenderSlotsFor(t *testing.T) {
+	tests := []struct {
+		avail uint64
+		cpus  int
+		want  int
+	}{
+		{512 << 20, 4, 1},  // a Pi: less than the browser's own, still one
+		{2 << 30, 4, 2},    // (1 GiB - 512 MiB) / 256 MiB
+		{16 << 30, 4, 8},   // memory to spare: two per CPU
+		{16 << 30, 16, 30}, // (8 GiB - 512 MiB) / 256 MiB
+		{0, 2, 1},
+	}
+	for _, tt := range tests {
+		if got := renderSlotsFor(tt.avail, tt.cpus); got != tt.want {
+			t.Errorf("renderSlotsFor(%d MiB, %d CPUs) = %d, want %d", tt.avail>>20, tt.cpus, got, tt.want)
+		}
+	}
+	if n := DefaultRenderSlots(); n < 1 || n > 2*runtime.NumCPU() {
+		t.Errorf("DefaultRenderSlots() = %d on %d CPUs", n, runtime.NumCPU())
+	}
+}

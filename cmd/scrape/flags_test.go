@@ -111,6 +111,7 @@ func TestRunFlagDefaults(t *testing.T) {
 			UserAgent:    scrape.DefaultUserAgent(),
 			MaxBody:      scrape.DefaultMaxBody,
 			MaxRedirects: scrape.DefaultMaxRedirects,
+			Render:       scrape.RenderNever,
 		},
 		// Unset: the coordinator listens on all interfaces, or on
 		// loopback alone when every node is this machine.
@@ -171,6 +172,9 @@ func TestRunFlags(t *testing.T) {
 		}},
 		{[]string{"--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerHost, c.Delay, c.IgnoreRobots, c.Retries, c.RetryBackoff = 2, 50*time.Millisecond, true, 0, 2*time.Second
+		}},
+		{[]string{"--render", "auto", "--render-match", `id="__next"`, "--wait-for", "#price", "--render-resources", "--render-slots", "3"}, func(o *runOptions, c *coordinator.Config) {
+			c.Fetch.Render, c.Fetch.RenderMatch, c.Fetch.WaitFor, c.Fetch.RenderResources, c.RenderSlots = scrape.RenderAuto, `id="__next"`, "#price", true, 3
 		}},
 		{[]string{"--per-slot", "4"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerSlot = 4
@@ -362,6 +366,9 @@ func TestWorkerFlags(t *testing.T) {
 	}{
 		{nil, func(o *workerOptions) {}},
 		{[]string{"--grace", "5s"}, func(o *workerOptions) { o.cfg.Grace = 5 * time.Second }},
+		{[]string{"--browser", "/opt/chrome/chrome", "--render-slots", "3"}, func(o *workerOptions) {
+			o.cfg.Browser, o.cfg.RenderSlots = "/opt/chrome/chrome", 3
+		}},
 		{[]string{"--nats", "nats://a:4222, tls://b:4222", "--nkey", "w.nk", "--tls-ca", "cert.pem",
 			"--slots", "8", "--name", "rack2", "--run", "ABC", "--wait", "1m", "-v"}, func(o *workerOptions) {
 			o.find.Servers, o.find.Run, o.find.Wait = []string{"nats://a:4222", "tls://b:4222"}, "ABC", time.Minute

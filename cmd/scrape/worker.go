@@ -77,6 +77,8 @@ scrape run goes on with its other workers.`,
 	f.StringVar(&o.find.Run, "run", "", "`ID` of the run to join (default: the one active run)")
 	f.DurationVar(&o.find.Wait, "wait", 0, "give up after waiting this long for a run (default: wait until stopped)")
 	f.DurationVar(&o.cfg.Grace, "grace", worker.DefaultGrace, "exit after being cut off from the coordinator this long")
+	f.StringVar(&o.cfg.Browser, "browser", "", "render with this Chromium `path` (--render); default: chromium, chromium-browser or google-chrome on PATH")
+	f.IntVar(&o.cfg.RenderSlots, "render-slots", 0, "pages rendered at a time here, in place of the run's --render-slots")
 	f.CountVarP(&o.verbose, "verbose", "v", "with --nats: log every page")
 	return cmd
 }

@@ -1,0 +1,87 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// startTimeout bounds a browser's start: a Chromium that has not opened its
+// DevTools pipe by then will not.
+const startTimeout = 30 * time.Second
+
+// closeTimeout bounds the browser's own shutdown before it is killed.
+const closeTimeout = 3 * time.Second
+
+// browser is one Chromium process and the chromedp context that drives it.
+// ctx ends when the browser is gone: closed, or dead (chromedp cancels it
+// when the process exits or its pipe breaks).
+type browser struct {
+	ctx    context.Context
+	cancel context.CancelFunc // the allocator's: kills the process
+	pid    int
+	gen    int // how many browsers the Renderer started before this one
+}
+
+// launch starts a browser. base is the Renderer's context, whose end kills
+// every browser it started.
+func launch(base context.Context, cfg Config, gen int) (*browser, error) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(cfg.Browser),
+		chromedp.DisableGPU,
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("no-pings", true),
+		// Chromium's own traffic (updates, safe browsing, field trials)
+		// is none of the run's business.
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.UserAgent(cfg.Fetch.UserAgent),
+	)
+	if runtime.GOOS == "linux" {
+		opts = append(opts, chromedp.ModifyCmdFunc(ownGroup))
+	}
+	actx, acancel := chromedp.NewExecAllocator(base, opts...)
+	bctx, _ := chromedp.NewContext(actx)
+	// The first Run starts the browser and lives as long as its context,
+	// so it takes no deadline: a timer kills a start that hangs.
+	hung := time.AfterFunc(startTimeout, acancel)
+	err := chromedp.Do(bctx)
+	if !hung.Stop() {
+		err = fmt.Errorf("no answer in %s", startTimeout)
+	}
+	if err != nil {
+		acancel()
+		return nil, fmt.Errorf("start browser %s: %w", cfg.Browser, err)
+	}
+	b := &browser{ctx: bctx, cancel: acancel, gen: gen}
+	if p := chromedp.FromContext(bctx).Browser.Process(); p != nil {
+		b.pid = p.Pid
+	}
+	return b, nil
+}
+
+// alive reports whether the browser still runs.
+func (b *browser) alive() bool { return b.ctx.Err() == nil }
+
+// close shuts the browser down, politely first, and kills its process group
+// either way: nothing it started outlives it.
+func (b *browser) close() error {
+	var err error
+	if b.alive() {
+		ctx, cancel := context.WithTimeout(b.ctx, closeTimeout)
+		err = chromedp.Cancel(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			err = nil // killed below
+		}
+	}
+	b.cancel() // kills the process and waits for it, then its leftovers
+	killGroup(b.pid)
+	return err
+}

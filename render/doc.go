@@ -1,0 +1,17 @@
+// Package render loads pages in headless Chromium, for --render: it runs
+// the page's scripts, then reads the DOM and makes the same record a fetch
+// over HTTP would (scrape.Fetcher.ExtractPage), with Rendered set.
+//
+//   - find.go: which browser a node has (PATH, or --browser).
+//   - browser.go: one browser process per Renderer, in a process group of
+//     its own that Close kills whole, started again when it dies.
+//   - render.go: one page in a tab of its own browser context (no cookie
+//     or storage of one page reaches the next), bounded by the run's
+//     --timeout: navigation, then the network idle or --wait-for.
+//   - intercept.go: every request the page makes, checked before it is
+//     sent: images, fonts and media blocked unless --render-resources,
+//     and the private-network rule of the HTTP fetcher (scrape.Guard).
+//
+// The worker (package worker) owns a Renderer and feeds it the run's render
+// tasks; the coordinator never imports this package.
+package render
