@@ -271,6 +271,17 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	return stats, c.finish(out, q, jr, runDir, st)
 }
 
+// maxRecord is the largest encoded result a worker may send: the
+// server's largest message (a --nats cluster's is 1 MiB unless set
+// otherwise), less room for the message's headers.
+func maxRecord(serverMax int64) int {
+	limit := int64(maxPayload)
+	if serverMax > 0 {
+		limit = min(limit, serverMax)
+	}
+	return int(max(limit-64<<10, limit/2))
+}
+
 // setUpRun makes the run's streams, consumers and config on the queue.
 func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jetstream.Consumer, error) {
 	if c.cfg.Resume {
@@ -285,7 +296,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 		Fetch:      c.cfg.Fetch,
 		AckWait:    c.cfg.AckWait,
 		MaxDeliver: c.cfg.MaxDeliver,
-		MaxRecord:  maxPayload - 64<<10, // room for headers
+		MaxRecord:  maxRecord(q.nc.MaxPayload()),
 		Delay:      c.cfg.Delay,
 		TaskBatch:  c.taskBatch(),
 		PerSlot:    c.cfg.PerSlot,

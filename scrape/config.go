@@ -48,6 +48,10 @@ type Config struct {
 	// (Result.SetCookies), for the coordinator's jar, and send the ones
 	// its task carries (Task.Cookies).
 	Session bool `json:",omitempty"`
+	// Archive makes each fetch keep its request and response, body
+	// included, for a WARC (Result.Exchange). Off, bodies never leave
+	// the fetch.
+	Archive bool `json:",omitempty"`
 }
 
 // Validate reports what would make every Fetch of a Fetcher made from c

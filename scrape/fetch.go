@@ -225,6 +225,10 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 		req = req.WithContext(withProxy(req.Context(), proxy))
 	}
 
+	var ip string
+	if f.cfg.Archive && proxy == nil {
+		req = traceIP(req, &ip)
+	}
 	resp, err := client.Do(req)
 	if proxy != nil && outer.Err() == nil {
 		// A proxy that lets the page time out counts as failing; a run
@@ -274,6 +278,11 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	tooLarge := n > f.cfg.MaxBody
 	if tooLarge {
 		body = body[:f.cfg.MaxBody]
+	}
+	if f.cfg.Archive {
+		// The body's buffer goes back to the pool: the archive has a copy.
+		res.Exchange = &Exchange{Request: requestHead(resp.Request), Response: responseHead(resp),
+			Body: string(body), Truncated: tooLarge, IP: ip}
 	}
 
 	header := resp.Header.Get("Content-Type")

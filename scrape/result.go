@@ -108,6 +108,10 @@ type Result struct {
 	// included, with --session: the coordinator's jar keeps them for the
 	// run's later tasks. They are not part of the record.
 	SetCookies []SetCookie `json:"-"`
+	// Exchange is the page's request and response, with Config.Archive:
+	// the coordinator writes it to the run's WARC. It is not part of the
+	// record.
+	Exchange *Exchange `json:"-"`
 }
 
 // SetCookie is one Set-Cookie header and the URL of the response that
