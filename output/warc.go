@@ -2,6 +2,7 @@ package output
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type Page struct {
 	URL      string
 	Date     time.Time
 	Exchange *scrape.Exchange
+	// Target is the URL the exchange is for, when it is not URL: where
+	// URL's redirects led.
+	Target string
 }
 
 // PageWriter is a Writer that archives pages: WritePage writes rec and p's
@@ -164,8 +168,9 @@ func (a *Archive) WritePage(rec []byte, p Page) error {
 	}
 	var resp string
 	if ex := p.Exchange; ex != nil {
+		target := cmp.Or(p.Target, p.URL)
 		resp = newRecordID()
-		if err := a.put(a.builder(gowarc.Response, resp, p.URL, date, "", ex.Response, ex.Body, func(b gowarc.WarcRecordBuilder) {
+		if err := a.put(a.builder(gowarc.Response, resp, target, date, "", ex.Response, ex.Body, func(b gowarc.WarcRecordBuilder) {
 			b.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=response")
 			if ex.IP != "" {
 				b.AddWarcHeader(gowarc.WarcIPAddress, ex.IP)
@@ -176,7 +181,7 @@ func (a *Archive) WritePage(rec []byte, p Page) error {
 		})); err != nil {
 			return fmt.Errorf("archive %s: %w", p.URL, err)
 		}
-		if err := a.put(a.builder(gowarc.Request, newRecordID(), p.URL, date, resp, ex.Request, "", func(b gowarc.WarcRecordBuilder) {
+		if err := a.put(a.builder(gowarc.Request, newRecordID(), target, date, resp, ex.Request, "", func(b gowarc.WarcRecordBuilder) {
 			b.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=request")
 		})); err != nil {
 			return fmt.Errorf("archive %s: %w", p.URL, err)
@@ -186,7 +191,12 @@ func (a *Archive) WritePage(rec []byte, p Page) error {
 		return nil
 	}
 	a.n++
-	if err := a.put(a.builder(gowarc.Metadata, newRecordID(), p.URL, date, resp, string(rec), "", func(b gowarc.WarcRecordBuilder) {
+	target := p.URL
+	if _, err := scrape.ParseURL(target); err != nil {
+		// An input line that is no URL has its record, without a target.
+		target = ""
+	}
+	if err := a.put(a.builder(gowarc.Metadata, newRecordID(), target, date, resp, string(rec), "", func(b gowarc.WarcRecordBuilder) {
 		b.AddWarcHeader(gowarc.ContentType, "application/json")
 	})); err != nil {
 		return fmt.Errorf("archive %s: %w", p.URL, err)

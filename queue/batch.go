@@ -316,7 +316,7 @@ func (d *decoder) exchange(r *scrape.Result) {
 	if flags == 0 {
 		return
 	}
-	if flags&^3 != 1 {
+	if flags&^2 != 1 {
 		d.fail()
 		return
 	}
