@@ -70,7 +70,7 @@ type Config struct {
 	// Warc, when set, is a WARC file the pages' requests and responses are
 	// archived to beside Output (output.WARC); an Output ending .warc.gz is
 	// one itself.
-	Warc string
+	Warc   string
 	Stdout io.Writer
 	// Stderr receives worker log lines, prefixed with their node.
 	Stderr io.Writer
