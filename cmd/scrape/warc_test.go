@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/internal/warctest"
+)
+
+// scrape run with a WARC, on two worker processes: -o crawl.warc.gz holds
+// every line's record and every response; --warc beside -o holds the
+// requests and responses. Each response's payload is the body the site
+// served, cut at --max-body.
+func TestRunWARC(t *testing.T) {
+	const maxBody = 256 << 10
+	tests := []struct {
+		name string
+		args func(dir string) (warc, out string, args []string)
+	}{
+		{"output", func(dir string) (string, string, []string) {
+			w := filepath.Join(dir, "crawl.warc.gz")
+			return w, "", []string{"-o", w}
+		}},
+		{"beside", func(dir string) (string, string, []string) {
+			w, o := filepath.Join(dir, "pages.warc.gz"), filepath.Join(dir, "out.jsonl")
+			return w, o, []string{"--warc", w, "-o", o}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			site := warctest.NewSite(30)
+			// 20 ms a page, so that both nodes take some of them.
+			base := serveHandler(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(20 * time.Millisecond)
+				site.ServeHTTP(w, r)
+			}))
+			lines := []string{base + "/redirect", "http://" + testsite.ClosedPort(t) + "/"}
+			for _, p := range site.Paths() {
+				lines = append(lines, base+p)
+			}
+			warc, out, args := tt.args(t.TempDir())
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			cmd := scrapeCmd(t, ctx, append([]string{"run", "-f", writeFile(t, "mf", "localhost:2\n127.0.0.1:2\n"),
+				writeFile(t, "urls.txt", strings.Join(lines, "\n")+"\n"), "--max-body", "256KiB", "--retries", "0", "-q"}, args...)...)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("scrape run: %v\n%s", err, msg)
+			}
+
+			recs := warctest.Read(t, warc)
+			if len(recs) == 0 || recs[0].Type != "warcinfo" || !bytes.Contains(bytes.ToLower(recs[0].Block), []byte("software: scrape/")) {
+				t.Fatalf("no warcinfo record first: %+v", recs[:min(1, len(recs))])
+			}
+			responses, requests := map[string][]warctest.Record{}, map[string]int{}
+			nodes := map[string]bool{}
+			var metas int
+			for _, r := range recs[1:] {
+				switch r.Type {
+				case "response":
+					responses[strings.TrimPrefix(r.Target, base)] = append(responses[strings.TrimPrefix(r.Target, base)], r)
+				case "request":
+					requests[r.ConcurrentTo]++
+				case "metadata":
+					metas++
+					var rec record
+					if err := json.Unmarshal(r.Block, &rec); err != nil {
+						t.Fatalf("metadata: %v", err)
+					}
+					nodes[rec.Node] = true
+				}
+			}
+			for _, p := range site.Paths() {
+				want := 1
+				if p == "/page/0" {
+					want = 2 // and /redirect's final response
+				}
+				if len(responses[p]) != want {
+					t.Errorf("%s: %d responses, want %d", p, len(responses[p]), want)
+					continue
+				}
+				r := responses[p][0]
+				body := site.Body(p)
+				if len(body) > maxBody {
+					body = body[:maxBody]
+					if r.Truncated != "length" {
+						t.Errorf("%s: cut at --max-body without WARC-Truncated", p)
+					}
+				}
+				if !bytes.Equal(r.Payload, body) {
+					t.Errorf("%s: payload of %d bytes is not the %d the site served", p, len(r.Payload), len(body))
+				}
+				if requests[r.ID] != 1 {
+					t.Errorf("%s: %d requests concurrent to its response, want 1", p, requests[r.ID])
+				}
+			}
+			if out == "" {
+				if metas != len(lines) {
+					t.Errorf("%d records in the WARC for %d lines", metas, len(lines))
+				}
+				if !nodes["localhost"] || !nodes["127.0.0.1"] {
+					t.Errorf("records from nodes %v, want both", nodes)
+				}
+				return
+			}
+			if metas != 0 {
+				t.Errorf("%d metadata records in a WARC beside -o", metas)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(readJSONL(t, data)); got != len(lines) {
+				t.Errorf("%d records in %s for %d lines", got, out, len(lines))
+			}
+		})
+	}
+}
+
+// A run killed mid-crawl and resumed archives every page once: the WARC
+// goes on from the last commit, as the output does.
+func TestRunWARCResume(t *testing.T) {
+	const pages = 400
+	site := testsite.New(pages)
+	t.Cleanup(site.Close)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond)
+		site.ServeHTTP(w, r)
+	})
+	base := serveHandler(t, "127.0.0.1", slow)
+	dir := t.TempDir()
+	out, warc, state := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "pages.warc.gz"), filepath.Join(dir, "state")
+	cmd := scrapeCmd(t, t.Context(), "run", "-f", writeFile(t, "mf", "localhost:8\n"), writeFile(t, "urls.txt", base+"/page/0\n"),
+		"-o", out, "--warc", warc, "--state", state, "--depth", "50", "--same-host", "--per-host", "8", "-q")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "half the pages", func() bool { return countRecords(out) >= pages/2 })
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if n := countRecords(out); n >= pages {
+		t.Fatalf("the crawl finished before it was killed (%d records)", n)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if msg, err := scrapeCmd(t, ctx, "run", "--resume", state, "-q").CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, msg)
+	}
+	seen := map[string]int{}
+	for _, r := range warctest.Read(t, warc) {
+		if r.Type == "response" {
+			seen[r.Target]++
+		}
+	}
+	for n := range pages {
+		if u := fmt.Sprintf("%s/page/%d", base, n); seen[u] != 1 {
+			t.Errorf("%s: %d responses, want 1", u, seen[u])
+		}
+	}
+	if len(seen) != pages {
+		t.Errorf("%d pages archived, want %d", len(seen), pages)
+	}
+}
