@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/internal/warctest"
 )
@@ -168,5 +170,53 @@ func TestRunWARCResume(t *testing.T) {
 	}
 	if len(seen) != pages {
 		t.Errorf("%d pages archived, want %d", len(seen), pages)
+	}
+}
+
+// Through a NATS of the default largest message (1 MiB), a body larger
+// than that is archived cut to fit, with WARC-Truncated, and its page's
+// record stands: the batch is not refused, and the run ends.
+func TestRunWARCNATSMaxPayload(t *testing.T) {
+	_, url := startNATS(t, func(o *server.Options) { o.MaxPayload = 0 }) // the server's default
+	big := bytes.Repeat([]byte("0123456789abcdef"), (2<<20)/16)
+	base := serveHandler(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if r.URL.Path == "/big" {
+			w.Write(big)
+			return
+		}
+		fmt.Fprintf(w, "small %s", r.URL.Path)
+	}))
+	dir := t.TempDir()
+	warc, out := filepath.Join(dir, "pages.warc.gz"), filepath.Join(dir, "out.jsonl")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := scrapeCmd(t, ctx, "run", "-q", "-f", writeFile(t, "mf", "localhost:2\n127.0.0.1:2\n"),
+		writeFile(t, "urls.txt", base+"/big\n"+base+"/a\n"+base+"/b\n"), "--nats", url, "--max-body", "4MiB", "--warc", warc, "-o", out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scrape run: %v\n%s", err, msg)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range readJSONL(t, data) {
+		if r.URL == base+"/big" && r.Bytes != int64(len(big)) {
+			t.Errorf("/big: record says %d bytes, the site sent %d", r.Bytes, len(big))
+		}
+	}
+	got := map[string]warctest.Record{}
+	for _, r := range warctest.Read(t, warc) {
+		if r.Type == "response" {
+			got[strings.TrimPrefix(r.Target, base)] = r
+		}
+	}
+	if r := got["/big"]; r.Truncated != "length" || len(r.Payload) == 0 || len(r.Payload) >= 1<<20 || !bytes.HasPrefix(big, r.Payload) {
+		t.Errorf("/big: %d bytes archived, truncated %q; want a prefix under 1 MiB, marked", len(r.Payload), r.Truncated)
+	}
+	for _, p := range []string{"/a", "/b"} {
+		if r := got[p]; string(r.Payload) != "small "+p || r.Truncated != "" {
+			t.Errorf("%s: archived %q (truncated %q)", p, r.Payload, r.Truncated)
+		}
 	}
 }
