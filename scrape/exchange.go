@@ -63,12 +63,23 @@ func responseHead(resp *http.Response) string {
 	return b.String()
 }
 
-// traceIP has the fetch note the address it is answered from, into ip.
-func traceIP(req *http.Request, ip *string) *http.Request {
+// remoteIP is the address a fetch's response came from.
+type remoteIP struct{ ip string }
+
+// trace has req note the address of each connection it uses: the last is
+// the final response's.
+func (r *remoteIP) trace(req *http.Request) *http.Request {
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if addr, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
-			*ip = addr.IP.String()
+			r.ip = addr.IP.String()
 		}
 	}}
 	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+}
+
+func (r *remoteIP) String() string {
+	if r == nil {
+		return ""
+	}
+	return r.ip
 }

@@ -225,9 +225,11 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 		req = req.WithContext(withProxy(req.Context(), proxy))
 	}
 
-	var ip string
+	// Only an archiving fetch pays for the trace: ip escapes to the heap.
+	var ip *remoteIP
 	if f.cfg.Archive && proxy == nil {
-		req = traceIP(req, &ip)
+		ip = new(remoteIP)
+		req = ip.trace(req)
 	}
 	resp, err := client.Do(req)
 	if proxy != nil && outer.Err() == nil {
@@ -282,7 +284,7 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	if f.cfg.Archive {
 		// The body's buffer goes back to the pool: the archive has a copy.
 		res.Exchange = &Exchange{Request: requestHead(resp.Request), Response: responseHead(resp),
-			Body: string(body), Truncated: tooLarge, IP: ip}
+			Body: string(body), Truncated: tooLarge, IP: ip.String()}
 	}
 
 	header := resp.Header.Get("Content-Type")
