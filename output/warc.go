@@ -141,12 +141,12 @@ func (a *Archive) writeInfo(name string, fields [][2]string) error {
 	if name != "" && name != "." && name != Stdout {
 		b.AddWarcHeader(gowarc.WarcFilename, name)
 	}
-	var wf gowarc.WarcFields
+	// Written as given: gowarc's WarcFields would capitalise the names
+	// the spec writes in camel case (conformsTo, isPartOf).
 	for _, f := range fields {
-		wf.Add(f[0], f[1])
-	}
-	if _, err := wf.Write(b); err != nil {
-		return err
+		if _, err := b.WriteString(f[0] + ": " + f[1] + "\r\n"); err != nil {
+			return err
+		}
 	}
 	if err := a.put(b); err != nil {
 		return err
