@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -129,47 +130,88 @@ func TestRunWARC(t *testing.T) {
 }
 
 // A run killed mid-crawl and resumed archives every page once: the WARC
-// goes on from the last commit, as the output does.
+// goes on from the last commit, as the output does. As the output, it
+// holds every page's record once too, and the resume's summary counts the
+// records from before it, read back from the WARC.
 func TestRunWARCResume(t *testing.T) {
 	const pages = 400
-	site := testsite.New(pages)
-	t.Cleanup(site.Close)
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(10 * time.Millisecond)
-		site.ServeHTTP(w, r)
-	})
-	base := serveHandler(t, "127.0.0.1", slow)
-	dir := t.TempDir()
-	out, warc, state := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "pages.warc.gz"), filepath.Join(dir, "state")
-	cmd := scrapeCmd(t, t.Context(), "run", "-f", writeFile(t, "mf", "localhost:8\n"), writeFile(t, "urls.txt", base+"/page/0\n"),
-		"-o", out, "--warc", warc, "--state", state, "--depth", "50", "--same-host", "--per-host", "8", "-q")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		output bool // -o crawl.warc.gz, not --warc beside -o
+	}{
+		{"beside", false},
+		{"output", true},
 	}
-	waitFor(t, 60*time.Second, "half the pages", func() bool { return countRecords(out) >= pages/2 })
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
-	if n := countRecords(out); n >= pages {
-		t.Fatalf("the crawl finished before it was killed (%d records)", n)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if msg, err := scrapeCmd(t, ctx, "run", "--resume", state, "-q").CombinedOutput(); err != nil {
-		t.Fatalf("resume: %v\n%s", err, msg)
-	}
-	seen := map[string]int{}
-	for _, r := range warctest.Read(t, warc) {
-		if r.Type == "response" {
-			seen[r.Target]++
-		}
-	}
-	for n := range pages {
-		if u := fmt.Sprintf("%s/page/%d", base, n); seen[u] != 1 {
-			t.Errorf("%s: %d responses, want 1", u, seen[u])
-		}
-	}
-	if len(seen) != pages {
-		t.Errorf("%d pages archived, want %d", len(seen), pages)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			site := testsite.New(pages)
+			t.Cleanup(site.Close)
+			var hits atomic.Int64
+			slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(10 * time.Millisecond)
+				site.ServeHTTP(w, r)
+				hits.Add(1)
+			})
+			base := serveHandler(t, "127.0.0.1", slow)
+			dir := t.TempDir()
+			out, warc, state := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "pages.warc.gz"), filepath.Join(dir, "state")
+			dest := []string{"-o", out, "--warc", warc}
+			if tt.output {
+				dest = []string{"-o", warc}
+			}
+			cmd := scrapeCmd(t, t.Context(), append([]string{"run", "-f", writeFile(t, "mf", "localhost:8\n"), writeFile(t, "urls.txt", base+"/page/0\n"),
+				"--state", state, "--depth", "50", "--same-host", "--per-host", "8", "-q"}, dest...)...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The pages fetched, not the records written: a WARC being
+			// written is not read back whole.
+			waitFor(t, 60*time.Second, "half the pages", func() bool { return hits.Load() >= pages/2 })
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+			if n := hits.Load(); n >= pages {
+				t.Fatalf("the crawl finished before it was killed (%d pages fetched)", n)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			stats := filepath.Join(dir, "stats.json")
+			if msg, err := scrapeCmd(t, ctx, "run", "--resume", state, "-q", "--stats", stats).CombinedOutput(); err != nil {
+				t.Fatalf("resume: %v\n%s", err, msg)
+			}
+			responses, records := map[string]int{}, map[string]int{}
+			for _, r := range warctest.Read(t, warc) {
+				switch r.Type {
+				case "response":
+					responses[r.Target]++
+				case "metadata":
+					var rec record
+					if err := json.Unmarshal(r.Block, &rec); err != nil {
+						t.Fatal(err)
+					}
+					records[rec.URL]++
+				}
+			}
+			for n := range pages {
+				u := fmt.Sprintf("%s/page/%d", base, n)
+				if responses[u] != 1 {
+					t.Errorf("%s: %d responses, want 1", u, responses[u])
+				}
+				if tt.output && records[u] != 1 {
+					t.Errorf("%s: %d records, want 1", u, records[u])
+				}
+			}
+			if len(responses) != pages || (tt.output && len(records) != pages) {
+				t.Errorf("%d pages archived, %d records; want %d", len(responses), len(records), pages)
+			}
+			var sum struct{ Records, Earlier int }
+			data, err := os.ReadFile(stats)
+			if err == nil {
+				err = json.Unmarshal(data, &sum)
+			}
+			if err != nil || sum.Records != pages || sum.Earlier == 0 || sum.Earlier >= pages {
+				t.Errorf("resume's summary: %+v, %v; want %d records, some of them earlier", sum, err, pages)
+			}
+		})
 	}
 }
 
