@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/scrape-cluster/scrape/internal/testcluster"
 	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/internal/warctest"
 )
@@ -259,6 +261,54 @@ func TestRunWARCNATSMaxPayload(t *testing.T) {
 	for _, p := range []string{"/a", "/b"} {
 		if r := got[p]; string(r.Payload) != "small "+p || r.Truncated != "" {
 			t.Errorf("%s: archived %q (truncated %q)", p, r.Payload, r.Truncated)
+		}
+	}
+}
+
+// On three hosts over ssh, --warc archives every page once, whichever node
+// fetched it, with the body the site served.
+func TestClusterWARC(t *testing.T) {
+	c := testcluster.New(t, 4) // node4 only serves the site
+	const pages = 40
+	base := serveSiteIn(t, c.Hosts[3], pages)
+	urls := slowURLs(base, 20, 120)
+	warc := filepath.Join(t.TempDir(), "pages.warc.gz")
+	r := startClusterRun(t, c, "node1:2\nnode2:2\nnode3:2\n", urls, "--warc", warc)
+	if code := r.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.stderr.String())
+	}
+	perNode := map[string]int{}
+	for _, rec := range r.checkComplete(t) {
+		perNode[rec.Node]++
+	}
+	if len(perNode) != 3 {
+		t.Errorf("records from nodes %v, want node1..node3", perNode)
+	}
+	// The site's pages, served here by the same code, are what node4
+	// served: a page depends on its number alone.
+	local := testsite.New(pages)
+	t.Cleanup(local.Close)
+	seen := map[string]int{}
+	for _, rec := range warctest.Read(t, warc) {
+		if rec.Type != "response" {
+			continue
+		}
+		seen[rec.Target]++
+		path := strings.TrimPrefix(rec.Target, base)
+		var ms, n int
+		if _, err := fmt.Sscanf(path, "/slow/%d/%d", &ms, &n); err != nil {
+			t.Errorf("a response for %s, not an input URL", rec.Target)
+			continue
+		}
+		w := httptest.NewRecorder()
+		local.ServeHTTP(w, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/page/%d", n%pages), nil))
+		if !bytes.Equal(rec.Payload, w.Body.Bytes()) {
+			t.Errorf("%s: archived %d bytes, not the %d served", path, len(rec.Payload), w.Body.Len())
+		}
+	}
+	for _, u := range urls {
+		if seen[u] != 1 {
+			t.Errorf("%s: %d responses, want 1", u, seen[u])
 		}
 	}
 }
