@@ -152,3 +152,36 @@ func TestRunArchivesPages(t *testing.T) {
 		})
 	}
 }
+
+// Bodies leave the workers only for an archive, and an archive is one
+// file of its own.
+func TestConfigArchive(t *testing.T) {
+	tests := []struct {
+		output, format, warc string
+		archive              bool
+		wantErr              string
+	}{
+		{output: "out.jsonl"},
+		{output: "-"},
+		{output: "crawl.warc.gz", archive: true},
+		{output: "-", format: "warc", archive: true},
+		{output: "out.jsonl", warc: "pages.warc.gz", archive: true},
+		{output: "crawl.warc.gz", warc: "pages.warc.gz", wantErr: "WARC already"},
+		{output: "out.jsonl", warc: "out.jsonl", wantErr: "file of its own"},
+		{output: "out.jsonl", warc: "-", wantErr: "file of its own"},
+	}
+	for _, tt := range tests {
+		c := Config{Output: tt.output, Format: tt.format, Warc: tt.warc, Input: strings.NewReader(""), LocalBin: "scrape"}
+		err := c.setDefaults()
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("-o %s --warc %q: %v, want an error saying %q", tt.output, tt.warc, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("-o %s --warc %q: %v", tt.output, tt.warc, err)
+		case c.Fetch.Archive != tt.archive:
+			t.Errorf("-o %s --format %q --warc %q: archive %v, want %v", tt.output, tt.format, tt.warc, c.Fetch.Archive, tt.archive)
+		}
+	}
+}
