@@ -44,7 +44,9 @@
 //     while the frontier's memory has room and nothing waits before them,
 //     otherwise to the frontier's segment files on disk (spill.go), read
 //     back a chunk at a time as the host's queue drains.
-//  7. sink.go: the one writer of the output. Each record's task is marked
+//  7. sink.go: the one writer of the output, and of the WARC archive
+//     (--warc, or -o crawl.warc.gz: output/warc.go), which gets the page's
+//     request and response with its record and keeps no body. Each record's task is marked
 //     done in the journal; the collector writes the candidates found to
 //     disk, then a flush makes the output durable and commits the journal
 //     (journal.go) with the output's position and where the candidates
