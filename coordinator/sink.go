@@ -33,6 +33,7 @@ type writer interface {
 	Pos() output.Pos
 }
 
+// write writes rec, a record of no page to archive.
 func (s *sink) write(rec []byte, meta queue.ResultMeta) error {
 	return s.writePage(rec, meta, output.Page{})
 }
