@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -149,9 +151,20 @@ func TestRunWARCResume(t *testing.T) {
 			site := testsite.New(pages)
 			t.Cleanup(site.Close)
 			var hits atomic.Int64
+			// Pages of 100 KB: the archive's buffer then reaches the
+			// file between two commits, and a kill leaves records past
+			// the last one, which a resume must cut off.
+			noise := make([]byte, 100<<10) // random letters: gzip does not make them small
+			for i := range noise {
+				noise[i] = 'a' + byte(rand.IntN(26))
+			}
+			pad := "<!--" + string(noise) + "-->"
 			slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				time.Sleep(10 * time.Millisecond)
 				site.ServeHTTP(w, r)
+				if strings.HasPrefix(r.URL.Path, "/page/") {
+					io.WriteString(w, pad)
+				}
 				hits.Add(1)
 			})
 			base := serveHandler(t, "127.0.0.1", slow)
@@ -174,6 +187,7 @@ func TestRunWARCResume(t *testing.T) {
 			if n := hits.Load(); n >= pages {
 				t.Fatalf("the crawl finished before it was killed (%d pages fetched)", n)
 			}
+
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			stats := filepath.Join(dir, "stats.json")
