@@ -91,12 +91,14 @@ func CreateArchive(path string, stdout io.Writer, records bool, fields [][2]stri
 // ResumeArchive reopens the WARC at path where an earlier run's archive
 // stood at pos (Pos.Offset, and Pos.Records as the run's output): what
 // follows is cut off, as Resume does, and its records go on naming the
-// file's warcinfo record.
+// file's warcinfo record. A pos before the end of that record (a run that
+// died before its first commit) keeps it.
 func ResumeArchive(path string, records bool, pos Pos) (*Archive, error) {
-	info, err := archiveInfo(path)
+	info, infoEnd, err := archiveInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("reopen archive: %w", err)
 	}
+	pos.Offset = max(pos.Offset, infoEnd)
 	file, err := reopen(path, pos.Offset)
 	if err != nil {
 		return nil, fmt.Errorf("reopen archive: %w", err)
@@ -114,22 +116,23 @@ func newArchive(dst io.WriteCloser, file *os.File, records bool) *Archive {
 	return a
 }
 
-// archiveInfo is the ID of the warcinfo record path begins with.
-func archiveInfo(path string) (string, error) {
+// archiveInfo is the ID of the warcinfo record path begins with, and the
+// offset of its end.
+func archiveInfo(path string) (string, int64, error) {
 	r, err := gowarc.NewWarcFileReader(path, 0)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer r.Close()
 	rec, err := r.Next()
 	if err != nil {
-		return "", fmt.Errorf("%s: read its warcinfo record: %w", path, err)
+		return "", 0, fmt.Errorf("%s: read its warcinfo record: %w", path, err)
 	}
 	defer rec.Close()
 	if rec.WarcRecord.Type() != gowarc.Warcinfo {
-		return "", fmt.Errorf("%s begins with a %s record, not warcinfo", path, rec.WarcRecord.Type())
+		return "", 0, fmt.Errorf("%s begins with a %s record, not warcinfo", path, rec.WarcRecord.Type())
 	}
-	return rec.WarcRecord.WarcHeader().Get(gowarc.WarcRecordID), nil
+	return rec.WarcRecord.WarcHeader().Get(gowarc.WarcRecordID), rec.Offset + rec.Size, nil
 }
 
 func (a *Archive) writeInfo(name string, fields [][2]string) error {

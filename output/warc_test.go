@@ -204,6 +204,43 @@ func TestArchiveResume(t *testing.T) {
 	}
 }
 
+// A run that died before its first commit resumes at offset 0: the
+// archive keeps its warcinfo record, which its records name.
+func TestArchiveResumeAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pages.warc.gz")
+	a, err := CreateArchive(path, nil, false, [][2]string{{"software", "scrape/test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WritePage(nil, page("http://example.test/lost", "lost", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := ResumeArchive(path, false, Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WritePage(nil, page("http://example.test/again", "again", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := readWARC(t, path)
+	var types []string
+	for _, r := range recs {
+		types = append(types, r.Type.String()+" "+r.Header.Get(gowarc.WarcTargetURI))
+	}
+	if got, want := strings.Join(types, ", "), "warcinfo , response http://example.test/again, request http://example.test/again"; got != want {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+	if recs[1].Header.Get(gowarc.WarcWarcinfoID) != recs[0].Header.Get(gowarc.WarcRecordID) {
+		t.Errorf("the response names warcinfo %q, not the file's", recs[1].Header.Get(gowarc.WarcWarcinfoID))
+	}
+}
+
 func TestFormatForWARC(t *testing.T) {
 	for path, want := range map[string]Format{"crawl.warc.gz": WARC, "CRAWL.WARC.GZ": WARC, "x.gz": JSONL, "x.jsonl": JSONL} {
 		if got, err := FormatFor(path, ""); err != nil || got != want {
