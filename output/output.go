@@ -1,7 +1,8 @@
 // Package output writes result records as they arrive. Records reach it
 // already encoded as JSON by the worker that made them, so writing one as JSON
 // is a copy, never a second encoding; only CSV decodes them, to lay them out
-// in columns.
+// in columns. A WARC archive (warc.go) takes each page's request and
+// response beside its record.
 package output
 
 import (
