@@ -3,7 +3,9 @@ package coordinator
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -183,5 +185,23 @@ func TestConfigArchive(t *testing.T) {
 		case c.Fetch.Archive != tt.archive:
 			t.Errorf("-o %s --format %q --warc %q: archive %v, want %v", tt.output, tt.format, tt.warc, c.Fetch.Archive, tt.archive)
 		}
+	}
+}
+
+// A new run refuses to overwrite an existing --warc file, as it refuses an
+// existing output, unless Force.
+func TestCheckOutputRefusesExistingWarc(t *testing.T) {
+	dir := t.TempDir()
+	warc := filepath.Join(dir, "pages.warc.gz")
+	if err := os.WriteFile(warc, []byte("earlier"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &Coordinator{cfg: Config{Output: filepath.Join(dir, "out.jsonl"), Warc: warc}}
+	if err := c.checkOutput(); !errors.Is(err, ErrOutputExists) || !strings.Contains(err.Error(), warc) {
+		t.Errorf("existing --warc: %v, want %v naming it", err, ErrOutputExists)
+	}
+	c.cfg.Force = true
+	if err := c.checkOutput(); err != nil {
+		t.Errorf("existing --warc with Force: %v", err)
 	}
 }
