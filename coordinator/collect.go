@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -35,7 +37,16 @@ type collector struct {
 	rejected rejections
 	// rec is the buffer records are encoded in: the sink copies each.
 	rec []byte
+	// pull is the most messages one pull takes (0: collectBatch). Their
+	// data is held until the flush that acknowledges them, so with bodies
+	// in them (--warc) it is fewer.
+	pull int
 }
+
+// archiveBatch is collectBatch with bodies in the results: a message
+// holds up to the worker's batch of 1 MiB (one larger result alone), so a
+// pull holds some tens of MiB, not hundreds.
+const archiveBatch = 16
 
 func (c *collector) run(ctx context.Context) error {
 	var o outage
@@ -89,7 +100,7 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 	defer cancel()
 	var acks []jetstream.Msg
 	var werr error
-	_, err := queue.Pull(pctx, c.cons, collectBatch, wait, func(msg jetstream.Msg) {
+	_, err := queue.Pull(pctx, c.cons, cmp.Or(c.pull, collectBatch), wait, func(msg jetstream.Msg) {
 		if werr != nil {
 			return // left unacknowledged: read again after resultAckWait
 		}
@@ -149,7 +160,7 @@ func (c *collector) message(msg jetstream.Msg) error {
 		if !ok {
 			return
 		}
-		if werr = c.sink.write(rec, meta2.ResultMeta); werr != nil {
+		if werr = c.sink.writePage(rec, meta2.ResultMeta, output.Page{URL: r.URL, Target: r.FinalURL, Date: r.FetchedAt, Exchange: r.Exchange}); werr != nil {
 			return
 		}
 		if jar := c.frontier.cfg.Jar; jar != nil && len(r.SetCookies) > 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -66,6 +67,10 @@ type Config struct {
 	// the format its extension implies.
 	Output string
 	Format string
+	// Warc, when set, is a WARC file the pages' requests and responses are
+	// archived to beside Output (output.WARC); an Output ending .warc.gz is
+	// one itself.
+	Warc   string
 	Stdout io.Writer
 	// Stderr receives worker log lines, prefixed with their node.
 	Stderr io.Writer
@@ -317,6 +322,18 @@ func (c *Config) setDefaults() error {
 		return err
 	}
 	c.Fetch.Session = c.Session
+	format, err := output.FormatFor(c.Output, c.Format)
+	if err != nil {
+		return err
+	}
+	if c.Warc != "" && format == output.WARC {
+		return errors.New("the output is a WARC already: --warc is for one beside another output")
+	}
+	if c.Warc != "" && (c.Warc == output.Stdout || c.Warc == c.Output) {
+		return fmt.Errorf("--warc %s: a file of its own, not the output", c.Warc)
+	}
+	// Bodies leave the workers only for an archive.
+	c.Fetch.Archive = c.Warc != "" || format == output.WARC
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,8 +32,9 @@ type Coordinator struct {
 	stderr   *syncWriter
 	builds   *remote.BuildSet // what --push sends
 	launcher Launcher
-	// createdOutput is set once a new run has made its output file.
-	createdOutput bool
+	// createdOutput is set once a new run has made its output file;
+	// createdWarc its --warc.
+	createdOutput, createdWarc bool
 }
 
 // New validates cfg and fills in defaults.
@@ -211,6 +213,9 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 		}
 	}()
 	col := &collector{runID: c.run, cons: results, frontier: f, sink: snk, log: c.log, nodeOf: fl.nodeOf}
+	if c.cfg.Fetch.Archive {
+		col.pull = archiveBatch
+	}
 
 	if err := fl.attach(q.nc, q, job); err != nil {
 		return stats, err
@@ -279,6 +284,17 @@ func (c *Coordinator) Run(ctx context.Context) (*Summary, error) {
 	return stats, c.finish(out, q, jr, runDir, st)
 }
 
+// maxRecord is the largest encoded result a worker may send: the
+// server's largest message (a --nats cluster's is 1 MiB unless set
+// otherwise), less room for the message's headers.
+func maxRecord(serverMax int64) int {
+	limit := int64(maxPayload)
+	if serverMax > 0 {
+		limit = min(limit, serverMax)
+	}
+	return int(max(limit-64<<10, limit/2))
+}
+
 // setUpRun makes the run's streams, consumers and config on the queue.
 func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jetstream.Consumer, error) {
 	if c.cfg.Resume {
@@ -293,7 +309,7 @@ func (c *Coordinator) setUpRun(ctx context.Context, q *runQueue) (queue.Job, jet
 		Fetch:      c.cfg.Fetch,
 		AckWait:    c.cfg.AckWait,
 		MaxDeliver: c.cfg.MaxDeliver,
-		MaxRecord:  maxPayload - 64<<10, // room for headers
+		MaxRecord:  maxRecord(q.nc.MaxPayload()),
 		Delay:      c.cfg.Delay,
 		TaskBatch:  c.taskBatch(),
 		PerSlot:    c.cfg.PerSlot,
@@ -409,16 +425,54 @@ func (c *Coordinator) openOutput(format output.Format, rec recovered) (output.Wr
 	for _, sel := range c.cfg.Fetch.Select {
 		fields = append(fields, sel.Name)
 	}
-	opt := output.Options{Fields: fields, Lastmod: c.cfg.Sitemap, Data: c.cfg.Fetch.Structured}
+	opt := output.Options{Fields: fields, Lastmod: c.cfg.Sitemap, Data: c.cfg.Fetch.Structured, Warcinfo: c.warcinfo()}
 	if c.cfg.Resume {
 		if c.cfg.Output == "" || c.cfg.Output == output.Stdout {
 			return nil, errors.New("resume: the run wrote to stdout, which cannot be taken up again")
 		}
-		return output.Resume(c.cfg.Output, format, opt, rec.Out)
+		w, err := output.Resume(c.cfg.Output, format, opt, rec.Out)
+		if err != nil || c.cfg.Warc == "" {
+			return w, err
+		}
+		// The archive too goes on from the last commit: the pages after
+		// it are fetched again and archived once.
+		a, err := output.ResumeArchive(c.cfg.Warc, false, output.Pos{Offset: rec.Out.Archive})
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		return output.Archived{Writer: w, A: a}, nil
 	}
 	w, err := output.Create(c.cfg.Output, format, c.cfg.Stdout, opt)
 	c.createdOutput = err == nil && c.cfg.Output != "" && c.cfg.Output != output.Stdout
-	return w, err
+	if err != nil || c.cfg.Warc == "" {
+		return w, err
+	}
+	a, err := output.CreateArchive(c.cfg.Warc, nil, false, opt.Warcinfo)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	c.createdWarc = true
+	return output.Archived{Writer: w, A: a}, nil
+}
+
+// warcinfo are the fields of a WARC's warcinfo record: what made it and
+// how (the WARC 1.1 spec's suggested fields).
+func (c *Coordinator) warcinfo() [][2]string {
+	agent := cmp.Or(c.cfg.Fetch.UserAgent, scrape.DefaultUserAgent())
+	robots := "obey"
+	if c.cfg.IgnoreRobots {
+		robots = "ignore"
+	}
+	return [][2]string{
+		{"software", "scrape/" + scrape.Version},
+		{"format", "WARC File Format 1.1"},
+		{"conformsTo", "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"},
+		{"isPartOf", c.run.ID},
+		{"http-header-user-agent", agent},
+		{"robots", robots},
+	}
 }
 
 // taskBatch is the most tasks one task message carries: a quarter of the
@@ -487,7 +541,16 @@ func (c *Coordinator) frontierConfig() frontierConfig {
 // checkOutput refuses an output a new run could not write or must not
 // overwrite, before anything is made.
 func (c *Coordinator) checkOutput() error {
-	path := c.cfg.Output
+	if err := c.checkOutputFile(c.cfg.Output); err != nil {
+		return err
+	}
+	if c.cfg.Warc != "" {
+		return c.checkOutputFile(c.cfg.Warc)
+	}
+	return nil
+}
+
+func (c *Coordinator) checkOutputFile(path string) error {
 	if path == "" || path == output.Stdout {
 		return nil
 	}
@@ -517,6 +580,11 @@ func (c *Coordinator) discard(runDir string) {
 	if path := c.cfg.Output; c.createdOutput {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
 			_ = os.Remove(path) // no record in it
+		}
+	}
+	if path := c.cfg.Warc; c.createdWarc {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+			_ = os.Remove(path) // no page in it
 		}
 	}
 }

@@ -59,7 +59,9 @@
 //     offered again, in a message of its own (tail.go), which the worker
 //     holding it leaves to another node (worker/pull.go); the first answer
 //     is written.
-//  7. sink.go: the one writer of the output. Each record's task is marked
+//  7. sink.go: the one writer of the output, and of the WARC archive
+//     (--warc, or -o crawl.warc.gz: output/warc.go), which gets the page's
+//     request and response with its record and keeps no body. Each record's task is marked
 //     done in the journal; the collector writes the candidates found to
 //     disk, then a flush makes the output durable and commits the journal
 //     (journal.go) with the output's position and where the candidates

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/scrape-cluster/scrape/output"
 	"github.com/scrape-cluster/scrape/queue"
@@ -32,10 +33,24 @@ type writer interface {
 	Pos() output.Pos
 }
 
+// write writes rec, a record of no page to archive.
 func (s *sink) write(rec []byte, meta queue.ResultMeta) error {
+	return s.writePage(rec, meta, output.Page{})
+}
+
+// writePage writes rec, and with an archive (--warc, or a WARC output) the
+// page: its exchange and, as the output, the record. The exchange is
+// written here and not kept: a body lives as long as its message.
+func (s *sink) writePage(rec []byte, meta queue.ResultMeta, p output.Page) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.w.Write(rec); err != nil {
+	var err error
+	if pw, ok := s.w.(output.PageWriter); ok {
+		err = pw.WritePage(rec, p)
+	} else {
+		err = s.w.Write(rec)
+	}
+	if err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	s.journal.markDone(meta.Task)
@@ -76,7 +91,7 @@ func (s *sink) record(id uint64, r scrape.Result) error {
 	if err != nil {
 		return err
 	}
-	return s.write(rec, queue.ResultMeta{Task: id, Kind: r.Error.Kind})
+	return s.writePage(rec, queue.ResultMeta{Task: id, Kind: r.Error.Kind}, output.Page{URL: r.URL, Date: time.Now()})
 }
 
 func (s *sink) invalid(text string, line int, why string) error {

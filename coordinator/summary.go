@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -250,9 +251,16 @@ func countEarlier(s *Summary, path string, format output.Format, pos output.Pos)
 	r := bufio.NewReader(io.LimitReader(f, pos.Offset))
 	var part Summary
 	part.Errors, part.PerNode = map[string]int{}, map[string]int{}
-	if format == output.CSV {
+	switch format {
+	case output.CSV:
 		err = countCSV(&part, r, pos.Records)
-	} else {
+	case output.WARC:
+		// The records are the archive's metadata records, one JSON
+		// record each.
+		err = output.ArchiveRecords(path, pos.Offset, func(rec []byte) error {
+			return countJSON(&part, bytes.NewReader(rec), false, part.Records+1)
+		})
+	default:
 		err = countJSON(&part, r, format == output.JSON, pos.Records)
 	}
 	if err == nil && part.Records != pos.Records {

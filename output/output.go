@@ -1,7 +1,8 @@
 // Package output writes result records as they arrive. Records reach it
 // already encoded as JSON by the worker that made them, so writing one as JSON
 // is a copy, never a second encoding; only CSV decodes them, to lay them out
-// in columns.
+// in columns. A WARC archive (warc.go) takes each page's request and
+// response beside its record.
 package output
 
 import (
@@ -21,6 +22,7 @@ const (
 	JSON  Format = "json"  // one JSON array
 	JSONL Format = "jsonl" // one JSON object per line
 	CSV   Format = "csv"   // a header, then one row per record; see csv.go
+	// WARC (warc.go) is the fourth.
 )
 
 // Stdout is the path that means standard output.
@@ -31,10 +33,13 @@ const Stdout = "-"
 func FormatFor(path, override string) (Format, error) {
 	if override != "" {
 		switch f := Format(strings.ToLower(override)); f {
-		case JSON, JSONL, CSV:
+		case JSON, JSONL, CSV, WARC:
 			return f, nil
 		}
-		return "", fmt.Errorf("unknown format %q (want json, jsonl or csv)", override)
+		return "", fmt.Errorf("unknown format %q (want json, jsonl, csv or warc)", override)
+	}
+	if strings.HasSuffix(strings.ToLower(path), ".warc.gz") {
+		return WARC, nil
 	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".json":
@@ -63,6 +68,8 @@ type Writer interface {
 type Pos struct {
 	Offset  int64 `json:"offset"`  // bytes of the file before the point
 	Records int   `json:"records"` // records before the point
+	// Archive is the offset of the WARC beside the output (--warc).
+	Archive int64 `json:"archive,omitempty"`
 }
 
 // Options says what a format needs to know beyond the records.
@@ -74,11 +81,16 @@ type Options struct {
 	// a data column, after the fields: a run without them keeps the
 	// columns it always had.
 	Lastmod, Data bool
+	// Warcinfo are the fields of a WARC's warcinfo record, name and value.
+	Warcinfo [][2]string
 }
 
 // Create opens path for writing in format f; path Stdout writes to stdout.
 // It refuses nothing: callers decide about overwriting before calling it.
 func Create(path string, f Format, stdout io.Writer, opt Options) (Writer, error) {
+	if f == WARC {
+		return CreateArchive(path, stdout, true, opt.Warcinfo)
+	}
 	if path == "" || path == Stdout {
 		return newWriter(f, nopCloser{stdout}, nil, opt), nil
 	}
@@ -94,27 +106,39 @@ func Create(path string, f Format, stdout io.Writer, opt Options) (Writer, error
 // crash, a closing bracket) is cut off, and writing carries on from there as
 // if the earlier writer had never stopped.
 func Resume(path string, f Format, opt Options, pos Pos) (Writer, error) {
-	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if f == WARC {
+		return ResumeArchive(path, true, pos)
+	}
+	file, err := reopen(path, pos.Offset)
 	if err != nil {
-		return nil, fmt.Errorf("reopen output: %w", err)
-	}
-	fi, err := file.Stat()
-	if err == nil && fi.Size() < pos.Offset {
-		err = fmt.Errorf("%s has %d bytes, the run had written %d: was it changed?", path, fi.Size(), pos.Offset)
-	}
-	if err == nil {
-		err = file.Truncate(pos.Offset)
-	}
-	if err == nil {
-		_, err = file.Seek(pos.Offset, io.SeekStart)
-	}
-	if err != nil {
-		file.Close()
 		return nil, fmt.Errorf("reopen output: %w", err)
 	}
 	w := newWriter(f, file, file, opt)
 	w.resume(pos)
 	return w, nil
+}
+
+// reopen opens path for writing at offset, with what follows cut off.
+func reopen(path string, offset int64) (*os.File, error) {
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := file.Stat()
+	if err == nil && fi.Size() < offset {
+		err = fmt.Errorf("%s has %d bytes, the run had written %d: was it changed?", path, fi.Size(), offset)
+	}
+	if err == nil {
+		err = file.Truncate(offset)
+	}
+	if err == nil {
+		_, err = file.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return file, nil
 }
 
 type nopCloser struct{ io.Writer }

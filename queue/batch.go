@@ -172,6 +172,17 @@ func (b *ResultBatch) Reset() { b.buf, b.n = b.buf[:0], 0 }
 // says so, rather than being refused by the server and retried forever.
 func EncodeResult(t scrape.Task, r *scrape.Result, maxRecord int) []byte {
 	frame := appendFrame(nil, t, r)
+	if ex := r.Exchange; maxRecord > 0 && len(frame) > maxRecord && ex != nil && len(ex.Body) > 0 {
+		// An archived body is what makes a page's frame large: it is cut
+		// to fit the message, and the archive says it was (WARC-Truncated).
+		cut := *ex
+		cut.Body = ex.Body[:max(0, len(ex.Body)-(len(frame)-maxRecord))]
+		cut.Truncated = true
+		trimmed := *r
+		trimmed.Exchange = &cut
+		frame = appendFrame(frame[:0], t, &trimmed)
+		r = &trimmed
+	}
 	if maxRecord > 0 && len(frame) > maxRecord {
 		trimmed := *r
 		trimmed.Links, trimmed.Headings, trimmed.Data = nil, nil, nil
@@ -316,6 +327,8 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 	// --render (protocol 8).
 	b = appendBool(b, r.Rendered)
 	b = appendStr(b, r.NeedsRender)
+	// --warc (protocol 9).
+	b = appendExchange(b, r.Exchange)
 	return b
 }
 
@@ -324,6 +337,44 @@ func appendBool(b []byte, v bool) []byte {
 		return append(b, 1)
 	}
 	return append(b, 0)
+}
+
+// appendExchange encodes a page's request and response (--warc): a byte
+// that says whether there is one, then its parts.
+func appendExchange(b []byte, ex *scrape.Exchange) []byte {
+	if ex == nil {
+		return append(b, 0)
+	}
+	flags := byte(1)
+	if ex.Truncated {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = appendStr(b, ex.Request)
+	b = appendStr(b, ex.Response)
+	b = appendStr(b, ex.IP)
+	return appendStr(b, ex.Body)
+}
+
+// exchange reads what appendExchange wrote.
+func (d *decoder) exchange(r *scrape.Result) {
+	if d.err != nil || len(d.data) == 0 {
+		d.fail()
+		return
+	}
+	flags := d.data[0]
+	d.data = d.data[1:]
+	if flags == 0 {
+		return
+	}
+	if flags&^2 != 1 {
+		d.fail()
+		return
+	}
+	ex := scrape.Exchange{Truncated: flags&2 != 0, Request: d.str(), Response: d.str(), IP: d.str(), Body: d.str()}
+	if !d.skip && d.err == nil {
+		r.Exchange = &ex
+	}
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -546,6 +597,8 @@ func (d *decoder) record(r *scrape.Result) {
 	// --render (protocol 8).
 	r.Rendered = d.bool()
 	r.NeedsRender = d.str()
+	// --warc (protocol 9).
+	d.exchange(r)
 }
 
 // bool reads the byte appendBool wrote.

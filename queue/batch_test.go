@@ -236,3 +236,56 @@ func TestTasksAgain(t *testing.T) {
 		t.Error("the copy is not the same tasks on the same subject")
 	}
 }
+
+// A page's request and response (--warc) come through whole, or cut to
+// the queue's largest record with Truncated set, before anything else of
+// the record is given up.
+func TestExchangeRoundTrip(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 4<<10) // 64 KiB
+	full := &scrape.Exchange{Request: "GET / HTTP/1.1\r\nHost: x\r\n\r\n", Response: "HTTP/1.1 200 OK\r\n\r\n", Body: body, IP: "127.0.0.1"}
+	tests := []struct {
+		name          string
+		ex            *scrape.Exchange
+		max           int
+		wantTruncated bool
+	}{
+		{"none", nil, 1 << 20, false},
+		{"whole", full, 1 << 20, false},
+		{"cut at max-body already", &scrape.Exchange{Response: "HTTP/1.1 200 OK\r\n\r\n", Body: "abc", Truncated: true}, 1 << 20, true},
+		{"cut to fit the queue", full, 16 << 10, true},
+	}
+	for _, tt := range tests {
+		res := fullResult()
+		res.Exchange = tt.ex
+		frame := EncodeResult(scrape.Task{ID: 7, Attempt: 1}, &res, tt.max)
+		if len(frame) > tt.max {
+			t.Errorf("%s: %d bytes exceed %d", tt.name, len(frame), tt.max)
+		}
+		var b ResultBatch
+		b.Add(frame)
+		n := 0
+		err := DecodeResults(Run{ID: "R"}, "scrape.R.result.w1", b.Msg(Run{ID: "R"}, "w1").Data, func(meta ResultMeta, r *scrape.Result) {
+			n++
+			if len(r.Links) != len(res.Links) || meta.Kind != "" {
+				t.Errorf("%s: %d links, kind %q: the record lost more than body", tt.name, len(r.Links), meta.Kind)
+			}
+			switch got := r.Exchange; {
+			case tt.ex == nil:
+				if got != nil {
+					t.Errorf("%s: an exchange came out of none: %+v", tt.name, got)
+				}
+			case got == nil:
+				t.Errorf("%s: the exchange was lost", tt.name)
+			case got.Request != tt.ex.Request || got.Response != tt.ex.Response || got.IP != tt.ex.IP || got.Truncated != tt.wantTruncated:
+				t.Errorf("%s: got %+.60v, want %+.60v truncated %v", tt.name, *got, *tt.ex, tt.wantTruncated)
+			case !strings.HasPrefix(tt.ex.Body, got.Body) || (!tt.wantTruncated || tt.ex.Truncated) && got.Body != tt.ex.Body:
+				t.Errorf("%s: body of %d bytes, not the %d sent or a prefix of them", tt.name, len(got.Body), len(tt.ex.Body))
+			case tt.wantTruncated && !tt.ex.Truncated && len(got.Body) < len(tt.ex.Body)/8:
+				t.Errorf("%s: body cut to %d bytes, far below what fits %d", tt.name, len(got.Body), tt.max)
+			}
+		})
+		if err != nil || n != 1 {
+			t.Errorf("%s: %d results, %v", tt.name, n, err)
+		}
+	}
+}

@@ -31,7 +31,9 @@ import (
 // 8 (--render): a task may go to the render subject, a result says whether
 // it was rendered and whether it needs to be, a hello whether its worker
 // can render; a worker of protocol 7 would pull none of it.
-const ProtocolVersion = 8
+// 9: a result ends with its request and response (--warc), which a
+// coordinator of protocol 8 would read as trailing garbage.
+const ProtocolVersion = 9
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.

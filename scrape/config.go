@@ -64,6 +64,11 @@ type Config struct {
 	// RenderResources is --render-resources: a rendered page loads its
 	// images, fonts and media too, which are blocked otherwise.
 	RenderResources bool `json:",omitempty"`
+
+	// Archive makes each fetch keep its request and response, body
+	// included, for a WARC (Result.Exchange). Off, bodies never leave
+	// the fetch.
+	Archive bool `json:",omitempty"`
 }
 
 // Validate reports what would make every Fetch of a Fetcher made from c

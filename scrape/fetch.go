@@ -234,6 +234,12 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 		req = req.WithContext(withProxy(req.Context(), proxy))
 	}
 
+	// Only an archiving fetch pays for the trace: ip escapes to the heap.
+	var ip *remoteIP
+	if f.cfg.Archive && proxy == nil {
+		ip = new(remoteIP)
+		req = ip.trace(req)
+	}
 	resp, err := client.Do(req)
 	if proxy != nil && outer.Err() == nil {
 		// A proxy that lets the page time out counts as failing; a run
@@ -284,6 +290,11 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 	tooLarge := n > f.cfg.MaxBody
 	if tooLarge {
 		body = body[:f.cfg.MaxBody]
+	}
+	if f.cfg.Archive {
+		// The body's buffer goes back to the pool: the archive has a copy.
+		res.Exchange = &Exchange{Request: requestHead(resp.Request), Response: responseHead(resp),
+			Body: string(body), Truncated: tooLarge, IP: ip.String()}
 	}
 	if conditional && resp.StatusCode == http.StatusNotModified {
 		// The page is the one the validators came from: nothing to

@@ -127,6 +127,10 @@ type Result struct {
 	// coordinator then queues it again as a render task. It is not part
 	// of the record.
 	NeedsRender string `json:"-"`
+	// Exchange is the page's request and response, with Config.Archive:
+	// the coordinator writes it to the run's WARC. It is not part of the
+	// record.
+	Exchange *Exchange `json:"-"`
 }
 
 // SetCookie is one Set-Cookie header and the URL of the response that

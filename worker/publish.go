@@ -70,6 +70,12 @@ func (pub *publisher) close() { close(pub.in) }
 func (pub *publisher) run(ctx context.Context) {
 	var b queue.ResultBatch
 	var waiting []*outgoing
+	// A message must fit the server too: a --nats cluster may take less
+	// than maxBatchBytes (MaxRecord is its largest, less headers).
+	batchBytes := maxBatchBytes
+	if m := pub.p.job.MaxRecord; m > 0 {
+		batchBytes = min(batchBytes, m)
+	}
 	linger := time.NewTimer(time.Hour)
 	defer linger.Stop()
 	send := func() {
@@ -84,7 +90,7 @@ func (pub *publisher) run(ctx context.Context) {
 		waiting = waiting[:0]
 	}
 	add := func(o *outgoing) {
-		if b.Len() > 0 && b.Size()+len(o.frame) > maxBatchBytes {
+		if b.Len() > 0 && b.Size()+len(o.frame) > batchBytes {
 			send()
 		}
 		b.Add(o.frame)

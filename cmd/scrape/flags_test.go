@@ -149,6 +149,10 @@ func TestRunFlags(t *testing.T) {
 			c.Format = "json"
 			c.Fetch.Timeout, c.Fetch.MaxBody, c.Fetch.MaxRedirects, c.Fetch.UserAgent = 5*time.Second, 2<<20, 3, "bot/1"
 		}},
+		{[]string{"-o", "out.jsonl", "--warc", "pages.warc.gz"}, func(o *runOptions, c *coordinator.Config) {
+			// Absolute, so that a resume from another directory finds it.
+			c.Output, c.Warc = abs(t, "out.jsonl"), abs(t, "pages.warc.gz")
+		}},
 		{[]string{"--allow-private"}, func(o *runOptions, c *coordinator.Config) {
 			c.Fetch.AllowPrivateAll = true
 		}},

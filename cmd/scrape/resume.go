@@ -53,7 +53,7 @@ func (o *runOptions) resumed(saved []byte) (*runOptions, error) {
 // another directory finds the same files.
 func (o *runOptions) absPaths() error {
 	a, w, c := &o.auth, &o.workerAuth, &o.cfg
-	for _, p := range []*string{&o.machinefile, &c.InputPath, &c.Output, &c.StateDir, &c.PushDir, &a.Creds, &a.NKey, &a.PasswordFile, &a.TokenFile, &a.CA,
+	for _, p := range []*string{&o.machinefile, &c.InputPath, &c.Output, &c.Warc, &c.StateDir, &c.PushDir, &a.Creds, &a.NKey, &a.PasswordFile, &a.TokenFile, &a.CA,
 		&w.Creds, &w.NKey, &w.PasswordFile, &w.TokenFile, &o.req.cookiesFile, &c.Since} {
 		if *p == "" || *p == "-" {
 			continue

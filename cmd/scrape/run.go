@@ -130,8 +130,9 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	c := &o.cfg
 	f.SortFlags = false
 	f.StringVarP(&o.machinefile, "machinefile", "f", "", "`file` of nodes: host, host:N, host slots=N, user@host, host port=P")
-	f.StringVarP(&c.Output, "output", "o", "-", "write records to `file` (.json array, .jsonl lines or .csv); - is stdout")
-	f.StringVar(&c.Format, "format", "", "output `format`: json, jsonl or csv (default: from the -o extension, else jsonl)")
+	f.StringVarP(&c.Output, "output", "o", "-", "write records to `file` (.json array, .jsonl lines, .csv, or .warc.gz: pages archived with their records); - is stdout")
+	f.StringVar(&c.Format, "format", "", "output `format`: json, jsonl, csv or warc (default: from the -o extension, else jsonl)")
+	f.StringVar(&c.Warc, "warc", "", "also archive every page's request and response (bodies up to --max-body) to this WARC `file`, gzip per record, beside -o")
 	f.DurationVar(&c.Fetch.Timeout, "timeout", scrape.DefaultTimeout, "give up on one page after this long")
 	f.StringVar(&c.Fetch.UserAgent, "user-agent", scrape.DefaultUserAgent(), "User-Agent header sent with every request")
 	c.Fetch.MaxBody = scrape.DefaultMaxBody
