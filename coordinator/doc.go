@@ -27,7 +27,8 @@
 //     jar holds for its URL (session.go).
 //  5. The worker (package worker) fetches the page and publishes its result,
 //     with others of the same few milliseconds; queue/batch.go is how tasks
-//     and results are encoded, several to a message.
+//     and results are encoded, several to a message, and queue/compress.go
+//     how a result message is compressed.
 //  6. collect.go: the collector reads results (record.go writes each as
 //     JSON, without reflection, the task's lastmod and a --structured
 //     page's data, checked, included); frontier.answer decides: the

@@ -25,8 +25,9 @@ import (
 // in batches (batch.go), results in a binary form. 5: a result ends with
 // its structured data (--structured), which a coordinator of protocol 4
 // would read as trailing garbage. 6: a result carries its proxy and the
-// cookies its page set (--proxy, --session).
-const ProtocolVersion = 6
+// cookies its page set (--proxy, --session). 7: result messages travel
+// compressed (compress.go), which a coordinator of protocol 6 would reject.
+const ProtocolVersion = 7
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.

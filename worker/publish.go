@@ -39,6 +39,8 @@ type publisher struct {
 	// handed in yet; idle hears when it drops to zero.
 	busy atomic.Int64
 	idle chan struct{}
+	// zbuf is the memory each message is compressed in (queue.Compress).
+	zbuf []byte
 }
 
 type outgoing struct {
@@ -135,6 +137,8 @@ func (pub *publisher) run(ctx context.Context) {
 func (pub *publisher) publish(ctx context.Context, b *queue.ResultBatch) error {
 	pctx, cancel := storeContext(ctx)
 	defer cancel()
-	_, err := pub.p.js.PublishMsg(pctx, b.Msg(pub.p.w.run, pub.p.w.id))
+	m := b.Msg(pub.p.w.run, pub.p.w.id)
+	pub.zbuf = queue.Compress(m, pub.zbuf)
+	_, err := pub.p.js.PublishMsg(pctx, m)
 	return err
 }
