@@ -95,3 +95,22 @@ func TestResultDataRefuses(t *testing.T) {
 		t.Errorf("at the limit: %v, %d bytes", err, len(data))
 	}
 }
+
+// FuzzResultData: whatever a compressed message holds, ResultData returns
+// no more than its limit, or an error, and never panics.
+func FuzzResultData(f *testing.F) {
+	m := &nats.Msg{Data: bytes.Repeat([]byte("http://x/page/1,"), 100)}
+	Compress(m, nil)
+	f.Add(m.Data)
+	f.Add(binary.AppendUvarint(nil, 1<<30))
+	f.Add([]byte{})
+	h := nats.Header{}
+	h.Set(HeaderEncoding, encodingS2)
+	const limit = 1 << 12
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := ResultData(h, data, limit)
+		if err == nil && len(out) > limit {
+			t.Fatalf("%d bytes past the limit of %d", len(out), limit)
+		}
+	})
+}
