@@ -21,7 +21,8 @@ import (
 // host that waits for the answer says so (Prompt). At 10 ms and 64 results a
 // 64-slot node on the CPU-bound benchmark sent some 24 results a message;
 // at 40 ms and 256 some 44, and the coordinator spent about 6 µs less per
-// page (about 44 against 51 in alternated runs; README Performance).
+// page (43 against 48.5, medians of three alternated runs; README
+// Performance).
 const (
 	resultLinger = 40 * time.Millisecond
 	// maxResults and maxBatchBytes bound one message; a record larger than
