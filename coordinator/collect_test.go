@@ -228,8 +228,8 @@ func TestCollectorCompressed(t *testing.T) {
 			released, _, _ := f.pick(time.Now())
 			var b queue.ResultBatch
 			page := &scrape.Result{Title: "t", Status: 200}
-			for i := range 50 {
-				page.Links = append(page.Links, fmt.Sprintf("http://a/section/page/%d", i))
+			for k := range 50 {
+				page.Links = append(page.Links, fmt.Sprintf("http://a/section/page/%d", k))
 			}
 			for _, e := range released {
 				b.Add(queue.EncodeResult(e.task, page, 0))
