@@ -151,8 +151,13 @@ func (c *collector) batch(ctx context.Context, wait time.Duration) (int, error) 
 // message writes the results of one message that are their task's final
 // answer. A message that is no batch of results is rejected whole.
 func (c *collector) message(msg jetstream.Msg) error {
+	data, err := queue.ResultData(msg.Headers(), msg.Data(), maxPayload)
+	if err != nil {
+		c.rejected.add(c.log, c.runID.WorkerOf(msg.Subject()), "not a batch of results: "+err.Error())
+		return nil
+	}
 	var werr error
-	err := queue.DecodeResults(c.runID, msg.Subject(), msg.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+	err = queue.DecodeResults(c.runID, msg.Subject(), data, func(meta queue.ResultMeta, r *scrape.Result) {
 		if werr != nil {
 			return
 		}

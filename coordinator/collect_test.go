@@ -1,11 +1,15 @@
 package coordinator
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/scrape-cluster/scrape/internal/testqueue"
 	"github.com/scrape-cluster/scrape/queue"
@@ -188,6 +192,84 @@ func TestCollectorData(t *testing.T) {
 			}
 			if got, want := c.rejected.count(), map[bool]int{true: 0, false: 1}[tt.kept]; got != want {
 				t.Errorf("rejected %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestCollectorCompressed: a compressed batch is written as a plain one
+// would be, and one whose compression is a lie (a size past the queue's
+// limit, a cut body, an encoding no build knows) is rejected whole, its
+// tasks left waiting for another delivery.
+func TestCollectorCompressed(t *testing.T) {
+	srv := testqueue.Start(t)
+	js := testqueue.Connect(t, srv)
+	tests := []struct {
+		name string
+		// spoil changes the compressed message; nil sends it as it is.
+		spoil    func(m *nats.Msg)
+		written  int
+		rejected int
+	}{
+		{"compressed", nil, 3, 0},
+		{"claims more than the queue's limit", func(m *nats.Msg) { m.Data = binary.AppendUvarint(nil, maxPayload+1) }, 0, 1},
+		{"cut short", func(m *nats.Msg) { m.Data = m.Data[:len(m.Data)/2] }, 0, 1},
+		{"an unknown encoding", func(m *nats.Msg) { m.Header.Set(queue.HeaderEncoding, "zstd") }, 0, 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := queue.Run{ID: "Z" + string(rune('A'+i))}
+			cons, err := queue.CreateRun(t.Context(), js, run, queue.Job{AckWait: time.Minute}, queue.Streams{MaxMsg: 1 << 20, Memory: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, snk := newTestFrontier(t, frontierConfig{Window: 8, PerHost: 8, Slots: 8})
+			load(t, f, hostURLs{"a", 3})
+			released, _, _ := f.pick(time.Now())
+			var b queue.ResultBatch
+			page := &scrape.Result{Title: "t", Status: 200}
+			for k := range 50 {
+				page.Links = append(page.Links, fmt.Sprintf("http://a/section/page/%d", k))
+			}
+			for _, e := range released {
+				b.Add(queue.EncodeResult(e.task, page, 0))
+			}
+			m := b.Msg(run, "wa")
+			queue.Compress(m, nil)
+			if m.Header.Get(queue.HeaderEncoding) == "" {
+				t.Fatal("the batch was not compressed")
+			}
+			if tt.spoil != nil {
+				tt.spoil(m)
+			}
+			if _, err := js.PublishMsg(t.Context(), m); err != nil {
+				t.Fatal(err)
+			}
+			c := &collector{runID: run, cons: cons, frontier: f, sink: snk, log: slog.New(slog.DiscardHandler),
+				nodeOf: func(w string) string { return "node-" + w }}
+			for range 3 {
+				if _, err := c.batch(t.Context(), 100*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs := snk.w.(*memWriter).recs
+			if len(recs) != tt.written {
+				t.Fatalf("%d records, want %d", len(recs), tt.written)
+			}
+			for j, rec := range recs {
+				var r scrape.Result
+				if err := json.Unmarshal(rec, &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.URL != released[j].task.URL || len(r.Links) != 50 || r.Links[49] != "http://a/section/page/49" {
+					t.Errorf("record %d: %s", j, rec)
+				}
+			}
+			if got := c.rejected.count(); got != tt.rejected {
+				t.Errorf("rejected %d, want %d", got, tt.rejected)
+			}
+			if got := f.outstanding(); got != 3-tt.written {
+				t.Errorf("%d tasks outstanding, want %d", got, 3-tt.written)
 			}
 		})
 	}

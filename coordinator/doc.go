@@ -31,9 +31,10 @@
 //     sends to the render subject (a batch is all render tasks or none).
 //  5. The worker (package worker) fetches the page and publishes its result,
 //     with others of the same few milliseconds; queue/batch.go is how tasks
-//     and results are encoded, several to a message. A render task is
-//     pulled only by a worker with a browser (worker/render.go, package
-//     render), which loads it in a tab.
+//     and results are encoded, several to a message, and queue/compress.go
+//     how a result message is compressed. A render task is pulled only by
+//     a worker with a browser (worker/render.go, package render), which
+//     loads it in a tab.
 //  6. collect.go: the collector reads results (record.go writes each as
 //     JSON, without reflection, the task's lastmod and a --structured
 //     page's data, checked, included); frontier.answer decides: the

@@ -33,7 +33,9 @@ import (
 // can render; a worker of protocol 7 would pull none of it.
 // 9: a result ends with its request and response (--warc), which a
 // coordinator of protocol 8 would read as trailing garbage.
-const ProtocolVersion = 9
+// 10: result messages travel compressed (compress.go), which a
+// coordinator of protocol 9 would reject.
+const ProtocolVersion = 10
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.

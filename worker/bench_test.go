@@ -142,7 +142,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		for msg := range rb.Messages() {
 			got++
 			var task uint64
-			err := queue.DecodeResults(q.run, msg.Subject(), msg.Data(), func(meta queue.ResultMeta, _ *scrape.Result) { task = meta.Task })
+			err := queue.DecodeResults(q.run, msg.Subject(), resultData(b, msg), func(meta queue.ResultMeta, _ *scrape.Result) { task = meta.Task })
 			if err != nil || task != id {
 				b.Fatalf("result of task %d, %v; want task %d", task, err, id)
 			}
@@ -227,7 +227,7 @@ func BenchmarkWorkerPipeline(b *testing.B) {
 		var acks []jetstream.Msg
 		for msg := range rb.Messages() {
 			acks = append(acks, msg)
-			err := queue.DecodeResults(q.run, msg.Subject(), msg.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+			err := queue.DecodeResults(q.run, msg.Subject(), resultData(b, msg), func(meta queue.ResultMeta, r *scrape.Result) {
 				if meta.Kind != "" {
 					b.Errorf("task %d: %s: %s", meta.Task, meta.Kind, meta.Message)
 				}

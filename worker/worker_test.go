@@ -70,7 +70,7 @@ func (q *testQueue) collect(t *testing.T, n int) map[uint64]scrape.Result {
 			t.Fatal(err)
 		}
 		for m := range b.Messages() {
-			err := queue.DecodeResults(q.run, m.Subject(), m.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+			err := queue.DecodeResults(q.run, m.Subject(), resultData(t, m), func(meta queue.ResultMeta, r *scrape.Result) {
 				if _, dup := out[meta.Task]; dup {
 					t.Errorf("task %d answered twice", meta.Task)
 				}
@@ -550,4 +550,15 @@ func TestRenderSlotsFor(t *testing.T) {
 	if n := DefaultRenderSlots(); n < 1 || n > 2*runtime.NumCPU() {
 		t.Errorf("DefaultRenderSlots() = %d on %d CPUs", n, runtime.NumCPU())
 	}
+}
+
+// resultData is the body of a result message as the coordinator reads it
+// (queue.ResultData): workers send it compressed.
+func resultData(tb testing.TB, m jetstream.Msg) []byte {
+	tb.Helper()
+	data, err := queue.ResultData(m.Headers(), m.Data(), 8<<20)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
 }
