@@ -165,7 +165,7 @@ func TestWorkerLeavesACopyOfATaskItHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 		for m := range b.Messages() {
-			err := queue.DecodeResults(q.run, m.Subject(), m.Data(), func(meta queue.ResultMeta, r *scrape.Result) {
+			err := queue.DecodeResults(q.run, m.Subject(), resultData(t, m), func(meta queue.ResultMeta, r *scrape.Result) {
 				if meta.Task != held.ID || meta.Attempt != 1 || meta.Token != held.Token || r.Status != 200 {
 					t.Errorf("result %+v for task %d attempt %d, want task %d's delivery answered", r, meta.Task, meta.Attempt, held.ID)
 				}
