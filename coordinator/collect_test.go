@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scrape-cluster/scrape/internal/testqueue"
 	"github.com/scrape-cluster/scrape/queue"
@@ -75,13 +76,7 @@ func TestCollectorBatches(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c := &collector{runID: run, cons: cons, frontier: f, sink: snk, log: slog.New(slog.DiscardHandler),
-				nodeOf: func(w string) string { return "node-" + w }}
-			for range 5 {
-				if _, err := c.batch(t.Context(), 100*time.Millisecond); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c := collectBatches(t, run, cons, f, snk, 5)
 			recs := snk.w.(*memWriter).recs
 			if len(recs) != len(tt.written) {
 				t.Fatalf("%d records, want %d: %s", len(recs), len(tt.written), recs)
@@ -172,13 +167,7 @@ func TestCollectorData(t *testing.T) {
 			if _, err := js.PublishMsg(t.Context(), b.Msg(run, "wa")); err != nil {
 				t.Fatal(err)
 			}
-			c := &collector{runID: run, cons: cons, frontier: f, sink: snk, log: slog.New(slog.DiscardHandler),
-				nodeOf: func(w string) string { return "node-" + w }}
-			for range 3 {
-				if _, err := c.batch(t.Context(), 100*time.Millisecond); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c := collectBatches(t, run, cons, f, snk, 3)
 			recs := snk.w.(*memWriter).recs
 			if len(recs) != 1 {
 				t.Fatalf("%d records, want 1", len(recs))
@@ -245,13 +234,7 @@ func TestCollectorCompressed(t *testing.T) {
 			if _, err := js.PublishMsg(t.Context(), m); err != nil {
 				t.Fatal(err)
 			}
-			c := &collector{runID: run, cons: cons, frontier: f, sink: snk, log: slog.New(slog.DiscardHandler),
-				nodeOf: func(w string) string { return "node-" + w }}
-			for range 3 {
-				if _, err := c.batch(t.Context(), 100*time.Millisecond); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c := collectBatches(t, run, cons, f, snk, 3)
 			recs := snk.w.(*memWriter).recs
 			if len(recs) != tt.written {
 				t.Fatalf("%d records, want %d", len(recs), tt.written)
@@ -273,4 +256,18 @@ func TestCollectorCompressed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// collectBatches runs a collector over the run's results for n pulls of
+// 100 ms, into f and snk, and returns it for its counts.
+func collectBatches(t *testing.T, run queue.Run, cons jetstream.Consumer, f *frontier, snk *sink, n int) *collector {
+	t.Helper()
+	c := &collector{runID: run, cons: cons, frontier: f, sink: snk, log: slog.New(slog.DiscardHandler),
+		nodeOf: func(w string) string { return "node-" + w }}
+	for range n {
+		if _, err := c.batch(t.Context(), 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
