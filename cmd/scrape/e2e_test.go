@@ -353,6 +353,13 @@ func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...s
 	args := append([]string{"run", "-f", writeFile(t, "mf", mf), writeFile(t, "urls.txt", urls.String()), "-o", out, "--per-slot", "1"}, extra...)
 	cmd := exec.Command(testbin.Path(t), args...)
 	cmd.Dir = t.TempDir()
+	return cmd, out, want, startKilledAtCleanup(t, cmd)
+}
+
+// startKilledAtCleanup starts cmd, its stderr kept in the buffer returned,
+// and kills it when the test ends if it still runs.
+func startKilledAtCleanup(t *testing.T, cmd *exec.Cmd) *lockedBuffer {
+	t.Helper()
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -362,7 +369,7 @@ func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...s
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
 	})
-	return cmd, out, want, stderr
+	return stderr
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -81,15 +81,7 @@ func TestRenderLeavesNoBrowser(t *testing.T) {
 				"-o", out, "-q", "--ignore-robots", "--render", "always", "--render-slots", "2")
 			cmd.Dir = t.TempDir()
 			cmd.Env = append(os.Environ(), markEnv+"="+mark)
-			stderr := &lockedBuffer{}
-			cmd.Stderr = stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				_, _ = cmd.Process.Wait()
-			})
+			stderr := startKilledAtCleanup(t, cmd)
 			if tt.stop == nil {
 				if err := cmd.Wait(); err != nil {
 					t.Fatalf("run: %v\n%s", err, stderr.String())
