@@ -48,10 +48,7 @@ func TestCollectorBatches(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := queue.Run{ID: "C" + string(rune('A'+i))}
-			cons, err := queue.CreateRun(t.Context(), js, run, queue.Job{AckWait: time.Minute}, queue.Streams{MaxMsg: 1 << 20, Memory: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cons := createTestRun(t, js, run)
 			f, snk := newTestFrontier(t, frontierConfig{Window: 8, PerHost: 8, Slots: 8})
 			load(t, f, hostURLs{"a", 3})
 			released, _, _ := f.pick(time.Now())
@@ -155,10 +152,7 @@ func TestCollectorData(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := queue.Run{ID: "D" + string(rune('A'+i))}
-			cons, err := queue.CreateRun(t.Context(), js, run, queue.Job{AckWait: time.Minute}, queue.Streams{MaxMsg: 1 << 20, Memory: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cons := createTestRun(t, js, run)
 			f, snk := newTestFrontier(t, frontierConfig{Window: 8, PerHost: 8, Slots: 8, Structured: tt.structured})
 			load(t, f, hostURLs{"a", 1})
 			released, _, _ := f.pick(time.Now())
@@ -208,10 +202,7 @@ func TestCollectorCompressed(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := queue.Run{ID: "Z" + string(rune('A'+i))}
-			cons, err := queue.CreateRun(t.Context(), js, run, queue.Job{AckWait: time.Minute}, queue.Streams{MaxMsg: 1 << 20, Memory: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cons := createTestRun(t, js, run)
 			f, snk := newTestFrontier(t, frontierConfig{Window: 8, PerHost: 8, Slots: 8})
 			load(t, f, hostURLs{"a", 3})
 			released, _, _ := f.pick(time.Now())
@@ -270,4 +261,15 @@ func collectBatches(t *testing.T, run queue.Run, cons jetstream.Consumer, f *fro
 		}
 	}
 	return c
+}
+
+// createTestRun makes run's streams in memory on js, with a minute's
+// AckWait, and returns the coordinator's consumer of its results.
+func createTestRun(t *testing.T, js jetstream.JetStream, run queue.Run) jetstream.Consumer {
+	t.Helper()
+	cons, err := queue.CreateRun(t.Context(), js, run, queue.Job{AckWait: time.Minute}, queue.Streams{MaxMsg: 1 << 20, Memory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cons
 }
