@@ -1,13 +1,19 @@
 package coordinator
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scrape-cluster/scrape/internal/testbrowser"
 	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/internal/warctest"
 	"github.com/scrape-cluster/scrape/machinefile"
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -114,5 +120,91 @@ func TestRunRenderNoRenderer(t *testing.T) {
 	_, err := New(h.cfg)
 	if !errors.Is(err, ErrNoRenderer) || !strings.Contains(err.Error(), "render=no") {
 		t.Fatalf("New: %v, want %v naming render=no", err, ErrNoRenderer)
+	}
+}
+
+// A rendered page's document is archived and compared as a fetched one:
+// the WARC holds it as the site served it, and a second run with --since
+// costs its unchanged pages a 304 and no script, and writes them whole from
+// the earlier record.
+func TestRunRenderArchiveAndSince(t *testing.T) {
+	testbrowser.RequireBrowser(t)
+	const pages = 4
+	site, srv := newSinceSite(t, pages)
+	var lines []string
+	for n := range pages {
+		lines = append(lines, fmt.Sprintf("%s/fresh/%d", srv.URL, n))
+	}
+	first := newHarness(t, 1)
+	first.cfg.Fetch.Render = scrape.RenderAlways
+	first.cfg.RenderSlots = 2
+	first.cfg.Warc = filepath.Join(t.TempDir(), "crawl.warc.gz")
+	if _, err := first.run(lines); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	before := byURL(t, first.records())
+	archived := map[string]bool{}
+	for _, r := range warctest.Read(t, first.cfg.Warc) {
+		if r.Type == "response" && r.Status == 200 && bytes.Contains(r.Payload, []byte("<title>")) {
+			archived[r.Target] = true
+		}
+	}
+	for _, l := range lines {
+		r := before[l]
+		if !r.Rendered || r.Error != nil || r.ETag == "" || r.SHA256 == "" {
+			t.Errorf("%s: rendered %v etag %q sha %q error %v", l, r.Rendered, r.ETag, r.SHA256, r.Error)
+		}
+		if !archived[l] {
+			t.Errorf("%s: no response record of its document in the WARC", l)
+		}
+	}
+
+	served := site.BodyBytes()
+	second := newHarness(t, 1)
+	second.cfg.Fetch.Render = scrape.RenderAlways
+	second.cfg.RenderSlots = 2
+	second.cfg.Since = first.out
+	if _, err := second.run(lines); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	for u, r := range byURL(t, second.records()) {
+		if !r.Unchanged || r.Error != nil || r.Title != before[u].Title || r.SHA256 != before[u].SHA256 {
+			t.Errorf("%s: unchanged %v title %q (was %q) error %v", u, r.Unchanged, r.Title, before[u].Title, r.Error)
+		}
+	}
+	if n := site.BodyBytes() - served; n != 0 {
+		t.Errorf("the second run was served %d body bytes; its pages were unchanged", n)
+	}
+}
+
+// With --delay, a rendered page's own requests (its script's API call) are
+// spaced from its pages' and from each other as pages are.
+func TestRunRenderPolite(t *testing.T) {
+	testbrowser.RequireBrowser(t)
+	const delay = 400 * time.Millisecond
+	site := testsite.NewJSApp(t)
+	web := &testsite.Recorder{Handler: site.Server.Config.Handler}
+	srv := httptest.NewServer(web)
+	t.Cleanup(srv.Close)
+	h := newHarness(t, 2)
+	h.cfg.Fetch.Render = scrape.RenderAlways
+	h.cfg.RenderSlots = 2
+	h.cfg.Delay = delay
+	lines := []string{srv.URL + "/app/1", srv.URL + "/app/2", srv.URL + "/app/3"}
+	if _, err := h.run(lines); err != nil {
+		t.Fatal(err)
+	}
+	for u, r := range byURL(t, h.records()) {
+		if !r.Rendered || r.Error != nil {
+			t.Errorf("%s: rendered %v error %v", u, r.Rendered, r.Error)
+		}
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	starts := web.Starts(host)
+	if len(starts) != 2*len(lines) {
+		t.Fatalf("%d requests to %s, want %d: each page and its API call", len(starts), host, 2*len(lines))
+	}
+	for _, p := range testsite.SpacingProblems(starts, delay) {
+		t.Error(p)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"time"
 
@@ -29,9 +30,17 @@ type browser struct {
 
 // launch starts a browser. base is the Renderer's context, whose end kills
 // every browser it started.
-func launch(base context.Context, cfg Config, gen int) (*browser, error) {
+// proxy is the browser's proxy, which refuses everything (nowhere): every
+// request of a page is answered from the interceptor, so whatever the
+// browser would send itself (a WebSocket, which the Fetch domain does not
+// pause, a service worker's fetch, its own background traffic) fails
+// instead of reaching a network unchecked.
+func launch(base context.Context, cfg Config, proxy string, gen int) (*browser, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(cfg.Browser),
+		chromedp.ProxyServer("http://"+proxy),
+		// Loopback included: Chromium sends it around a proxy otherwise.
+		chromedp.Flag("proxy-bypass-list", "<-loopback>"),
 		chromedp.DisableGPU,
 		chromedp.Flag("mute-audio", true),
 		chromedp.Flag("no-pings", true),
@@ -84,4 +93,39 @@ func (b *browser) close() error {
 	b.cancel() // kills the process and waits for it, then its leftovers
 	killGroup(b.pid)
 	return err
+}
+
+// nowhere is a proxy that closes every connection it is given.
+type nowhere struct {
+	ln   net.Listener
+	done chan struct{}
+}
+
+func listenNowhere() (*nowhere, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the browser's proxy: %w", err)
+	}
+	nw := &nowhere{ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(nw.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			_ = c.Close()
+		}
+	}()
+	return nw, nil
+}
+
+func (nw *nowhere) addr() string { return nw.ln.Addr().String() }
+
+func (nw *nowhere) close() {
+	_ = nw.ln.Close()
+	<-nw.done
 }

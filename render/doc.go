@@ -8,9 +8,11 @@
 //   - render.go: one page in a tab of its own browser context (no cookie
 //     or storage of one page reaches the next), bounded by the run's
 //     --timeout: navigation, then the network idle or --wait-for.
-//   - intercept.go: every request the page makes, checked before it is
-//     sent: images, fonts and media blocked unless --render-resources,
-//     and the private-network rule of the HTTP fetcher (scrape.Guard).
+//   - intercept.go: every request the page makes, paused before it is
+//     sent and made by the worker's HTTP client instead (scrape.PageSession:
+//     the guard, headers, cookies, proxy, limits), or refused: images,
+//     fonts and media unless --render-resources. The browser itself is
+//     given a proxy that reaches nothing.
 //
 // The worker (package worker) owns a Renderer and feeds it the run's render
 // tasks; the coordinator never imports this package.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -34,9 +35,13 @@ type Config struct {
 // Renderer renders pages in one browser, a tab per page. Render is safe for
 // concurrent use; the caller bounds how many run at once (--render-slots).
 type Renderer struct {
-	cfg     Config
-	guard   *scrape.Guard
-	extract *scrape.Fetcher // its extraction only: it never fetches
+	cfg Config
+	// fetcher makes every request of every page (scrape.PageSession) and
+	// extracts the DOM.
+	fetcher *scrape.Fetcher
+	// nowhere is where the browser's own network goes: a proxy that
+	// closes every connection (launch).
+	nowhere *nowhere
 	log     *slog.Logger
 
 	base   context.Context // ends on Close: kills every browser
@@ -64,18 +69,23 @@ func Open(cfg Config) (*Renderer, error) {
 	if cfg.Fetch.UserAgent == "" {
 		cfg.Fetch.UserAgent = scrape.DefaultUserAgent()
 	}
+	nw, err := listenNowhere()
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
 	base, cancel := context.WithCancel(context.Background())
 	r := &Renderer{
 		cfg:     cfg,
-		guard:   scrape.NewGuard(cfg.Fetch, nil),
-		extract: scrape.NewFetcher(cfg.Fetch),
+		fetcher: scrape.NewFetcher(cfg.Fetch),
+		nowhere: nw,
 		log:     cfg.Logger.With("component", "render"),
 		base:    base,
 		cancel:  cancel,
 	}
-	b, err := launch(base, cfg, 0)
+	b, err := launch(base, cfg, nw.addr(), 0)
 	if err != nil {
 		cancel()
+		nw.close()
 		return nil, fmt.Errorf("render: %w", err)
 	}
 	r.cur, r.started = b, 1
@@ -95,6 +105,8 @@ func (r *Renderer) Close() error {
 		err = b.close()
 	}
 	r.cancel()
+	r.nowhere.close()
+	r.fetcher.Close()
 	return err
 }
 
@@ -131,7 +143,7 @@ func (r *Renderer) browserAfter(dead *browser) (*browser, error) {
 	}
 	r.log.Warn("browser died; starting another", "pid", dead.pid)
 	_ = dead.close()
-	b, err := launch(r.base, r.cfg, r.started)
+	b, err := launch(r.base, r.cfg, r.nowhere.addr(), r.started)
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
@@ -222,10 +234,8 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		return fail("open tab", err)
 	}
 	pctx, endPage := t.page(tabCtx)
-	in := &interceptor{guard: r.guard, resources: r.cfg.Fetch.RenderResources, frame: t.frame}
-	if scrape.IsListed(ctx) {
-		in.listed = u.Hostname()
-	}
+	session := r.fetcher.NewPageSession(ctx, u)
+	in := newInterceptor(session, u, t.frame, r.cfg.Fetch.RenderResources, leaseFrom(ctx))
 	var answers sync.WaitGroup
 	intercepting := make(chan struct{})
 	events := chromedp.Events(pctx, fetch.RequestPaused)
@@ -257,8 +267,16 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 	began := time.Now()
 	resp, err := chromedp.Run(pctx, chromedp.NavigateResponse(u.String()))
 	loaded := time.Now()
-	if blocked := in.blockedDocument(); blocked != "" {
-		res.Error = scrape.Errorf(scrape.KindBlockedAddress, "%s", blocked)
+	if session.Finish(&res) {
+		// --since: the page is the one the validators came from (the
+		// browser, given a 304 it has nothing cached for, aborts it).
+		clean = true
+		res.Status, res.FinalURL = http.StatusNotModified, u.String()
+		return res
+	}
+	if e := in.documentError(); e != nil {
+		// The page's own request failed, as the fetcher words it.
+		res.Error = e
 		clean = true
 		return res
 	}
@@ -297,7 +315,11 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		}
 	}
 
-	r.log.Debug("page loaded", "url", rawURL, "load", loaded.Sub(began), "wait", time.Since(loaded))
+	if r.log.Enabled(pctx, slog.LevelDebug) {
+		made, refused, failed := in.counts()
+		r.log.Debug("page loaded", "url", rawURL, "load", loaded.Sub(began), "wait", time.Since(loaded),
+			"requests", made, "refused", refused, "failed", failed)
+	}
 	doc, err := chromedp.Run(pctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	if err != nil {
 		clean = false
@@ -310,7 +332,7 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		}
 	}
 	res.Bytes = int64(len(doc))
-	r.extract.ExtractPage(&res, base, []byte(doc))
+	r.fetcher.ExtractPage(&res, base, []byte(doc))
 	res.Rendered = true
 	return res
 }

@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 )
 
-// What a browser (package render) needs from this package: the same guard,
-// the same extraction, and the same record, for a page whose HTML is the DOM
+// What a browser (package render) needs from this package: its requests made
+// by the fetcher (pagesession.go), the same extraction, and the same record,
+// for a page whose HTML is the DOM
 // after its scripts ran rather than the body a request returned.
 
 // Render modes (--render), in Config.Render.
@@ -36,42 +34,6 @@ func ParseRenderMode(s string) (string, error) {
 // IsListed reports whether ctx is from Listed: the fetch is of a URL the
 // input lists, whose own host may be at a private address.
 func IsListed(ctx context.Context) bool { return isListed(ctx) }
-
-// CheckHost resolves host (a name or an IP address, as a URL names it) and
-// returns an error if any of its addresses is one the guard refuses: a
-// browser connects by itself, so the guard cannot sit in its dial, and a
-// host with one refused address among public ones is refused whole, since
-// the browser may pick either. The error's message says which address and
-// how to allow it, as Fetch's KindBlockedAddress does.
-//
-// The browser resolves the name again itself: a name that changes its
-// answer between the two (DNS rebinding) is not caught here.
-func (g *Guard) CheckHost(ctx context.Context, host string) error {
-	host = strings.Trim(host, "[]")
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", dialName(host))
-		if err != nil {
-			return fmt.Errorf("resolve %s: %w", host, err)
-		}
-	}
-	for _, a := range addrs {
-		if err := g.check(host, netip.AddrPortFrom(a, 0).String()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// IsBlocked reports whether err is the guard's refusal of an address.
-func IsBlocked(err error) bool {
-	var be *blockedError
-	return errors.As(err, &be)
-}
 
 // ExtractPage fills res from doc, an HTML document another client read
 // (a browser's DOM after its scripts ran), as Fetch fills it from a body:

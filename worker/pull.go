@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scrape-cluster/scrape/queue"
+	"github.com/scrape-cluster/scrape/render"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -31,6 +32,8 @@ type puller struct {
 	// fetcher's, or the browser's for the render tasks (render.go).
 	slots int
 	get   func(ctx context.Context, url string, release func()) scrape.Result
+	// render says get renders: the page's requests are the browser's.
+	render bool
 	// held is shared by the plain and the render puller: one worker holds
 	// both kinds of task.
 	held *heldTasks
@@ -311,15 +314,23 @@ func (p *puller) fetch(ctx context.Context, task scrape.Task, lost int, fetching
 		case <-ctx.Done():
 			return nil, false
 		}
-		if err := p.lease(ctx, task); err != nil {
+		fctx := ctx
+		if gap := max(task.Delay, p.job.Delay); gap > 0 && p.render {
+			// A rendered page's scripts and API calls are requests to
+			// a host as its pages are: each waits for its start time,
+			// and so does the page's own, as the browser sends it (its
+			// tab may take a while to be ready).
+			fctx = render.WithLease(fctx, func(ctx context.Context, u *url.URL) error {
+				return p.leaseHost(ctx, u, gap)
+			})
+		} else if err := p.lease(ctx, task); err != nil {
 			<-fetching
 			return nil, false
 		}
-		fctx := ctx
 		if task.Listed {
 			// The input lists the task's host: the user asked for it,
 			// private address or not.
-			fctx = scrape.Listed(ctx)
+			fctx = scrape.Listed(fctx)
 		}
 		if task.Cookies != "" {
 			fctx = scrape.WithCookies(fctx, task.Cookies)
@@ -419,6 +430,12 @@ func (p *puller) lease(ctx context.Context, task scrape.Task) error {
 	if err != nil {
 		return nil // the fetch reports the bad URL
 	}
+	return p.leaseHost(ctx, u, gap)
+}
+
+// leaseHost waits for a start time for a request to u's host, whose
+// spacing the worker knows to be at least gap.
+func (p *puller) leaseHost(ctx context.Context, u *url.URL, gap time.Duration) error {
 	for {
 		lctx, cancel := context.WithTimeout(ctx, max(leaseWait, 4*gap))
 		_, err := p.js.Conn().RequestWithContext(lctx, p.w.run.LeaseSubject(), []byte(queue.HostKey(u)))
@@ -426,7 +443,7 @@ func (p *puller) lease(ctx context.Context, task scrape.Task) error {
 		if err == nil || ctx.Err() != nil {
 			return ctx.Err()
 		}
-		p.w.log.Warn("waiting for a start time", "url", task.URL, "err", err)
+		p.w.log.Warn("waiting for a start time", "url", u.Redacted(), "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -115,7 +115,7 @@ func (w *Worker) openRenderer(ctx context.Context, js jetstream.JetStream, job q
 // slots, the browser.
 func (rd *renderer) puller(p *puller) *puller {
 	q := *p
-	q.cons, q.slots = rd.cons, rd.slots
+	q.cons, q.slots, q.render = rd.cons, rd.slots, true
 	q.get = func(ctx context.Context, url string, release func()) scrape.Result {
 		res := rd.r.Render(ctx, url)
 		release()

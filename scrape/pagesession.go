@@ -1,0 +1,276 @@
+package scrape
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A rendered page's requests are made here, not by the browser: the browser
+// (package render) hands each one over before it would send it, and is
+// given the answer. So a rendered page goes out with the run's headers,
+// cookies and proxy, through the guard's dial (which checks the address it
+// connects to, so a name that changes its answer cannot lead the browser
+// to a private one), bounded by MaxBody and MaxRedirects, and its own
+// document is what --since and the archive see, as the fetcher's would be.
+
+// BrowserRequest is one request a rendered page makes.
+type BrowserRequest struct {
+	Method string
+	URL    string
+	// Header is the browser's own (its Accept, Referer, Origin...).
+	Header http.Header
+	Body   []byte
+	// Document is a navigation of the page's main frame: the page itself,
+	// or a hop of its redirects.
+	Document bool
+}
+
+// BrowserResponse is the answer the browser is given. Header has lost
+// what described the transfer (Content-Encoding, Content-Length): Body is
+// decoded already.
+type BrowserResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// PageSession makes the requests of one rendered page. Its methods are safe
+// for concurrent use: a page makes many requests at once.
+type PageSession struct {
+	f      *Fetcher
+	page   *url.URL
+	listed string // the page's host when the input lists it
+	start  time.Time
+	// validators are --since's, sent with the page's first request only.
+	validators context.Context
+	jar        *fetchJar // with Session; else cookies are the run's and the task's
+	taskCookie string
+	proxy      *poolProxy
+
+	mu       sync.Mutex
+	docs     int // document requests made: the page's and its redirects'
+	sentCond bool
+	doc      *documentAnswer // the page's latest document response
+	proxyOK  bool
+}
+
+// documentAnswer is what the record keeps of the page's own document.
+type documentAnswer struct {
+	status      int
+	header      http.Header
+	conditional bool
+	sum         string
+	exchange    *Exchange
+}
+
+// NewPageSession starts the requests of a page to be rendered. ctx is the
+// page's (Listed, WithCookies, WithValidators apply as to Fetch).
+func (f *Fetcher) NewPageSession(ctx context.Context, page *url.URL) *PageSession {
+	s := &PageSession{f: f, page: page, start: time.Now(), validators: ctx}
+	if isListed(ctx) {
+		s.listed = page.Hostname()
+	}
+	s.taskCookie, _ = ctx.Value(cookiesKey{}).(string)
+	if f.cfg.Session {
+		s.jar = newFetchJar(f.cfg.Cookies, page, s.listed, s.taskCookie, s.start)
+	}
+	if f.proxies != nil {
+		// One proxy for all of a page: a site sees one visitor.
+		s.proxy = f.proxies.pick(s.start)
+	}
+	return s
+}
+
+// Do makes r, following no redirect (the browser follows them, through Do
+// again), and returns the answer for the browser, or why the request failed, or was refused (a private address, a document redirected
+// more than MaxRedirects times, a body over MaxBody).
+func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserResponse, *Error) {
+	f := s.f
+	if f.badConfig != nil {
+		return nil, Errorf(KindFetch, "%s", f.badConfig)
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, Errorf(KindInvalidURL, "%q: not an http or https URL", r.URL)
+	}
+	conditional := false
+	if r.Document {
+		s.mu.Lock()
+		s.docs++
+		hops := s.docs - 1
+		first := !s.sentCond
+		s.sentCond = true
+		s.mu.Unlock()
+		if f.cfg.MaxRedirects >= 0 && hops > f.cfg.MaxRedirects {
+			return nil, Errorf(KindTooManyRedirects, "stopped after %d redirects", f.cfg.MaxRedirects)
+		}
+		if hops > 0 && f.cfg.MaxRedirects < 0 {
+			return nil, Errorf(KindFetch, "redirected, and redirects are not followed")
+		}
+		conditional = first
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if len(r.Body) > 0 {
+		body = bytes.NewReader(r.Body)
+	}
+	limit := f.cfg.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		limit = max(0, min(limit, time.Until(d).Round(time.Millisecond)))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, Errorf(KindInvalidURL, "%s", err)
+	}
+	s.header(req, r.Header)
+	if conditional {
+		conditional = setValidators(s.validators, req)
+	}
+	if s.listed != "" && strings.EqualFold(u.Hostname(), s.listed) {
+		req = req.WithContext(ListedHost(req.Context(), s.listed))
+	}
+	if s.proxy != nil {
+		req = req.WithContext(withProxy(req.Context(), s.proxy))
+	}
+	var ip *remoteIP
+	if r.Document && f.cfg.Archive && s.proxy == nil {
+		ip = new(remoteIP)
+		req = ip.trace(req)
+	}
+	resp, err := f.transport.RoundTrip(req)
+	if s.proxy != nil && r.Document && ctx.Err() == nil {
+		s.mu.Lock()
+		s.proxyOK = resp != nil
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return nil, classify(ctx, limit, err)
+	}
+	defer resp.Body.Close()
+	if s.jar != nil {
+		s.jar.SetCookies(u, resp.Cookies())
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, f.cfg.MaxBody+1))
+	if err != nil {
+		return nil, classifyBody(ctx, limit, err)
+	}
+	if n > f.cfg.MaxBody {
+		return nil, Errorf(KindTooLarge, "body exceeds %d bytes", f.cfg.MaxBody)
+	}
+	out := &BrowserResponse{Status: resp.StatusCode, Header: resp.Header.Clone(), Body: buf.Bytes()}
+	for _, h := range []string{"Content-Encoding", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive"} {
+		out.Header.Del(h)
+	}
+	if r.Document {
+		doc := &documentAnswer{status: resp.StatusCode, header: resp.Header, conditional: conditional, sum: bodySum(out.Body)}
+		if f.cfg.Archive {
+			doc.exchange = &Exchange{Request: requestHead(req), Response: responseHead(resp), Body: string(out.Body), IP: ip.String()}
+		}
+		s.mu.Lock()
+		s.doc = doc
+		s.mu.Unlock()
+	}
+	return out, nil
+}
+
+// header sets req's headers: the browser's, less what the transport does
+// itself, then the run's (-H), which may replace them, and the cookies.
+func (s *PageSession) header(req *http.Request, browser http.Header) {
+	h := req.Header
+	for name, vs := range browser {
+		switch http.CanonicalHeaderKey(name) {
+		// The transport asks for gzip and decodes it itself, so MaxBody
+		// bounds the decoded size; it frames the request itself too.
+		case "Accept-Encoding", "Connection", "Content-Length", "Host", "Transfer-Encoding", "Cookie":
+			continue
+		}
+		for _, v := range vs {
+			h.Add(name, v)
+		}
+	}
+	h.Set("User-Agent", s.f.cfg.UserAgent)
+	own := sameSite(req.URL, s.page)
+	for _, x := range s.f.cfg.Headers {
+		// Credentials in the run's headers go to the page's own site only,
+		// as Go's client keeps them along a redirect: a page's script on
+		// another host does not get them.
+		if !own && sensitiveHeader(x.Name) {
+			continue
+		}
+		h.Set(x.Name, x.Value)
+	}
+	var cookies []string
+	if s.jar != nil {
+		for _, c := range s.jar.Cookies(req.URL) {
+			cookies = append(cookies, c.Name+"="+c.Value)
+		}
+	} else {
+		extra := ""
+		if strings.EqualFold(req.URL.Host, s.page.Host) {
+			extra = s.taskCookie
+		}
+		if c := cookieHeader(s.f.cfg.Cookies, req.URL, s.listed, extra, s.start); c != "" {
+			cookies = append(cookies, c)
+		}
+	}
+	if len(cookies) > 0 {
+		h.Set("Cookie", strings.Join(cookies, "; "))
+	}
+}
+
+// sameSite reports whether u is on page's host or one of its subdomains.
+func sameSite(u, page *url.URL) bool {
+	h, p := strings.ToLower(u.Hostname()), strings.ToLower(page.Hostname())
+	return h == p || strings.HasSuffix(h, "."+p)
+}
+
+func sensitiveHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization":
+		return true
+	}
+	return false
+}
+
+// Finish puts what the page's own document said on res: its validators,
+// the SHA-256 of its body as served (not of the DOM), its exchange for the
+// archive, the cookies it set (--session) and the proxy. It reports whether
+// the document was unchanged (--since: a 304 to the validators sent), when
+// there is no DOM worth reading.
+func (s *PageSession) Finish(res *Result) (unchanged bool) {
+	s.mu.Lock()
+	doc, proxyOK := s.doc, s.proxyOK
+	s.mu.Unlock()
+	if s.proxy != nil {
+		res.Proxy = s.proxy.name
+		s.f.proxies.done(s.proxy, proxyOK, time.Now())
+	}
+	if s.jar != nil {
+		res.SetCookies = s.jar.set
+	}
+	if doc == nil {
+		return false
+	}
+	keepValidators(res, doc.header)
+	res.Exchange = doc.exchange
+	if doc.conditional && doc.status == http.StatusNotModified {
+		res.Unchanged = true
+		return true
+	}
+	res.SHA256 = doc.sum
+	return false
+}
+
+// String words a BrowserRequest for a log line.
+func (r BrowserRequest) String() string { return fmt.Sprintf("%s %s", r.Method, r.URL) }
