@@ -208,3 +208,32 @@ func TestRunRenderPolite(t *testing.T) {
 		t.Error(p)
 	}
 }
+
+// A node's proxy= (machinefile) carries all of its rendered pages'
+// requests: the page's and its script's.
+func TestRunRenderNodeProxy(t *testing.T) {
+	testbrowser.RequireBrowser(t)
+	site := testsite.NewJSApp(t)
+	proxy := testsite.NewProxy()
+	ps := httptest.NewServer(proxy)
+	t.Cleanup(ps.Close)
+	h := newHarness(t, 2)
+	h.cfg.Hosts[0].Proxies = []string{ps.URL}
+	h.cfg.Fetch.Render = scrape.RenderAlways
+	h.cfg.RenderSlots = 2
+	lines := []string{site.URL + "/app/1", site.URL + "/app/2"}
+	if _, err := h.run(lines); err != nil {
+		t.Fatal(err)
+	}
+	for u, r := range byURL(t, h.records()) {
+		if !r.Rendered || r.Error != nil || r.Proxy == "" || r.Title != testsite.JSTitle(int(u[len(u)-1]-'0')) {
+			t.Errorf("%s: rendered %v proxy %q title %q error %v", u, r.Rendered, r.Proxy, r.Title, r.Error)
+		}
+	}
+	// Each page and its API call; the private request is refused before
+	// it reaches any proxy? No: through a proxy the target is the
+	// proxy's to reach, as for the fetcher (scrape.Guard.Proxy).
+	if n, pages := proxy.Requests(), int(site.Pages.Load()+site.API.Load()); n < 2*len(lines) || pages != 2*len(lines) {
+		t.Errorf("the proxy took %d requests, the site saw %d pages and API calls; want every one of the %d through the proxy", n, pages, 2*len(lines))
+	}
+}

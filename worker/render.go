@@ -72,8 +72,9 @@ func memAvailable() (uint64, bool) {
 // openRenderer starts the browser if the run renders and the node may: nil
 // if not. A node the machinefile says render=yes of must have a browser; one
 // it says nothing of renders if it finds one, and fetches plain pages
-// either way.
-func (w *Worker) openRenderer(ctx context.Context, js jetstream.JetStream, job queue.Job) (*renderer, error) {
+// either way. fetch is the node's fetch configuration (its proxy= in):
+// the browser's pages make their requests with it.
+func (w *Worker) openRenderer(ctx context.Context, js jetstream.JetStream, job queue.Job, fetch scrape.Config) (*renderer, error) {
 	// Bootstrap.Render is the machinefile's render=, yes or no.
 	if job.Fetch.Render == "" || job.Fetch.Render == scrape.RenderNever || w.cfg.Render == "no" {
 		return nil, nil
@@ -98,7 +99,7 @@ func (w *Worker) openRenderer(ctx context.Context, js jetstream.JetStream, job q
 	if err != nil {
 		return nil, fmt.Errorf("worker: open render consumer: %w", err)
 	}
-	r, err := render.Open(render.Config{Browser: path, Fetch: job.Fetch, Logger: w.cfg.Logger.With("node", w.cfg.Node)})
+	r, err := render.Open(render.Config{Browser: path, Fetch: withParallelism(fetch, slots), Logger: w.cfg.Logger.With("node", w.cfg.Node)})
 	if err != nil {
 		if must {
 			return nil, fmt.Errorf("worker: %w", err)

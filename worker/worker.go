@@ -194,7 +194,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	fetcher := scrape.NewFetcher(withParallelism(fetch, w.cfg.Slots))
 	defer fetcher.Close()
-	rend, err := w.openRenderer(ctx, js, job)
+	rend, err := w.openRenderer(ctx, js, job, fetch)
 	if err != nil {
 		return err
 	}
