@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -26,6 +27,13 @@ type browser struct {
 	cancel context.CancelFunc // the allocator's: kills the process
 	pid    int
 	gen    int // how many browsers the Renderer started before this one
+	once   sync.Once
+
+	// Under the Renderer's mu (retire.go):
+	pages    int       // pages begun in it
+	inflight int       // pages rendering in it now
+	retire   string    // why it is to be retired; "" while it serves
+	measured time.Time // when its memory was last read
 }
 
 // launch starts a browser. base is the Renderer's context, whose end kills
@@ -79,8 +87,15 @@ func launch(base context.Context, cfg Config, proxy string, gen int) (*browser, 
 func (b *browser) alive() bool { return b.ctx.Err() == nil }
 
 // close shuts the browser down, politely first, and kills its process group
-// either way: nothing it started outlives it.
+// either way: nothing it started outlives it. Only the first call does it:
+// the group's ID may be another's once the group is gone.
 func (b *browser) close() error {
+	var err error
+	b.once.Do(func() { err = b.shut() })
+	return err
+}
+
+func (b *browser) shut() error {
 	var err error
 	if b.alive() {
 		ctx, cancel := context.WithTimeout(b.ctx, closeTimeout)

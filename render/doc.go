@@ -4,7 +4,11 @@
 //
 //   - find.go: which browser a node has (PATH, or --browser).
 //   - browser.go: one browser process per Renderer, in a process group of
-//     its own that Close kills whole, started again when it dies.
+//     its own that Close kills whole.
+//   - retire.go: which browser a page goes to; one that died is replaced,
+//     and so is one over its memory limit (proc_linux.go reads its process
+//     group's PSS) or its page bound, retired: it finishes its pages while
+//     new ones go to its successor, then its group is killed.
 //   - render.go: one page in a tab of its own browser context (no cookie
 //     or storage of one page reaches the next), bounded by the run's
 //     --timeout: navigation, then the network idle or --wait-for.

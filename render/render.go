@@ -30,6 +30,12 @@ type Config struct {
 	// record, and WaitFor and RenderResources are read from it.
 	Fetch  scrape.Config
 	Logger *slog.Logger
+	// MemoryLimit retires the browser (retire.go) once its process group
+	// takes more than this many bytes (PSS, Linux only); 0: no limit.
+	MemoryLimit int64
+	// MaxPages retires the browser after this many pages; 0 means
+	// DefaultMaxPages, a negative number no bound.
+	MaxPages int
 }
 
 // Renderer renders pages in one browser, a tab per page. Render is safe for
@@ -47,11 +53,15 @@ type Renderer struct {
 	base   context.Context // ends on Close: kills every browser
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	cur     *browser
-	idle    []*tab // tabs of cur waiting for a page (tab.go)
-	started int    // browsers started, the first included
-	closed  bool
+	mu       sync.Mutex
+	cur      *browser      // for new pages; nil while one starts
+	draining []*browser    // retired or dead, with pages still in them (retire.go)
+	starting chan struct{} // closed once the browser starting in cur's place is in
+	idle     []*tab        // tabs of cur waiting for a page (tab.go)
+	started  int           // browsers started, the first included
+	retired  int           // of them, browsers retired
+	closed   bool
+	closing  sync.WaitGroup // closes of drained browsers, a start under way
 }
 
 // Open starts the browser, so that a node that cannot render finds out
@@ -68,6 +78,9 @@ func Open(cfg Config) (*Renderer, error) {
 	}
 	if cfg.Fetch.UserAgent == "" {
 		cfg.Fetch.UserAgent = scrape.DefaultUserAgent()
+	}
+	if cfg.MaxPages == 0 {
+		cfg.MaxPages = DefaultMaxPages
 	}
 	nw, err := listenNowhere()
 	if err != nil {
@@ -93,21 +106,26 @@ func Open(cfg Config) (*Renderer, error) {
 	return r, nil
 }
 
-// Close stops the browser and waits for it. It may be called more than once.
+// Close stops the browser, and any retired one still draining, and waits
+// for them. It may be called more than once.
 func (r *Renderer) Close() error {
 	r.mu.Lock()
-	b := r.cur
-	r.cur, r.closed = nil, true
+	bs := r.draining
+	if r.cur != nil {
+		bs = append(bs, r.cur)
+	}
+	r.cur, r.draining, r.closed = nil, nil, true
 	r.mu.Unlock()
 	r.closeIdle()
-	var err error
-	if b != nil {
-		err = b.close()
+	var errs []error
+	for _, b := range bs {
+		errs = append(errs, b.close())
 	}
-	r.cancel()
+	r.cancel() // ends a browser starting, which closes itself
+	r.closing.Wait()
 	r.nowhere.close()
 	r.fetcher.Close()
-	return err
+	return errors.Join(errs...)
 }
 
 // PID is the process ID of the running browser, 0 if none: the leader of
@@ -121,36 +139,23 @@ func (r *Renderer) PID() int {
 	return r.cur.pid
 }
 
-// Restarts is how many times the browser was started again after it died.
+// Restarts is how many times a browser was started in place of another,
+// which died or was retired.
 func (r *Renderer) Restarts() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.started - 1
 }
 
-var errClosed = errors.New("render: renderer closed")
-
-// browserAfter returns the running browser, starting a new one if dead is
-// the current one and has died.
-func (r *Renderer) browserAfter(dead *browser) (*browser, error) {
+// Retired is how many browsers were retired for their memory or their page
+// count (retire.go).
+func (r *Renderer) Retired() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return nil, errClosed
-	}
-	if r.cur != dead || r.cur.alive() {
-		return r.cur, nil
-	}
-	r.log.Warn("browser died; starting another", "pid", dead.pid)
-	_ = dead.close()
-	b, err := launch(r.base, r.cfg, r.nowhere.addr(), r.started)
-	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
-	}
-	r.cur = b
-	r.started++
-	return b, nil
+	return r.retired
 }
+
+var errClosed = errors.New("render: renderer closed")
 
 // Render loads rawURL in a new tab and returns its record, with Rendered
 // set when the DOM was read. Like scrape.Fetcher.Fetch it returns no error:
@@ -159,20 +164,16 @@ func (r *Renderer) browserAfter(dead *browser) (*browser, error) {
 // scrape.Listed lets the page reach its own host at a private address.
 func (r *Renderer) Render(ctx context.Context, rawURL string) scrape.Result {
 	start := time.Now()
-	r.mu.Lock()
-	b := r.cur
-	r.mu.Unlock()
 	var res scrape.Result
 	for try := 0; ; try++ {
-		if b == nil || !b.alive() {
-			nb, err := r.browserAfter(b)
-			if err != nil {
-				return failed(rawURL, start, scrape.Errorf(scrape.KindFetch, "%s", err))
-			}
-			b = nb
+		b, err := r.acquire(ctx)
+		if err != nil {
+			return failed(rawURL, start, scrape.Errorf(scrape.KindFetch, "%s", err))
 		}
 		res = r.render(ctx, b, rawURL)
-		if b.alive() || ctx.Err() != nil || try == 1 {
+		died := !b.alive()
+		r.release(b)
+		if !died || ctx.Err() != nil || try == 1 || r.isClosed() {
 			break
 		}
 		r.log.Warn("browser died under a page; loading it again", "url", rawURL)

@@ -27,14 +27,18 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 func open(t testing.TB, cfg scrape.Config) *render.Renderer {
 	t.Helper()
-	browser := testbrowser.RequireBrowser(t)
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 15 * time.Second
+	return openConfig(t, render.Config{Fetch: cfg})
+}
+
+// openConfig opens a Renderer of cfg with the test's browser and logger.
+func openConfig(t testing.TB, cfg render.Config) *render.Renderer {
+	t.Helper()
+	cfg.Browser = testbrowser.RequireBrowser(t)
+	if cfg.Fetch.Timeout == 0 {
+		cfg.Fetch.Timeout = 15 * time.Second
 	}
-	r, err := render.Open(render.Config{
-		Browser: browser, Fetch: cfg,
-		Logger: slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := render.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (r *Renderer) putTab(t *tab, reuse bool) {
 		reuse = err == nil
 	}
 	r.mu.Lock()
-	if reuse && !r.closed && r.cur == t.b {
+	if reuse && !r.closed && r.cur == t.b && t.b.retire == "" {
 		r.idle = append(r.idle, t)
 		r.mu.Unlock()
 		return

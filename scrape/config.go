@@ -64,6 +64,10 @@ type Config struct {
 	// RenderResources is --render-resources: a rendered page loads its
 	// images, fonts and media too, which are blocked otherwise.
 	RenderResources bool `json:",omitempty"`
+	// RenderMemory is --render-memory: the bytes a worker's browser may
+	// take before it is retired for a fresh one; 0 sizes it by the
+	// worker's render slots.
+	RenderMemory int64 `json:",omitempty"`
 
 	// Archive makes each fetch keep its request and response, body
 	// included, for a WARC (Result.Exchange). Off, bodies never leave

@@ -38,6 +38,26 @@ const (
 	browserMemory    = 512 << 20
 )
 
+// renderMemoryFor is the memory a browser of slots tabs may take before it
+// is retired for a fresh one (render.Config.MemoryLimit): the budget above,
+// and half again, since a page may well take more than the test page's
+// twice; a browser past it has grown by more than its pages' worth.
+func renderMemoryFor(slots int) int64 {
+	return (browserMemory + int64(slots)*renderSlotMemory) * 3 / 2
+}
+
+// renderMemory is the browser's memory limit: the worker's own
+// --render-memory, else the run's, else renderMemoryFor(slots).
+func renderMemory(worker, run int64, slots int) int64 {
+	switch {
+	case worker > 0:
+		return worker
+	case run > 0:
+		return run
+	}
+	return renderMemoryFor(slots)
+}
+
 // DefaultRenderSlots sizes rendering by the node's available memory (half
 // of it, renderSlotMemory a slot after browserMemory), from 1 to two per
 // CPU. A node whose memory cannot be read gets one slot per CPU.
@@ -99,7 +119,8 @@ func (w *Worker) openRenderer(ctx context.Context, js jetstream.JetStream, job q
 	if err != nil {
 		return nil, fmt.Errorf("worker: open render consumer: %w", err)
 	}
-	r, err := render.Open(render.Config{Browser: path, Fetch: withParallelism(fetch, slots), Logger: w.cfg.Logger.With("node", w.cfg.Node)})
+	limit := renderMemory(w.cfg.RenderMemory, job.Fetch.RenderMemory, slots)
+	r, err := render.Open(render.Config{Browser: path, Fetch: withParallelism(fetch, slots), MemoryLimit: limit, Logger: w.cfg.Logger.With("node", w.cfg.Node)})
 	if err != nil {
 		if must {
 			return nil, fmt.Errorf("worker: %w", err)
@@ -108,7 +129,7 @@ func (w *Worker) openRenderer(ctx context.Context, js jetstream.JetStream, job q
 		return nil, nil
 	}
 	w.renderSlots = slots
-	w.log.Info("rendering pages", "browser", path, "pid", r.PID(), "render_slots", slots)
+	w.log.Info("rendering pages", "browser", path, "pid", r.PID(), "render_slots", slots, "render_memory_mib", limit>>20)
 	return &renderer{r: r, cons: cons, slots: slots}, nil
 }
 

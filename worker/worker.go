@@ -58,7 +58,10 @@ type Config struct {
 	// RenderSlots, when set, is the pages rendered at a time here, in
 	// place of the run's --render-slots.
 	RenderSlots int
-	Logger      *slog.Logger
+	// RenderMemory, when set, is the memory the browser here may take
+	// before it is retired, in place of the run's --render-memory.
+	RenderMemory int64
+	Logger       *slog.Logger
 }
 
 // Worker pulls and fetches tasks until its context ends, the coordinator

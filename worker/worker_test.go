@@ -530,6 +530,24 @@ func ownGoroutines() string {
 	return strings.Join(own, "\n\n")
 }
 
+func TestRenderMemory(t *testing.T) {
+	tests := []struct {
+		worker, run int64
+		slots       int
+		want        int64
+	}{
+		{0, 0, 1, 1152 << 20},          // (512 MiB + 256 MiB) * 1.5
+		{0, 0, 4, 2304 << 20},          // (512 MiB + 4 * 256 MiB) * 1.5
+		{0, 2 << 30, 4, 2 << 30},       // the run's --render-memory
+		{1 << 30, 2 << 30, 4, 1 << 30}, // the worker's, over the run's
+	}
+	for _, tt := range tests {
+		if got := renderMemory(tt.worker, tt.run, tt.slots); got != tt.want {
+			t.Errorf("renderMemory(%d, %d, %d slots) = %d MiB, want %d MiB", tt.worker, tt.run, tt.slots, got>>20, tt.want>>20)
+		}
+	}
+}
+
 func TestRenderSlotsFor(t *testing.T) {
 	tests := []struct {
 		avail uint64

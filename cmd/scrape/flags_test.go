@@ -177,8 +177,9 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--per-host", "2", "--delay", "50ms", "--ignore-robots", "--retries", "0", "--retry-backoff", "2s"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerHost, c.Delay, c.IgnoreRobots, c.Retries, c.RetryBackoff = 2, 50*time.Millisecond, true, 0, 2*time.Second
 		}},
-		{[]string{"--render", "auto", "--render-match", `id="__next"`, "--wait-for", "#price", "--render-resources", "--render-slots", "3"}, func(o *runOptions, c *coordinator.Config) {
+		{[]string{"--render", "auto", "--render-match", `id="__next"`, "--wait-for", "#price", "--render-resources", "--render-slots", "3", "--render-memory", "2GiB"}, func(o *runOptions, c *coordinator.Config) {
 			c.Fetch.Render, c.Fetch.RenderMatch, c.Fetch.WaitFor, c.Fetch.RenderResources, c.RenderSlots = scrape.RenderAuto, `id="__next"`, "#price", true, 3
+			c.Fetch.RenderMemory = 2 << 30
 		}},
 		{[]string{"--per-slot", "4"}, func(o *runOptions, c *coordinator.Config) {
 			c.PerSlot = 4
@@ -370,8 +371,8 @@ func TestWorkerFlags(t *testing.T) {
 	}{
 		{nil, func(o *workerOptions) {}},
 		{[]string{"--grace", "5s"}, func(o *workerOptions) { o.cfg.Grace = 5 * time.Second }},
-		{[]string{"--browser", "/opt/chrome/chrome", "--render-slots", "3"}, func(o *workerOptions) {
-			o.cfg.Browser, o.cfg.RenderSlots = "/opt/chrome/chrome", 3
+		{[]string{"--browser", "/opt/chrome/chrome", "--render-slots", "3", "--render-memory", "1536MiB"}, func(o *workerOptions) {
+			o.cfg.Browser, o.cfg.RenderSlots, o.cfg.RenderMemory = "/opt/chrome/chrome", 3, 1536<<20
 		}},
 		{[]string{"--nats", "nats://a:4222, tls://b:4222", "--nkey", "w.nk", "--tls-ca", "cert.pem",
 			"--slots", "8", "--name", "rack2", "--run", "ABC", "--wait", "1m", "-v"}, func(o *workerOptions) {

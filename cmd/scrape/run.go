@@ -147,6 +147,7 @@ func (o *runOptions) bind(f *pflag.FlagSet) {
 	f.StringVar(&c.Fetch.WaitFor, "wait-for", "", "read a rendered page once this `CSS` selector matches (default: once its network is idle)")
 	f.BoolVar(&c.Fetch.RenderResources, "render-resources", false, "let rendered pages load images, fonts and media (blocked by default)")
 	f.IntVar(&c.RenderSlots, "render-slots", 0, "pages a node renders at a time (default: by its available memory, at least 1, at most 2 per CPU)")
+	f.Var((*byteSize)(&c.Fetch.RenderMemory), "render-memory", "memory a node's browser may take before it is replaced by a fresh one, e.g. 2GiB (default: by its render slots)")
 	f.IntVar(&c.PerSlot, "per-slot", coordinator.DefaultPerSlot, "pages a node fetches at a time for each of its machinefile slots (without -f: one slot per CPU)")
 	f.IntVar(&c.PerHost, "per-host", coordinator.DefaultPerHost, "requests in flight to one host, across the whole cluster")
 	f.DurationVar(&c.Delay, "delay", 0, "least time between the starts of two requests to one host, cluster-wide (plus up to half again as jitter)")

@@ -79,6 +79,7 @@ scrape run goes on with its other workers.`,
 	f.DurationVar(&o.cfg.Grace, "grace", worker.DefaultGrace, "exit after being cut off from the coordinator this long")
 	f.StringVar(&o.cfg.Browser, "browser", "", "render with this Chromium `path` (--render); default: chromium, chromium-browser or google-chrome on PATH")
 	f.IntVar(&o.cfg.RenderSlots, "render-slots", 0, "pages rendered at a time here, in place of the run's --render-slots")
+	f.Var((*byteSize)(&o.cfg.RenderMemory), "render-memory", "memory the browser here may take before it is replaced, in place of the run's --render-memory")
 	f.CountVarP(&o.verbose, "verbose", "v", "with --nats: log every page")
 	return cmd
 }
