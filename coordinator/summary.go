@@ -31,11 +31,14 @@ type Summary struct {
 	Errors  map[string]int `json:"errors"` // by kind
 	// Unchanged counts the records marked unchanged (--since): pages the
 	// earlier output has as they are.
-	Unchanged int            `json:"unchanged,omitempty"`
-	Bytes     int64          `json:"bytes"`
-	PerNode   map[string]int `json:"per_node"`
-	Nodes     int            `json:"nodes"`
-	Elapsed   time.Duration  `json:"-"`
+	Unchanged int `json:"unchanged,omitempty"`
+	// Unrendered counts the plain records of pages that needed a browser
+	// when no node could render them (--render auto, needs_render).
+	Unrendered int            `json:"unrendered,omitempty"`
+	Bytes      int64          `json:"bytes"`
+	PerNode    map[string]int `json:"per_node"`
+	Nodes      int            `json:"nodes"`
+	Elapsed    time.Duration  `json:"-"`
 	// ElapsedSeconds and PagesPerSecond restate Elapsed for readers of
 	// the JSON; NodeRates gives each node's share and pace.
 	ElapsedSeconds float64             `json:"elapsed_seconds"`
@@ -149,6 +152,9 @@ func (s *Summary) add(m queue.ResultMeta) {
 	if m.Unchanged {
 		s.Unchanged++
 	}
+	if m.NeedsRender != "" {
+		s.Unrendered++
+	}
 	if m.Node == "" {
 		return
 	}
@@ -217,6 +223,9 @@ func (s *Summary) Print(w io.Writer) {
 	if s.Reoffered > 0 {
 		fmt.Fprintf(w, "  offered again: %d pages in flight at the end on a node much slower than another; the first answer of each was written\n", s.Reoffered)
 	}
+	if s.Unrendered > 0 {
+		fmt.Fprintf(w, "  not rendered: %d pages that need a browser keep their plain-HTTP record (needs_render): no node could render them\n", s.Unrendered)
+	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(w, "  rejected: %d results not written: sent by a worker the task was not given to, or unreadable\n", s.Rejected)
 	}
@@ -284,6 +293,7 @@ func countEarlier(s *Summary, path string, format output.Format, pos output.Pos)
 	s.Earlier += part.Records
 	s.OK += part.OK
 	s.Unchanged += part.Unchanged
+	s.Unrendered += part.Unrendered
 	s.Bytes += part.Bytes
 	for k, n := range part.Errors {
 		s.Errors[k] += n
@@ -304,10 +314,11 @@ func countJSON(s *Summary, r io.Reader, array bool, want int) error {
 	}
 	for s.Records < want && (!array || dec.More()) {
 		var rec struct {
-			Bytes     int64         `json:"bytes"`
-			Node      string        `json:"node"`
-			Unchanged bool          `json:"unchanged"`
-			Error     *scrape.Error `json:"error"`
+			Bytes       int64         `json:"bytes"`
+			Node        string        `json:"node"`
+			Unchanged   bool          `json:"unchanged"`
+			NeedsRender string        `json:"needs_render"`
+			Error       *scrape.Error `json:"error"`
 		}
 		if err := dec.Decode(&rec); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -322,6 +333,9 @@ func countJSON(s *Summary, r io.Reader, array bool, want int) error {
 		s.count(kind, rec.Bytes, rec.Node)
 		if rec.Unchanged {
 			s.Unchanged++
+		}
+		if rec.NeedsRender != "" {
+			s.Unrendered++
 		}
 	}
 	return nil
