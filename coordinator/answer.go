@@ -41,11 +41,12 @@ func (f *frontier) answer(meta queue.ResultMeta, now time.Time) (verdict, scrape
 	f.answeredLocked(e, meta.Node, meta.Took)
 	f.adaptLocked(e, meta, now)
 	say := f.breakerLocked(e, meta, now)
-	if meta.NeedsRender != "" && !e.task.Render && say != finalTask {
+	if meta.NeedsRender != "" && !e.task.Render && say != finalTask && !f.noRender {
 		// --render auto: the page came over HTTP and looks as though its
 		// scripts make it. It goes again, at once and to the front, as a
 		// render task, which only workers with a browser pull; it is no
-		// failure, so no retry is counted.
+		// failure, so no retry is counted. With no worker that renders,
+		// the plain record is written, its needs_render saying so.
 		e.task.Attempt++
 		e.task.Render = true
 		e.host.queue = append([]*entry{e}, e.host.queue...)

@@ -229,6 +229,8 @@ func (c *collector) check(meta queue.ResultMeta, r *scrape.Result) ([]byte, chec
 	if s := c.frontier.cfg.Since; s != nil {
 		s.apply(r, task, c.frontier.cfg.Structured, c.log)
 	}
+	// What the summary counts is the record as written.
+	meta.Unchanged = r.Unchanged
 	rec, err := appendRecord(c.rec[:0], r)
 	if err != nil {
 		// Nothing decoded fails to encode but a date past year 9999;

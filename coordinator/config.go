@@ -337,13 +337,14 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// ErrNoRenderer is a run with --render always or auto and no node that can
-// render.
+// ErrNoRenderer is a run with --render always and no node that can render.
+// (--render auto goes on without one: render.go.)
 var ErrNoRenderer = errors.New("no node can render")
 
-// checkRender checks --render and refuses a run that needs a browser where
-// the machinefile says no node may run one. Whether a node has one is known
-// from its hello (fleet.watch).
+// checkRender checks --render and refuses a run with --render always where
+// the machinefile says no node may run a browser, unless it waits for
+// workers to join, who may bring one. Whether a node has one is known from
+// its hello (fleet.watch, render.go).
 func (c *Config) checkRender() error {
 	mode, err := scrape.ParseRenderMode(c.Fetch.Render)
 	if err != nil {
@@ -353,7 +354,7 @@ func (c *Config) checkRender() error {
 	if c.RenderSlots < 0 {
 		return fmt.Errorf("--render-slots %d: want 1 or more (0: by each node's memory)", c.RenderSlots)
 	}
-	if mode == scrape.RenderNever || len(c.Hosts) == 0 {
+	if mode != scrape.RenderAlways || len(c.Hosts) == 0 || c.WaitWorkers > 0 {
 		return nil
 	}
 	for _, h := range c.Hosts {

@@ -40,7 +40,9 @@
 //     page's data, checked, included); frontier.answer decides: the
 //     final record of its task (write), another attempt (retry.go: which
 //     failures, how long to wait; with --render auto, a page the worker
-//     judged script-made goes again at once as a render task, answer.go),
+//     judged script-made goes again at once as a render task, answer.go,
+//     unless no worker can render: then its plain record is written,
+//     marked needs_render, render.go),
 //     or a duplicate (drop). A host that keeps
 //     failing to be reached has its breaker open (breaker.go): its tasks
 //     wait for one probe, and are recorded host_unreachable if it fails.
@@ -122,8 +124,9 @@
 // start, bootstrap, hello, stop, reap. slots.go sizes each worker: its
 // machinefile slots times --per-slot pages at a time, which its bootstrap
 // carries, with the node's render=; its hello says how many pages it
-// renders at a time, and watch fails a run that needs a browser when no
-// worker has one (fleet.go). Workers that join by
+// renders at a time, and watch counts those that render (render.go): with
+// none, --render always fails (after --wait-workers, if given) and auto
+// goes on with plain records. Workers that join by
 // themselves with the run's join key are join.go's. relay.go puts the
 // workers' output and the run's own lines on one stderr, which the progress
 // bar (progress.go) takes over while it is drawn. Its figures: the input's

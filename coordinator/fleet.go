@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scrape-cluster/scrape/queue"
-	"github.com/scrape-cluster/scrape/scrape"
 )
 
 // fleet is the run's workers: launched in parallel, each reported as it comes
@@ -156,12 +155,9 @@ func (fl *fleet) attach(nc *nats.Conn, q *runQueue, job queue.Job) error {
 // run, or with WaitWorkers first waits that long for one to join.
 func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 	starting, alive := len(fl.nodes), 0
-	// renderers are the live workers that can render. A run that needs
-	// them and has none once every launch is over fails at once, rather
-	// than leave its render tasks to wait for nobody. Joiners may bring a
-	// browser, so a run that waits for them is not failed here.
-	renderers := 0
-	needRender := fl.c.cfg.Fetch.Render != scrape.RenderNever && fl.c.cfg.WaitWorkers <= 0
+	// rw says what a run that needs a browser does without one: fail, wait
+	// for one, or write plain records (render.go).
+	rw := newRenderWatch(fl.c, fl.nodes, fl.hint)
 	var failed []string
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -169,6 +165,11 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 	for {
 		stderr := fl.c.stderr
 		for _, e := range fl.joins.take() {
+			if e.renders > 0 && e.left {
+				rw.live--
+			} else if e.renders > 0 {
+				rw.live++
+			}
 			switch {
 			case !e.left:
 				f.addSlots(e.slots)
@@ -182,8 +183,8 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 				fmt.Fprintf(stderr, "scrape: node %s left\n", e.node)
 			}
 		}
-		if needRender && starting == 0 && alive > 0 && renderers == 0 {
-			return fmt.Errorf("--render %s: %w: none of the %d worker(s) running has a browser (the node's PATH has no chromium, chromium-browser or google-chrome, or the machinefile says render=no); install Chromium on a node, or give scrape worker --browser", fl.c.cfg.Fetch.Render, ErrNoRenderer, alive)
+		if err := rw.check(f, len(fl.nodes), starting, alive+fl.joins.count()); err != nil {
+			return err
 		}
 		switch {
 		case alive+fl.joins.count() > 0 || starting > 0:
@@ -208,6 +209,8 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 			return nil
 		case <-waiting:
 			return fmt.Errorf("%w joined within the wait of %s; %d URLs outstanding", ErrNoWorkers, fl.c.cfg.WaitWorkers, f.outstanding())
+		case <-rw.waiting:
+			return rw.expired(alive+fl.joins.count(), f.outstanding())
 		case <-fl.joins.notify:
 		case now := <-tick.C:
 			fl.joins.expire(now)
@@ -216,13 +219,11 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 			case ev.ready:
 				starting--
 				alive++
-				if ev.n.renderSlots > 0 {
-					renderers++
-				}
+				rw.launched(ev.n, true)
 			case ev.lost:
 				alive--
 				if ev.n.renderSlots > 0 {
-					renderers--
+					rw.live--
 				}
 				msg := fmt.Sprintf("lost node %s: %s", ev.n.Name, ev.n.proc.Reason())
 				if others := alive + fl.joins.count(); others > 0 {
@@ -231,6 +232,7 @@ func (fl *fleet) watch(ctx context.Context, f *frontier) error {
 				fmt.Fprintf(stderr, "scrape: warning: %s\n", msg)
 			default:
 				starting--
+				rw.launched(ev.n, false)
 				if ctx.Err() != nil {
 					return nil
 				}

@@ -177,6 +177,10 @@ type frontier struct {
 	// display (progress.go).
 	lines        inputLines
 	retryWaiting int
+
+	// noRender, with --render auto, says no worker up can render: a page
+	// that needs a browser keeps its plain record (render.go).
+	noRender bool
 }
 
 func newFrontier(cfg frontierConfig, js jetstream.JetStream, run queue.Run, out *sink, log *slog.Logger) *frontier {
@@ -356,7 +360,7 @@ func (f *frontier) pick(now time.Time) (batch, denied []*entry, wait time.Durati
 			h.inflight++
 			f.releasedLocked(e, now)
 			e.task.Token = newToken()
-			e.task.Render = e.task.Render || f.cfg.RenderAll
+			e.task.Render = (e.task.Render && !f.noRender) || f.cfg.RenderAll
 			e.task.Delay, e.released = h.rate.release(now), now
 			// The host's next task waits for this one's answer: the
 			// worker must not hold it back to share a message.

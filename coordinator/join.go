@@ -32,14 +32,16 @@ type joiners struct {
 }
 
 type joiner struct {
-	node  string
-	slots int
-	seen  time.Time
+	node    string
+	slots   int
+	renders int // render slots: 0 if it has no browser
+	seen    time.Time
 }
 
 type joinEvent struct {
 	node, worker string
 	slots        int
+	renders      int
 	left         bool
 	why          string // of a joiner that left without a word
 }
@@ -56,10 +58,10 @@ func (j *joiners) hello(h queue.Hello, now time.Time) {
 		jr.seen = now
 		return
 	}
-	j.live[h.Worker] = &joiner{node: h.Node, slots: h.Slots, seen: now}
+	j.live[h.Worker] = &joiner{node: h.Node, slots: h.Slots, renders: h.RenderSlots, seen: now}
 	j.names[h.Worker] = h.Node
 	j.total++
-	j.news = append(j.news, joinEvent{node: h.Node, worker: h.Worker, slots: h.Slots})
+	j.news = append(j.news, joinEvent{node: h.Node, worker: h.Worker, slots: h.Slots, renders: h.RenderSlots})
 	j.nudge()
 }
 
@@ -81,7 +83,7 @@ func (j *joiners) bye(b queue.Bye) {
 		return // a launched worker, or a joiner already given up on
 	}
 	delete(j.live, b.Worker)
-	j.news = append(j.news, joinEvent{node: jr.node, worker: b.Worker, slots: jr.slots, left: true})
+	j.news = append(j.news, joinEvent{node: jr.node, worker: b.Worker, slots: jr.slots, renders: jr.renders, left: true})
 	j.nudge()
 }
 
@@ -93,7 +95,7 @@ func (j *joiners) expire(now time.Time) {
 	for id, jr := range j.live {
 		if now.Sub(jr.seen) > joinerSilence {
 			delete(j.live, id)
-			j.news = append(j.news, joinEvent{node: jr.node, worker: id, slots: jr.slots, left: true, why: fmt.Sprintf("no word for %s", joinerSilence)})
+			j.news = append(j.news, joinEvent{node: jr.node, worker: id, slots: jr.slots, renders: jr.renders, left: true, why: fmt.Sprintf("no word for %s", joinerSilence)})
 		}
 	}
 }

@@ -183,10 +183,11 @@ func TestCut(t *testing.T) {
 // output itself, in each format, up to the journal's commit only.
 func TestCountEarlier(t *testing.T) {
 	recs := []scrape.Result{
-		{URL: "http://a/1", Bytes: 100, Node: "n1"},
+		{URL: "http://a/1", Bytes: 100, Node: "n1", Unchanged: true},
 		{URL: "http://a/2", Bytes: 50, Node: "n2", Error: &scrape.Error{Kind: scrape.KindHTTPStatus, Message: "404"}},
 		{URL: "nope", Error: &scrape.Error{Kind: scrape.KindInvalidURL, Message: "no"}},
-		{URL: "http://a/3", Bytes: 7, Node: "n1"},
+		// After the commit: not counted.
+		{URL: "http://a/3", Bytes: 7, Node: "n1", Unchanged: true, NeedsRender: "script-only body"},
 	}
 	for _, format := range []output.Format{output.JSON, output.JSONL, output.CSV} {
 		t.Run(string(format), func(t *testing.T) {
@@ -219,8 +220,8 @@ func TestCountEarlier(t *testing.T) {
 			if err := countEarlier(s, path, format, pos); err != nil {
 				t.Fatal(err)
 			}
-			got := fmt.Sprintf("%d records, %d earlier, %d ok, %d bytes, %v, %v", s.Records, s.Earlier, s.OK, s.Bytes, s.Errors, s.PerNode)
-			if want := "4 records, 3 earlier, 2 ok, 151 bytes, map[http_status:1 invalid_url:1], map[n1:2 n2:1]"; got != want {
+			got := fmt.Sprintf("%d records, %d earlier, %d ok, %d unchanged, %d unrendered, %d bytes, %v, %v", s.Records, s.Earlier, s.OK, s.Unchanged, s.Unrendered, s.Bytes, s.Errors, s.PerNode)
+			if want := "4 records, 3 earlier, 2 ok, 1 unchanged, 0 unrendered, 151 bytes, map[http_status:1 invalid_url:1], map[n1:2 n2:1]"; got != want {
 				t.Errorf("\n got %s\nwant %s", got, want)
 			}
 			w.Close()

@@ -76,6 +76,7 @@ func appendRecord(b []byte, r *scrape.Result) ([]byte, error) {
 	if r.Rendered {
 		b = append(b, `,"rendered":true`...)
 	}
+	b = optString(b, `,"needs_render":`, r.NeedsRender)
 	if r.Error != nil {
 		b = appendString(append(b, `,"error":{"kind":`...), r.Error.Kind)
 		b = appendString(append(b, `,"message":`...), r.Error.Message)

@@ -21,6 +21,7 @@ func TestAppendRecord(t *testing.T) {
 		{"fields and text", scrape.Result{URL: "u", Fields: map[string][]string{"b": {"1", ""}, "a": nil, "c": {}}, Text: "t", Depth: 2, Parent: "p"}},
 		{"an error", scrape.Result{URL: "u", Error: scrape.Errorf(scrape.KindTimeout, "slow </script>"), Attempts: 3}},
 		{"rendered", scrape.Result{URL: "u", Attempts: 2, Rendered: true, Error: scrape.Errorf(scrape.KindHTTPStatus, "404")}},
+		{"not rendered", scrape.Result{URL: "u", Attempts: 1, NeedsRender: "script-only <body>"}},
 		{"invalid UTF-8", scrape.Result{URL: "\xff\xfe", Title: "a\xc3(b", Description: "\xed\xa0\x80"}},
 		{"empty lists", scrape.Result{URL: "u", Headings: []string{}, Links: []string{}, Fields: map[string][]string{}}},
 		{"negative numbers", scrape.Result{URL: "u", Line: -1, Status: -2, Bytes: -3, DurationMS: -4, Depth: -5, Attempts: -6}},
@@ -56,7 +57,7 @@ func FuzzAppendRecord(f *testing.F) {
 		r := scrape.Result{URL: url, Title: title, Description: desc, Links: []string{link, title}, Headings: []string{desc},
 			Fields: map[string][]string{key: {link}, desc: nil}, Text: title + desc, Bytes: n, Status: int(n % 1000),
 			FetchedAt: time.Unix(0, nanos).UTC(), Error: &scrape.Error{Kind: key, Message: desc}, Data: []byte(data), Lastmod: link,
-			ETag: title, LastModified: desc, SHA256: key, Unchanged: n%2 == 0}
+			ETag: title, LastModified: desc, SHA256: key, Unchanged: n%2 == 0, NeedsRender: desc}
 		sameAsMarshal(t, &r)
 	})
 }

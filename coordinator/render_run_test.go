@@ -2,12 +2,16 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +19,9 @@ import (
 	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/internal/warctest"
 	"github.com/scrape-cluster/scrape/machinefile"
+	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
+	"github.com/scrape-cluster/scrape/worker"
 )
 
 // A site whose content only scripts make: without --render its records lack
@@ -111,7 +117,9 @@ func TestRunRenderRouting(t *testing.T) {
 	}
 }
 
-// A run that needs a browser where no node may run one fails at once.
+// A run with --render always where the machinefile lets no node run a
+// browser fails before it starts; with --wait-workers a joiner may bring
+// one (TestRunRenderAlwaysNoRenderer).
 func TestRunRenderNoRenderer(t *testing.T) {
 	h := newHarness(t, 1)
 	h.cfg.Hosts[0].Render = machinefile.RenderNo
@@ -236,4 +244,277 @@ func TestRunRenderNodeProxy(t *testing.T) {
 	if n, pages := proxy.Requests(), int(site.Pages.Load()+site.API.Load()); n < 2*len(lines) || pages != 2*len(lines) {
 		t.Errorf("the proxy took %d requests, the site saw %d pages and API calls; want every one of the %d through the proxy", n, pages, 2*len(lines))
 	}
+}
+
+// withoutBrowser runs the rest of the test with a PATH where no browser is
+// found: its workers say they do not render.
+func withoutBrowser(t *testing.T) {
+	t.Helper()
+	t.Setenv("PATH", t.TempDir())
+}
+
+// --render auto on nodes that cannot render: the run goes on, says so once,
+// and writes every page once, those that need a browser as HTTP found
+// them, marked needs_render.
+func TestRunRenderAutoNoRenderer(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(*harness)
+	}{
+		{"render=no", func(h *harness) {
+			for i := range h.cfg.Hosts {
+				h.cfg.Hosts[i].Render = machinefile.RenderNo
+			}
+		}},
+		{"no browser on PATH", func(h *harness) { withoutBrowser(h.t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			site := testsite.NewJSApp(t)
+			var apps, plains []string
+			for n := range 4 {
+				apps = append(apps, fmt.Sprintf("%s/app/%d", site.URL, n+1))
+				plains = append(plains, fmt.Sprintf("%s/plain/%d", site.URL, n+1))
+			}
+			h := newHarness(t, 2, 2)
+			h.cfg.Fetch.Render = scrape.RenderAuto
+			tt.setup(h)
+			sum, err := h.run(append(slices.Clone(apps), plains...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := byURL(t, h.records())
+			if len(recs) != len(apps)+len(plains) || sum.Records != len(recs) {
+				t.Fatalf("%d records, summary %d; want %d", len(recs), sum.Records, len(apps)+len(plains))
+			}
+			for u, r := range recs {
+				app := slices.Contains(apps, u)
+				if r.Error != nil || r.Rendered || (r.NeedsRender != "") != app {
+					t.Errorf("%s: error %v, rendered %v, needs_render %q; want a plain record, needs_render set: %v", u, r.Error, r.Rendered, r.NeedsRender, app)
+				}
+			}
+			for i, u := range apps {
+				if r := recs[u]; r.Title == testsite.JSTitle(i+1) {
+					t.Errorf("%s: title %q: script-made content without a browser", u, r.Title)
+				}
+			}
+			if sum.Unrendered != len(apps) {
+				t.Errorf("summary: %d not rendered, want %d", sum.Unrendered, len(apps))
+			}
+			warning := "scrape: warning: --render auto: no node can render ("
+			if n := strings.Count(h.stderr.String(), warning); n != 1 {
+				t.Errorf("stderr has the warning %d times, want once:\n%s", n, h.stderr)
+			}
+		})
+	}
+}
+
+// --render always on workers that cannot render fails with ErrNoRenderer:
+// at once, or with --wait-workers once no worker that renders joined
+// within the wait. No page is written: none was fetched.
+func TestRunRenderAlwaysNoRenderer(t *testing.T) {
+	tests := []struct {
+		name     string
+		renderNo bool // the machinefile says render=no, rather than no browser on PATH
+		wait     time.Duration
+		want     string
+	}{
+		{"no browser", false, 0, "none of the 1 worker(s) running has a browser"},
+		{"no browser, wait", false, 300 * time.Millisecond, "none with one joined within the wait of 300ms"},
+		{"render=no, wait", true, 300 * time.Millisecond, "none with one joined within the wait of 300ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			withoutBrowser(t)
+			site := testsite.NewJSApp(t)
+			h := newHarness(t, 2)
+			h.cfg.Fetch.Render = scrape.RenderAlways
+			h.cfg.WaitWorkers = tt.wait
+			if tt.renderNo {
+				h.cfg.Hosts[0].Render = machinefile.RenderNo
+			}
+			_, err := h.run([]string{site.URL + "/app/1", site.URL + "/plain/1"})
+			if !errors.Is(err, ErrNoRenderer) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run: %v; want %v saying %q", err, ErrNoRenderer, tt.want)
+			}
+			if _, err := os.Stat(h.out); err == nil {
+				if recs := h.records(); len(recs) != 0 {
+					t.Errorf("%d records written, want none: %+v", len(recs), recs)
+				}
+			}
+			if n := site.Pages.Load(); n != 0 {
+				t.Errorf("the site served %d app pages, want none", n)
+			}
+		})
+	}
+}
+
+// --render auto whose only renderer is lost while it renders: the render
+// tasks it held are taken back and fetched over HTTP by the node left,
+// and written plain, marked needs_render; every page once.
+func TestRunRenderAutoRendererLost(t *testing.T) {
+	testbrowser.RequireBrowser(t)
+	site := testsite.NewJSApp(t)
+	h := newHarness(t, 2, 2)
+	h.cfg.Hosts[0].Render = machinefile.RenderNo
+	h.cfg.Fetch.Render = scrape.RenderAuto
+	h.cfg.RenderSlots = 2
+	var apps, lines []string
+	for n := range 4 {
+		// The page's API answers late: its render is under way for
+		// seconds, long enough to be cut off.
+		apps = append(apps, fmt.Sprintf("%s/app/%d?slow=5000", site.URL, n+1))
+		lines = append(lines, apps[n], fmt.Sprintf("%s/plain/%d", site.URL, n+1))
+	}
+	killed, ran := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(killed)
+		for site.API.Load() == 0 { // a browser is loading an app page
+			select {
+			case <-ran:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		h.launcher.process("localhost#2").Kill()
+	}()
+	sum, err := h.run(lines)
+	close(ran)
+	<-killed
+	if err != nil {
+		t.Fatal(err)
+	}
+	if site.API.Load() == 0 {
+		t.Fatal("no page was being rendered: nothing was killed")
+	}
+	recs := byURL(t, h.records())
+	if len(recs) != len(lines) || sum.Records != len(lines) {
+		t.Fatalf("%d records, summary %d; want %d", len(recs), sum.Records, len(lines))
+	}
+	plain := 0
+	for u, r := range recs {
+		app := slices.Contains(apps, u)
+		switch {
+		case r.Error != nil:
+			t.Errorf("%s: %v", u, r.Error)
+		case r.Rendered:
+			t.Errorf("%s: rendered, though its renderer was killed within its wait for the API", u)
+		case app && r.NeedsRender == "", !app && r.NeedsRender != "":
+			t.Errorf("%s: needs_render %q", u, r.NeedsRender)
+		case app:
+			plain++
+			if r.Node != "localhost" {
+				t.Errorf("%s: fetched by %s, want localhost, the node left", u, r.Node)
+			}
+		}
+	}
+	if plain != len(apps) || sum.Unrendered != plain {
+		t.Errorf("%d app pages written plain, summary %d; want %d", plain, sum.Unrendered, len(apps))
+	}
+	stderr := h.stderr.String()
+	for _, want := range []string{"lost node localhost#2", "scrape: warning: --render auto: no node can render (", "sent to a browser are fetched over HTTP again"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// --render always with --wait-workers, on a node that may not render: the
+// run waits, and a worker with a browser that joins in that time ends the
+// wait and renders every page.
+func TestRunRenderAlwaysJoinerEndsWait(t *testing.T) {
+	browser := testbrowser.RequireBrowser(t)
+	site := testsite.NewJSApp(t)
+	h := newHarness(t, 2)
+	h.cfg.Hosts[0].Render = machinefile.RenderNo
+	h.cfg.Fetch.Render = scrape.RenderAlways
+	h.cfg.WaitWorkers = time.Minute
+	h.cfg.RenderSlots = 2
+	stderr := &syncBuffer{}
+	h.cfg.Stderr = stderr
+	lines := []string{site.URL + "/app/1", site.URL + "/app/2", site.URL + "/plain/1"}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	joined := make(chan error, 1)
+	go func() { joined <- joinWithBrowser(ctx, h, stderr, browser) }()
+	sum, err := h.run(lines)
+	cancel()
+	if jerr := <-joined; jerr != nil {
+		t.Errorf("joiner: %v", jerr)
+	}
+	t.Logf("stderr:\n%s", stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := byURL(t, h.records())
+	if len(recs) != len(lines) || sum.Records != len(lines) {
+		t.Fatalf("%d records, summary %d; want %d", len(recs), sum.Records, len(lines))
+	}
+	for u, r := range recs {
+		if r.Error != nil || !r.Rendered || r.Node != "joiner" {
+			t.Errorf("%s: error %v, rendered %v, node %q; want rendered by the joiner", u, r.Error, r.Rendered, r.Node)
+		}
+	}
+}
+
+// joinWithBrowser waits for the run to say it waits for a worker with a
+// browser, and joins it as scrape worker --nats would, with one.
+func joinWithBrowser(ctx context.Context, h *harness, stderr *syncBuffer, browser string) error {
+	const waiting = "for a worker with a browser to join: scrape worker "
+	var hint string
+	for hint == "" {
+		if _, after, ok := strings.Cut(stderr.String(), waiting); ok {
+			hint, _, _ = strings.Cut(after, "\n")
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("the run never said it waits for a worker with a browser")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	flags := map[string]string{}
+	f := strings.Fields(hint)
+	for i := 0; i+1 < len(f); i += 2 {
+		flags[f[i]] = f[i+1]
+	}
+	auth, err := queue.AuthFiles{NKey: flags["--nkey"], CA: flags["--tls-ca"]}.Load()
+	if err != nil {
+		return fmt.Errorf("hint %q: %w", hint, err)
+	}
+	servers := []string{flags["--nats"]}
+	id, err := worker.FindRun(ctx, worker.Find{Servers: servers, Auth: auth, Wait: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(worker.Config{
+		Bootstrap: queue.Bootstrap{Version: queue.ProtocolVersion, Servers: servers, Auth: auth, Run: id, Node: "joiner"},
+		Joined:    true, Browser: browser, RenderSlots: 2,
+		Logger: h.log.logger(slog.LevelInfo, "[joiner] "),
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// syncBuffer is a run's stderr that a test may read while the run writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -55,13 +56,16 @@ func TestRunSince(t *testing.T) {
 
 			second := newHarness(t, 2, 2)
 			second.cfg.Since = first.cfg.Output
-			if _, err := second.run(lines); err != nil {
+			sum, err := second.run(lines)
+			if err != nil {
 				t.Fatalf("second run: %v", err)
 			}
 			got := byURL(t, second.records())
 			if len(got) != len(lines) {
 				t.Fatalf("%d records, want %d", len(got), len(lines))
 			}
+			// All but the changed page of each kind.
+			checkUnchangedCounted(t, sum, got, len(lines)-2)
 			var fetched int64 // body bytes the records of the second run say they read
 			for _, line := range lines {
 				r := got[line]
@@ -97,6 +101,33 @@ func TestRunSince(t *testing.T) {
 			}
 			t.Logf("body bytes served: %d the first run, %d the second", firstBytes, served)
 		})
+	}
+}
+
+// checkUnchangedCounted checks that the summary counts the records marked
+// unchanged, want of them, in its line and its JSON.
+func checkUnchangedCounted(t *testing.T, sum *Summary, recs map[string]scrape.Result, want int) {
+	t.Helper()
+	n := 0
+	for _, r := range recs {
+		if r.Unchanged {
+			n++
+		}
+	}
+	if n != want || sum.Unchanged != n {
+		t.Errorf("%d records unchanged, the summary says %d; want %d", n, sum.Unchanged, want)
+	}
+	var line strings.Builder
+	sum.Print(&line)
+	if first, _, _ := strings.Cut(line.String(), "\n"); !strings.Contains(first, fmt.Sprintf(", %d unchanged)", want)) {
+		t.Errorf("summary line %q does not count the %d unchanged records", first, want)
+	}
+	js, err := json.Marshal(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), fmt.Sprintf(`"unchanged":%d,`, want)) {
+		t.Errorf("summary JSON %s does not count the %d unchanged records", js, want)
 	}
 }
 

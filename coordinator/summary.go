@@ -29,10 +29,16 @@ type Summary struct {
 	Earlier int            `json:"earlier,omitempty"`
 	OK      int            `json:"ok"`
 	Errors  map[string]int `json:"errors"` // by kind
-	Bytes   int64          `json:"bytes"`
-	PerNode map[string]int `json:"per_node"`
-	Nodes   int            `json:"nodes"`
-	Elapsed time.Duration  `json:"-"`
+	// Unchanged counts the records marked unchanged (--since): pages the
+	// earlier output has as they are.
+	Unchanged int `json:"unchanged,omitempty"`
+	// Unrendered counts the plain records of pages that needed a browser
+	// when no node could render them (--render auto, needs_render).
+	Unrendered int            `json:"unrendered,omitempty"`
+	Bytes      int64          `json:"bytes"`
+	PerNode    map[string]int `json:"per_node"`
+	Nodes      int            `json:"nodes"`
+	Elapsed    time.Duration  `json:"-"`
 	// ElapsedSeconds and PagesPerSecond restate Elapsed for readers of
 	// the JSON; NodeRates gives each node's share and pace.
 	ElapsedSeconds float64             `json:"elapsed_seconds"`
@@ -143,6 +149,12 @@ func newSummary() *Summary {
 
 func (s *Summary) add(m queue.ResultMeta) {
 	s.count(m.Kind, m.Bytes, m.Node)
+	if m.Unchanged {
+		s.Unchanged++
+	}
+	if m.NeedsRender != "" {
+		s.Unrendered++
+	}
 	if m.Node == "" {
 		return
 	}
@@ -176,12 +188,17 @@ func (s *Summary) count(kind string, bytes int64, node string) {
 // Print writes the end-of-run report a person reads on stderr.
 func (s *Summary) Print(w io.Writer) {
 	s.settle(s.Elapsed)
+	counts := fmt.Sprintf("%d records (%d ok, %d errors", s.Records, s.OK, s.Records-s.OK)
+	if s.Unchanged > 0 {
+		counts += fmt.Sprintf(", %d unchanged", s.Unchanged)
+	}
+	counts += ")"
 	if s.Earlier > 0 {
-		fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors), %d of them before the resume; this part: %d in %s, %.1f pages/s; %s read in all\n",
-			s.Records, s.OK, s.Records-s.OK, s.Earlier, s.Records-s.Earlier, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, bytesize.Format(s.Bytes))
+		fmt.Fprintf(w, "scrape: %s, %d of them before the resume; this part: %d in %s, %.1f pages/s; %s read in all\n",
+			counts, s.Earlier, s.Records-s.Earlier, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, bytesize.Format(s.Bytes))
 	} else {
-		fmt.Fprintf(w, "scrape: %d records (%d ok, %d errors) in %s, %.1f pages/s, %s read\n",
-			s.Records, s.OK, s.Records-s.OK, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, bytesize.Format(s.Bytes))
+		fmt.Fprintf(w, "scrape: %s in %s, %.1f pages/s, %s read\n",
+			counts, s.Elapsed.Round(10*time.Millisecond), s.PagesPerSecond, bytesize.Format(s.Bytes))
 	}
 	if len(s.Errors) > 0 {
 		var parts []string
@@ -205,6 +222,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if s.Reoffered > 0 {
 		fmt.Fprintf(w, "  offered again: %d pages in flight at the end on a node much slower than another; the first answer of each was written\n", s.Reoffered)
+	}
+	if s.Unrendered > 0 {
+		fmt.Fprintf(w, "  not rendered: %d pages that need a browser keep their plain-HTTP record (needs_render): no node could render them\n", s.Unrendered)
 	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(w, "  rejected: %d results not written: sent by a worker the task was not given to, or unreadable\n", s.Rejected)
@@ -272,6 +292,8 @@ func countEarlier(s *Summary, path string, format output.Format, pos output.Pos)
 	s.Records += part.Records
 	s.Earlier += part.Records
 	s.OK += part.OK
+	s.Unchanged += part.Unchanged
+	s.Unrendered += part.Unrendered
 	s.Bytes += part.Bytes
 	for k, n := range part.Errors {
 		s.Errors[k] += n
@@ -292,9 +314,11 @@ func countJSON(s *Summary, r io.Reader, array bool, want int) error {
 	}
 	for s.Records < want && (!array || dec.More()) {
 		var rec struct {
-			Bytes int64         `json:"bytes"`
-			Node  string        `json:"node"`
-			Error *scrape.Error `json:"error"`
+			Bytes       int64         `json:"bytes"`
+			Node        string        `json:"node"`
+			Unchanged   bool          `json:"unchanged"`
+			NeedsRender string        `json:"needs_render"`
+			Error       *scrape.Error `json:"error"`
 		}
 		if err := dec.Decode(&rec); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -307,6 +331,12 @@ func countJSON(s *Summary, r io.Reader, array bool, want int) error {
 			kind = rec.Error.Kind
 		}
 		s.count(kind, rec.Bytes, rec.Node)
+		if rec.Unchanged {
+			s.Unchanged++
+		}
+		if rec.NeedsRender != "" {
+			s.Unrendered++
+		}
 	}
 	return nil
 }
@@ -339,6 +369,9 @@ func countCSV(s *Summary, r io.Reader, want int) error {
 		}
 		bytes, _ := strconv.ParseInt(row[col["bytes"]], 10, 64)
 		s.count(row[col["error_kind"]], bytes, row[col["node"]])
+		if i, ok := col["unchanged"]; ok && i < len(row) && row[i] == "true" {
+			s.Unchanged++
+		}
 	}
 	return nil
 }

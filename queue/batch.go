@@ -229,6 +229,9 @@ type ResultMeta struct {
 	Message string
 	// NeedsRender is the result's NeedsRender (--render auto).
 	NeedsRender string
+	// Unchanged is the result's Unchanged, as the worker sent it; the
+	// coordinator's --since may mark the record unchanged after.
+	Unchanged bool
 }
 
 // DecodeResults reads a result message from subject and calls each for every
@@ -261,7 +264,7 @@ func DecodeResults(run Run, subject string, data []byte, each func(ResultMeta, *
 		task, attempt, token := d.frame(&r)
 		m := ResultMeta{Task: task, Attempt: attempt, Token: token, Worker: worker,
 			Status: r.Status, Bytes: r.Bytes, RetryAfter: r.RetryAfter, Took: time.Duration(r.DurationMS) * time.Millisecond,
-			NeedsRender: r.NeedsRender}
+			NeedsRender: r.NeedsRender, Unchanged: r.Unchanged}
 		if r.Error != nil {
 			m.Kind, m.Message = r.Error.Kind, r.Error.Message
 		}

@@ -84,7 +84,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	err := DecodeResults(run, m.Subject, m.Data, func(meta ResultMeta, r *scrape.Result) {
 		want := results[i]
 		wantMeta := ResultMeta{Task: tasks[i].ID, Attempt: tasks[i].Attempt, Token: tasks[i].Token, Worker: "w1",
-			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter, Took: time.Duration(want.DurationMS) * time.Millisecond, NeedsRender: want.NeedsRender}
+			Status: want.Status, Bytes: want.Bytes, RetryAfter: want.RetryAfter, Took: time.Duration(want.DurationMS) * time.Millisecond, NeedsRender: want.NeedsRender, Unchanged: want.Unchanged}
 		if want.Error != nil {
 			wantMeta.Kind, wantMeta.Message = want.Error.Kind, want.Error.Message
 		}

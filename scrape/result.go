@@ -112,8 +112,15 @@ type Result struct {
 	Attempts int    `json:"attempts"`
 	// Rendered says the record is of the page's DOM after a browser ran
 	// its scripts (--render), not of the body a request returned.
-	Rendered bool   `json:"rendered,omitempty"`
-	Error    *Error `json:"error,omitempty"`
+	Rendered bool `json:"rendered,omitempty"`
+	// NeedsRender, with --render auto, is why the page fetched over HTTP
+	// should be loaded in a browser (NeedsRender); "" if not. The
+	// coordinator then queues it again as a render task, and the record
+	// is the rendered one. It stays on a record only when no node could
+	// render the page: the plain record is then the final one, and this
+	// says it is not what a browser would have read.
+	NeedsRender string `json:"needs_render,omitempty"`
+	Error       *Error `json:"error,omitempty"`
 
 	// RetryAfter is the site's Retry-After on a 429 or 503. It steers the
 	// frontier's next attempt and is not part of the record.
@@ -122,11 +129,6 @@ type Result struct {
 	// included, with --session: the coordinator's jar keeps them for the
 	// run's later tasks. They are not part of the record.
 	SetCookies []SetCookie `json:"-"`
-	// NeedsRender, with --render auto, is why the page fetched over HTTP
-	// should be loaded in a browser (NeedsRender); "" if not. The
-	// coordinator then queues it again as a render task. It is not part
-	// of the record.
-	NeedsRender string `json:"-"`
 	// Exchange is the page's request and response, with Config.Archive:
 	// the coordinator writes it to the run's WARC. It is not part of the
 	// record.
