@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -158,7 +159,10 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 	}
 	defer resp.Body.Close()
 	if s.jar != nil {
+		// A page's requests run at once; the jar is one fetch's.
+		s.mu.Lock()
 		s.jar.SetCookies(u, resp.Cookies())
+		s.mu.Unlock()
 	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, f.cfg.MaxBody+1))
@@ -212,9 +216,11 @@ func (s *PageSession) header(req *http.Request, browser http.Header) {
 	}
 	var cookies []string
 	if s.jar != nil {
+		s.mu.Lock()
 		for _, c := range s.jar.Cookies(req.URL) {
 			cookies = append(cookies, c.Name+"="+c.Value)
 		}
+		s.mu.Unlock()
 	} else {
 		extra := ""
 		if strings.EqualFold(req.URL.Host, s.page.Host) {
@@ -251,13 +257,13 @@ func sensitiveHeader(name string) bool {
 func (s *PageSession) Finish(res *Result) (unchanged bool) {
 	s.mu.Lock()
 	doc, proxyOK := s.doc, s.proxyOK
+	if s.jar != nil {
+		res.SetCookies = slices.Clone(s.jar.set)
+	}
 	s.mu.Unlock()
 	if s.proxy != nil {
 		res.Proxy = s.proxy.name
 		s.f.proxies.done(s.proxy, proxyOK, time.Now())
-	}
-	if s.jar != nil {
-		res.SetCookies = s.jar.set
 	}
 	if doc == nil {
 		return false
