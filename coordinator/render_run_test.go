@@ -87,15 +87,23 @@ func TestRunRender(t *testing.T) {
 	}
 }
 
-// Only the node that may render gets the render tasks; the other fetches
-// plain pages all the same.
-func TestRunRenderRouting(t *testing.T) {
+// newOneRendererHarness is a --render auto run on the JS app of two nodes
+// of 2 slots, the first of which says render=no.
+func newOneRendererHarness(t *testing.T) (*testsite.JSApp, *harness) {
+	t.Helper()
 	testbrowser.RequireBrowser(t)
 	site := testsite.NewJSApp(t)
 	h := newHarness(t, 2, 2)
 	h.cfg.Hosts[0].Render = machinefile.RenderNo
 	h.cfg.Fetch.Render = scrape.RenderAuto
 	h.cfg.RenderSlots = 2
+	return site, h
+}
+
+// Only the node that may render gets the render tasks; the other fetches
+// plain pages all the same.
+func TestRunRenderRouting(t *testing.T) {
+	site, h := newOneRendererHarness(t)
 	var lines []string
 	for i := range 4 {
 		lines = append(lines, site.URL+"/app/"+string(rune('1'+i)), site.URL+"/plain/"+string(rune('1'+i)))
@@ -353,12 +361,7 @@ func TestRunRenderAlwaysNoRenderer(t *testing.T) {
 // tasks it held are taken back and fetched over HTTP by the node left,
 // and written plain, marked needs_render; every page once.
 func TestRunRenderAutoRendererLost(t *testing.T) {
-	testbrowser.RequireBrowser(t)
-	site := testsite.NewJSApp(t)
-	h := newHarness(t, 2, 2)
-	h.cfg.Hosts[0].Render = machinefile.RenderNo
-	h.cfg.Fetch.Render = scrape.RenderAuto
-	h.cfg.RenderSlots = 2
+	site, h := newOneRendererHarness(t)
 	var apps, lines []string
 	for n := range 4 {
 		// The page's API answers late: its render is under way for
