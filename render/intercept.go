@@ -117,9 +117,6 @@ func (in *interceptor) answer(ctx context.Context, ev fetch.EventRequestPaused) 
 // host was given before it was rendered).
 func (in *interceptor) do(ctx context.Context, ev fetch.EventRequestPaused, document bool) (*scrape.BrowserResponse, *scrape.Error) {
 	req := scrape.BrowserRequest{Method: ev.Request.Method, URL: ev.Request.URL, Document: document, Header: http.Header{}}
-	if ev.Request.URLFragment != "" {
-		req.URL = strings.TrimSuffix(req.URL, ev.Request.URLFragment)
-	}
 	for name, v := range ev.Request.Headers {
 		if s, ok := v.(string); ok {
 			req.Header.Add(name, s)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -282,6 +283,13 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		return res
 	}
 	if err != nil {
+		if mt, _, _ := mime.ParseMediaType(res.ContentType); res.Status != 0 && !htmlType(mt) {
+			// The browser does not show a PDF or a zip: it downloads
+			// it, and gives up the navigation.
+			res.Error = scrape.Errorf(scrape.KindNotHTML, "content type %s", res.ContentType)
+			clean = true
+			return res
+		}
 		return fail("load", err)
 	}
 	clean = true
@@ -293,7 +301,7 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 	if res.Status != 0 && (res.Status < 200 || res.Status > 299) {
 		res.Error = scrape.Errorf(scrape.KindHTTPStatus, "%d %s", res.Status, strings.TrimSpace(resp.StatusText))
 	}
-	if mt := strings.ToLower(res.ContentType); mt != "" && mt != "text/html" && mt != "application/xhtml+xml" {
+	if mt := strings.ToLower(res.ContentType); mt != "" && !htmlType(mt) {
 		if res.Error == nil {
 			res.Error = scrape.Errorf(scrape.KindNotHTML, "content type %s", res.ContentType)
 		}
@@ -336,6 +344,12 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 	r.fetcher.ExtractPage(&res, base, []byte(doc))
 	res.Rendered = true
 	return res
+}
+
+// htmlType reports whether mt, a media type without parameters, is one
+// whose DOM is worth reading.
+func htmlType(mt string) bool {
+	return mt == "text/html" || mt == "application/xhtml+xml"
 }
 
 // loadError words a navigation that failed in the browser as the fetcher

@@ -103,6 +103,10 @@ func newReqSite(t *testing.T) *reqSite {
 		}
 		http.Redirect(w, r, fmt.Sprintf("/hop/%d", n-1), http.StatusFound)
 	})
+	mux.HandleFunc("/file.pdf", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pdf")
+		fmt.Fprint(w, "%PDF-1.4\n")
+	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/loop", http.StatusFound)
 	})
@@ -236,6 +240,7 @@ func TestRenderDocumentLikeAFetch(t *testing.T) {
 		{"/hop/5", scrape.KindTooManyRedirects},
 		{"/loop", scrape.KindTooManyRedirects},
 		{"/big", scrape.KindTooLarge},
+		{"/file.pdf", scrape.KindNotHTML},
 	}
 	for _, tt := range tests {
 		res := r.Render(ctx, site.URL+tt.path)

@@ -59,7 +59,9 @@ type PageSession struct {
 	docs     int // document requests made: the page's and its redirects'
 	sentCond bool
 	doc      *documentAnswer // the page's latest document response
-	proxyOK  bool
+	// proxyTried says the document went by the proxy and came back or
+	// failed; proxyOK, that it came back.
+	proxyTried, proxyOK bool
 }
 
 // documentAnswer is what the record keeps of the page's own document.
@@ -150,8 +152,10 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 	}
 	resp, err := f.transport.RoundTrip(req)
 	if s.proxy != nil && r.Document && ctx.Err() == nil {
+		// The document's answer says whether the proxy works; a page
+		// cut short says nothing.
 		s.mu.Lock()
-		s.proxyOK = resp != nil
+		s.proxyTried, s.proxyOK = true, resp != nil
 		s.mu.Unlock()
 	}
 	if err != nil {
@@ -193,6 +197,9 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 func (s *PageSession) header(req *http.Request, browser http.Header) {
 	h := req.Header
 	for name, vs := range browser {
+		if strings.HasPrefix(name, ":") {
+			continue // HTTP/2's pseudo-headers: the transport's to write
+		}
 		switch http.CanonicalHeaderKey(name) {
 		// The transport asks for gzip and decodes it itself, so MaxBody
 		// bounds the decoded size; it frames the request itself too.
@@ -249,25 +256,30 @@ func sensitiveHeader(name string) bool {
 	return false
 }
 
-// Finish puts what the page's own document said on res: its validators,
+// Finish puts what the page's own document said on res: its status and
+// type as served, its validators,
 // the SHA-256 of its body as served (not of the DOM), its exchange for the
 // archive, the cookies it set (--session) and the proxy. It reports whether
 // the document was unchanged (--since: a 304 to the validators sent), when
 // there is no DOM worth reading.
 func (s *PageSession) Finish(res *Result) (unchanged bool) {
 	s.mu.Lock()
-	doc, proxyOK := s.doc, s.proxyOK
+	doc, proxyTried, proxyOK := s.doc, s.proxyTried, s.proxyOK
 	if s.jar != nil {
 		res.SetCookies = slices.Clone(s.jar.set)
 	}
 	s.mu.Unlock()
 	if s.proxy != nil {
 		res.Proxy = s.proxy.name
-		s.f.proxies.done(s.proxy, proxyOK, time.Now())
+		if proxyTried {
+			s.f.proxies.done(s.proxy, proxyOK, time.Now())
+		}
 	}
 	if doc == nil {
 		return false
 	}
+	res.Status = doc.status
+	res.ContentType = strings.ToValidUTF8(doc.header.Get("Content-Type"), "\uFFFD")
 	keepValidators(res, doc.header)
 	res.Exchange = doc.exchange
 	if doc.conditional && doc.status == http.StatusNotModified {
