@@ -182,15 +182,16 @@ func (f *Fetcher) FetchReleasing(ctx context.Context, rawURL string, release fun
 		return res
 	}
 
-	outer := ctx
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
-	defer cancel()
 	// The caller's deadline may be the nearer one; messages should name the
-	// time this fetch really had.
+	// time this fetch really had. Read before our own deadline is set, or
+	// a loaded machine would have the message say 199ms of a 200ms one.
 	limit := f.cfg.Timeout
 	if d, ok := ctx.Deadline(); ok {
 		limit = max(0, min(limit, time.Until(d).Round(time.Millisecond)))
 	}
+	outer := ctx
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		res.Error = Errorf(KindInvalidURL, "%s", err)
