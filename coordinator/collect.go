@@ -165,7 +165,7 @@ func (c *collector) message(msg jetstream.Msg) error {
 		if !ok {
 			return
 		}
-		if werr = c.sink.writePage(rec, meta2.ResultMeta, output.Page{URL: r.URL, Target: r.FinalURL, Date: r.FetchedAt, Exchange: r.Exchange}); werr != nil {
+		if werr = c.sink.writePage(rec, meta2.ResultMeta, output.Page{URL: r.URL, Target: r.FinalURL, Date: r.FetchedAt, Exchange: r.Exchange, Resources: r.Resources}); werr != nil {
 			return
 		}
 		if jar := c.frontier.cfg.Jar; jar != nil && len(r.SetCookies) > 0 {

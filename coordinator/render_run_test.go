@@ -521,3 +521,47 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A rendered page's archive replays it: beside its document, the WARC holds
+// the JSON its script fetched, with its request.
+func TestRunRenderArchivesWhatScriptsAsk(t *testing.T) {
+	testbrowser.RequireBrowser(t)
+	site := testsite.NewJSApp(t)
+	h := newHarness(t, 2)
+	h.cfg.Fetch.Render = scrape.RenderAlways
+	h.cfg.RenderSlots = 2
+	h.cfg.Output = filepath.Join(t.TempDir(), "crawl.warc.gz")
+	lines := []string{site.URL + "/app/1", site.URL + "/app/2"}
+	if _, err := h.run(lines); err != nil {
+		t.Fatal(err)
+	}
+	responses := map[string][]byte{}
+	requests := map[string]string{} // target → the response it is concurrent to
+	ids := map[string]string{}      // response ID → target
+	for _, r := range warctest.Read(t, h.cfg.Output) {
+		switch r.Type {
+		case "response":
+			responses[r.Target] = r.Payload
+			ids[r.ID] = r.Target
+		case "request":
+			requests[r.Target] = r.ConcurrentTo
+		}
+	}
+	for n := 1; n <= 2; n++ {
+		page, api := fmt.Sprintf("%s/app/%d", site.URL, n), fmt.Sprintf("%s/api/%d.json", site.URL, n)
+		if !bytes.Contains(responses[page], []byte("<noscript>")) {
+			t.Errorf("%s: the document as served is not archived", page)
+		}
+		if !bytes.Contains(responses[api], []byte(`"title":"Widget`)) {
+			t.Errorf("%s: the JSON the script fetched is not archived: %q", api, responses[api])
+		}
+		if ids[requests[api]] != api {
+			t.Errorf("%s: its request is concurrent to %q, not its response", api, requests[api])
+		}
+	}
+	for target := range responses {
+		if strings.Contains(target, "/static/") || strings.Contains(target, "127.0.0.2") {
+			t.Errorf("%s archived: it was refused, not fetched", target)
+		}
+	}
+}

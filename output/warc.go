@@ -35,6 +35,9 @@ type Page struct {
 	// Target is the URL the exchange is for, when it is not URL: where
 	// URL's redirects led.
 	Target string
+	// Resources are a rendered page's other exchanges, each for its own
+	// URL: its redirects' hops, its scripts' and styles' requests.
+	Resources []scrape.Exchange
 }
 
 // PageWriter is a Writer that archives pages: WritePage writes rec and p's
@@ -171,23 +174,14 @@ func (a *Archive) WritePage(rec []byte, p Page) error {
 	}
 	var resp string
 	if ex := p.Exchange; ex != nil {
-		target := cmp.Or(p.Target, p.URL)
 		resp = newRecordID()
-		if err := a.put(a.builder(gowarc.Response, resp, target, date, "", ex.Response, ex.Body, func(b gowarc.WarcRecordBuilder) {
-			b.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=response")
-			if ex.IP != "" {
-				b.AddWarcHeader(gowarc.WarcIPAddress, ex.IP)
-			}
-			if ex.Truncated {
-				b.AddWarcHeader(gowarc.WarcTruncated, "length")
-			}
-		})); err != nil {
+		if err := a.exchange(resp, cmp.Or(p.Target, p.URL), date, ex); err != nil {
 			return fmt.Errorf("archive %s: %w", p.URL, err)
 		}
-		if err := a.put(a.builder(gowarc.Request, newRecordID(), target, date, resp, ex.Request, "", func(b gowarc.WarcRecordBuilder) {
-			b.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=request")
-		})); err != nil {
-			return fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	for i := range p.Resources {
+		if err := a.exchange(newRecordID(), p.Resources[i].URL, date, &p.Resources[i]); err != nil {
+			return fmt.Errorf("archive %s: %s: %w", p.URL, p.Resources[i].URL, err)
 		}
 	}
 	if !a.records {
@@ -205,6 +199,25 @@ func (a *Archive) WritePage(rec []byte, p Page) error {
 		return fmt.Errorf("archive %s: %w", p.URL, err)
 	}
 	return nil
+}
+
+// exchange writes ex's response, whose record ID is id, and its request,
+// which names it.
+func (a *Archive) exchange(id, target string, date time.Time, ex *scrape.Exchange) error {
+	if err := a.put(a.builder(gowarc.Response, id, target, date, "", ex.Response, ex.Body, func(b gowarc.WarcRecordBuilder) {
+		b.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=response")
+		if ex.IP != "" {
+			b.AddWarcHeader(gowarc.WarcIPAddress, ex.IP)
+		}
+		if ex.Truncated {
+			b.AddWarcHeader(gowarc.WarcTruncated, "length")
+		}
+	})); err != nil {
+		return err
+	}
+	return a.put(a.builder(gowarc.Request, newRecordID(), target, date, id, ex.Request, "", func(b gowarc.WarcRecordBuilder) {
+		b.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=request")
+	}))
 }
 
 // builder starts a record of type t and the given ID whose block is head

@@ -172,6 +172,21 @@ func (b *ResultBatch) Reset() { b.buf, b.n = b.buf[:0], 0 }
 // says so, rather than being refused by the server and retried forever.
 func EncodeResult(t scrape.Task, r *scrape.Result, maxRecord int) []byte {
 	frame := appendFrame(nil, t, r)
+	if maxRecord > 0 && len(frame) > maxRecord && len(r.Resources) > 0 {
+		// A rendered page's resources go first, the last asked for
+		// first: the page's own exchange and record matter more.
+		over := len(frame) - maxRecord
+		keep := len(r.Resources)
+		for keep > 0 && over > 0 {
+			keep--
+			ex := &r.Resources[keep]
+			over -= len(ex.URL) + len(ex.Request) + len(ex.Response) + len(ex.IP) + len(ex.Body)
+		}
+		trimmed := *r
+		trimmed.Resources = r.Resources[:keep]
+		frame = appendFrame(frame[:0], t, &trimmed)
+		r = &trimmed
+	}
 	if ex := r.Exchange; maxRecord > 0 && len(frame) > maxRecord && ex != nil && len(ex.Body) > 0 {
 		// An archived body is what makes a page's frame large: it is cut
 		// to fit the message, and the archive says it was (WARC-Truncated).
@@ -332,6 +347,12 @@ func appendFrame(b []byte, t scrape.Task, r *scrape.Result) []byte {
 	b = appendStr(b, r.NeedsRender)
 	// --warc (protocol 9).
 	b = appendExchange(b, r.Exchange)
+	// A rendered page's other exchanges (protocol 11).
+	b = binary.AppendUvarint(b, uint64(len(r.Resources)))
+	for i := range r.Resources {
+		b = appendStr(b, r.Resources[i].URL)
+		b = appendExchange(b, &r.Resources[i])
+	}
 	return b
 }
 
@@ -359,25 +380,27 @@ func appendExchange(b []byte, ex *scrape.Exchange) []byte {
 	return appendStr(b, ex.Body)
 }
 
-// exchange reads what appendExchange wrote.
-func (d *decoder) exchange(r *scrape.Result) {
+// exchange reads what appendExchange wrote: nil for none, or when the data
+// is not an exchange (d.err says which).
+func (d *decoder) exchange() *scrape.Exchange {
 	if d.err != nil || len(d.data) == 0 {
 		d.fail()
-		return
+		return nil
 	}
 	flags := d.data[0]
 	d.data = d.data[1:]
 	if flags == 0 {
-		return
+		return nil
 	}
 	if flags&^2 != 1 {
 		d.fail()
-		return
+		return nil
 	}
 	ex := scrape.Exchange{Truncated: flags&2 != 0, Request: d.str(), Response: d.str(), IP: d.str(), Body: d.str()}
-	if !d.skip && d.err == nil {
-		r.Exchange = &ex
+	if d.err != nil {
+		return nil
 	}
+	return &ex
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -601,7 +624,28 @@ func (d *decoder) record(r *scrape.Result) {
 	r.Rendered = d.bool()
 	r.NeedsRender = d.str()
 	// --warc (protocol 9).
-	d.exchange(r)
+	if ex := d.exchange(); ex != nil && !d.skip {
+		r.Exchange = ex
+	}
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		// Each takes three bytes at least: more than that is a lie.
+		if n > uint64(len(d.data))/3 {
+			d.fail()
+			return
+		}
+		for range n {
+			url := d.str()
+			ex := d.exchange()
+			if ex == nil {
+				d.fail()
+				return
+			}
+			if !d.skip {
+				ex.URL = url
+				r.Resources = append(r.Resources, *ex)
+			}
+		}
+	}
 }
 
 // bool reads the byte appendBool wrote.

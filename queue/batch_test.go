@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -172,6 +173,8 @@ func TestDecodeResultsRefusesWhole(t *testing.T) {
 // without a panic, and what decodes encodes again to the same frames.
 func FuzzDecodeResults(f *testing.F) {
 	r := fullResult()
+	r.Exchange = &scrape.Exchange{Request: "GET / HTTP/1.1\r\n\r\n", Response: "HTTP/1.1 200 OK\r\n\r\n", Body: "<p>"}
+	r.Resources = []scrape.Exchange{{URL: "http://x/a.js", Response: "HTTP/1.1 200 OK\r\n\r\n", Body: "x=1", Truncated: true}}
 	var b ResultBatch
 	b.Add(EncodeResult(scrape.Task{ID: 9, Attempt: 2, Token: "t"}, &r, 0))
 	f.Add(b.buf)
@@ -282,6 +285,49 @@ func TestExchangeRoundTrip(t *testing.T) {
 				t.Errorf("%s: body of %d bytes, not the %d sent or a prefix of them", tt.name, len(got.Body), len(tt.ex.Body))
 			case tt.wantTruncated && !tt.ex.Truncated && len(got.Body) < len(tt.ex.Body)/8:
 				t.Errorf("%s: body cut to %d bytes, far below what fits %d", tt.name, len(got.Body), tt.max)
+			}
+		})
+		if err != nil || n != 1 {
+			t.Errorf("%s: %d results, %v", tt.name, n, err)
+		}
+	}
+}
+
+// A rendered page's other exchanges come through with their URLs, or, when
+// the record is too large for the queue, the last of them are given up
+// before the page's own exchange is cut.
+func TestResourcesRoundTrip(t *testing.T) {
+	page := &scrape.Exchange{Request: "GET / HTTP/1.1\r\n\r\n", Response: "HTTP/1.1 200 OK\r\n\r\n", Body: strings.Repeat("p", 4<<10)}
+	var resources []scrape.Exchange
+	for i := range 3 {
+		resources = append(resources, scrape.Exchange{URL: fmt.Sprintf("http://x/s/%d.js", i), Request: "GET /s HTTP/1.1\r\n\r\n",
+			Response: "HTTP/1.1 200 OK\r\n\r\n", Body: strings.Repeat("s", 8<<10), IP: "10.0.0.1"})
+	}
+	tests := []struct {
+		name string
+		max  int
+		want int  // resources that come through
+		cut  bool // and the page's own body cut too
+	}{
+		{"all", 1 << 20, 3, false},
+		{"the last given up", 24 << 10, 2, false},
+		{"every one given up", 8 << 10, 0, false},
+		{"and the page's body cut", 3 << 10, 0, true},
+	}
+	for _, tt := range tests {
+		res := fullResult()
+		res.Exchange, res.Resources = page, resources
+		frame := EncodeResult(scrape.Task{ID: 7, Attempt: 1}, &res, tt.max)
+		var b ResultBatch
+		b.Add(frame)
+		n := 0
+		err := DecodeResults(Run{ID: "R"}, "scrape.R.result.w1", b.Msg(Run{ID: "R"}, "w1").Data, func(meta ResultMeta, r *scrape.Result) {
+			n++
+			if len(r.Resources) != tt.want || tt.want > 0 && !reflect.DeepEqual(r.Resources, resources[:tt.want]) {
+				t.Errorf("%s: %d resources came through, want the first %d of them whole", tt.name, len(r.Resources), tt.want)
+			}
+			if r.Exchange == nil || r.Exchange.Truncated != tt.cut || len(r.Links) != len(res.Links) {
+				t.Errorf("%s: page exchange %v, %d links: the page lost more than its resources", tt.name, r.Exchange != nil, len(r.Links))
 			}
 		})
 		if err != nil || n != 1 {

@@ -32,7 +32,7 @@ func TestCompressRoundTrip(t *testing.T) {
 			var b ResultBatch
 			tasks := []scrape.Task{{ID: 1, Attempt: 1, Token: "tok1"}}
 			if tt.frames == 0 {
-				noise := make([]byte, 96)
+				noise := make([]byte, 512)
 				rand.NewChaCha8([32]byte{1}).Read(noise)
 				b.Add(EncodeResult(tasks[0], &scrape.Result{Status: 200, Title: string(noise)}, 0))
 			}

@@ -34,8 +34,10 @@ import (
 // 9: a result ends with its request and response (--warc), which a
 // coordinator of protocol 8 would read as trailing garbage.
 // 10: result messages travel compressed (compress.go), which a
-// coordinator of protocol 9 would reject.
-const ProtocolVersion = 10
+// coordinator of protocol 9 would reject. 11: a result ends with a
+// rendered page's other exchanges (--warc), which a coordinator of
+// protocol 10 would read as trailing garbage.
+const ProtocolVersion = 11
 
 // Consumer names. Both are durable so that a worker or a coordinator that
 // reconnects picks up where its predecessor left.

@@ -259,6 +259,13 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		endPage()
 		<-intercepting
 		answers.Wait()
+		if r.cfg.Fetch.Archive {
+			var left int
+			res.Resources, left = session.Resources()
+			if left > 0 {
+				r.log.Info("archive: a page's resources left out, over --max-body", "url", rawURL, "left", left, "kept", len(res.Resources))
+			}
+		}
 		r.putTab(t, clean && !timedOut.Load() && ctx.Err() == nil)
 	}()
 	idle := newIdleWatch(cdp.FrameID(t.frame))

@@ -227,6 +227,19 @@ func TestRenderDocumentLikeAFetch(t *testing.T) {
 	if res.Exchange == nil || !strings.Contains(res.Exchange.Response, "200 OK") || !strings.Contains(res.Exchange.Body, "/s/1.js") {
 		t.Errorf("archive exchange %+v, want the page's own document", res.Exchange)
 	}
+	// Its redirects' hops and what its scripts asked for are archived too,
+	// each under its own URL.
+	var got []string
+	for _, ex := range res.Resources {
+		got = append(got, strings.TrimPrefix(ex.URL, site.URL))
+		if ex.Request == "" || ex.Response == "" {
+			t.Errorf("resource %s: request %q response %q", ex.URL, ex.Request, ex.Response)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"/api", "/hop/0", "/hop/1", "/hop/2", "/s/1.js", "/s/2.js", "/s/3.js"}; !slices.Equal(got, want) {
+		t.Errorf("archived resources %v, want %v", got, want)
+	}
 
 	unchanged := r.Render(scrape.WithValidators(ctx, `"v1"`, ""), site.URL+"/page")
 	if !unchanged.Unchanged || unchanged.Error != nil || unchanged.Rendered {

@@ -22,6 +22,9 @@ type Exchange struct {
 	// IP is the address the response came from; empty through a proxy or
 	// when it is not known.
 	IP string
+	// URL is the request's, for an exchange of Result.Resources; the
+	// page's own is the record's final URL.
+	URL string
 }
 
 // requestHead is the request line and headers of req as the client sent

@@ -59,6 +59,11 @@ type PageSession struct {
 	docs     int // document requests made: the page's and its redirects'
 	sentCond bool
 	doc      *documentAnswer // the page's latest document response
+	// resources are the other exchanges, with Config.Archive, and
+	// resourceBytes their bodies' size, which MaxBody bounds.
+	resources     []Exchange
+	resourceBytes int64
+	unarchived    int
 	// proxyTried says the document went by the proxy and came back or
 	// failed; proxyOK, that it came back.
 	proxyTried, proxyOK bool
@@ -146,7 +151,7 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 		req = req.WithContext(withProxy(req.Context(), s.proxy))
 	}
 	var ip *remoteIP
-	if r.Document && f.cfg.Archive && s.proxy == nil {
+	if f.cfg.Archive && s.proxy == nil {
 		ip = new(remoteIP)
 		req = ip.trace(req)
 	}
@@ -180,16 +185,45 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 	for _, h := range []string{"Content-Encoding", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive"} {
 		out.Header.Del(h)
 	}
-	if r.Document {
-		doc := &documentAnswer{status: resp.StatusCode, header: resp.Header, conditional: conditional, sum: bodySum(out.Body)}
-		if f.cfg.Archive {
-			doc.exchange = &Exchange{Request: requestHead(req), Response: responseHead(resp), Body: string(out.Body), IP: ip.String()}
-		}
-		s.mu.Lock()
-		s.doc = doc
-		s.mu.Unlock()
+	var ex *Exchange
+	if f.cfg.Archive {
+		ex = &Exchange{Request: requestHead(req), Response: responseHead(resp), Body: string(out.Body), IP: ip.String(), URL: u.String()}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !r.Document {
+		s.archive(ex)
+		return out, nil
+	}
+	if s.doc != nil {
+		s.archive(s.doc.exchange) // a redirect's hop
+	}
+	s.doc = &documentAnswer{status: resp.StatusCode, header: resp.Header, conditional: conditional, sum: bodySum(out.Body), exchange: ex}
 	return out, nil
+}
+
+// archive keeps ex among the page's resources while their bodies fit in
+// MaxBody: a page's scripts may ask for far more than its record can carry.
+// s.mu is held.
+func (s *PageSession) archive(ex *Exchange) {
+	if ex == nil {
+		return
+	}
+	if s.resourceBytes+int64(len(ex.Body)) > s.f.cfg.MaxBody {
+		s.unarchived++
+		return
+	}
+	s.resourceBytes += int64(len(ex.Body))
+	s.resources = append(s.resources, *ex)
+}
+
+// Resources returns the page's other exchanges (Config.Archive), and how
+// many more were left out of the archive for their size. Call it once the
+// page's requests are over.
+func (s *PageSession) Resources() ([]Exchange, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resources, s.unarchived
 }
 
 // header sets req's headers: the browser's, less what the transport does

@@ -133,6 +133,11 @@ type Result struct {
 	// the coordinator writes it to the run's WARC. It is not part of the
 	// record.
 	Exchange *Exchange `json:"-"`
+	// Resources are a rendered page's other exchanges, with Config.Archive:
+	// its redirects' hops and what its scripts and styles asked for, so
+	// that the archive replays the page as the browser saw it. Each names
+	// its URL. They are not part of the record.
+	Resources []Exchange `json:"-"`
 }
 
 // SetCookie is one Set-Cookie header and the URL of the response that
