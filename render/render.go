@@ -280,7 +280,6 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		// --since: the page is the one the validators came from (the
 		// browser, given a 304 it has nothing cached for, aborts it).
 		clean = true
-		res.Status, res.FinalURL = http.StatusNotModified, u.String()
 		return res
 	}
 	if e := in.documentError(); e != nil {
@@ -290,7 +289,7 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		return res
 	}
 	if err != nil {
-		if mt, _, _ := mime.ParseMediaType(res.ContentType); res.Status != 0 && !htmlType(mt) {
+		if mt, _, _ := mime.ParseMediaType(res.ContentType); res.ContentType != "" && !htmlType(mt) {
 			// The browser does not show a PDF or a zip: it downloads
 			// it, and gives up the navigation.
 			res.Error = scrape.Errorf(scrape.KindNotHTML, "content type %s", res.ContentType)
@@ -300,15 +299,15 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 		return fail("load", err)
 	}
 	clean = true
-	if resp != nil {
-		res.Status = int(resp.Status)
-		res.FinalURL = resp.URL
-		res.ContentType = resp.MimeType
+	if resp != nil && res.Status == 0 {
+		// The session saw no document (it always does, unless the
+		// browser answered from something of its own): the browser's word.
+		res.Status, res.FinalURL, res.ContentType = int(resp.Status), resp.URL, resp.MimeType
 	}
 	if res.Status != 0 && (res.Status < 200 || res.Status > 299) {
-		res.Error = scrape.Errorf(scrape.KindHTTPStatus, "%d %s", res.Status, strings.TrimSpace(resp.StatusText))
+		res.Error = scrape.Errorf(scrape.KindHTTPStatus, "%d %s", res.Status, http.StatusText(res.Status))
 	}
-	if mt := strings.ToLower(res.ContentType); mt != "" && !htmlType(mt) {
+	if mt, _, _ := mime.ParseMediaType(res.ContentType); res.ContentType != "" && !htmlType(mt) {
 		if res.Error == nil {
 			res.Error = scrape.Errorf(scrape.KindNotHTML, "content type %s", res.ContentType)
 		}

@@ -71,6 +71,7 @@ type PageSession struct {
 
 // documentAnswer is what the record keeps of the page's own document.
 type documentAnswer struct {
+	url         string
 	status      int
 	header      http.Header
 	conditional bool
@@ -198,7 +199,7 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 	if s.doc != nil {
 		s.archive(s.doc.exchange) // a redirect's hop
 	}
-	s.doc = &documentAnswer{status: resp.StatusCode, header: resp.Header, conditional: conditional, sum: bodySum(out.Body), exchange: ex}
+	s.doc = &documentAnswer{url: u.String(), status: resp.StatusCode, header: resp.Header, conditional: conditional, sum: bodySum(out.Body), exchange: ex}
 	return out, nil
 }
 
@@ -290,8 +291,8 @@ func sensitiveHeader(name string) bool {
 	return false
 }
 
-// Finish puts what the page's own document said on res: its status and
-// type as served, its validators,
+// Finish puts what the page's own document said on res: its final URL,
+// its status and type as served, its validators,
 // the SHA-256 of its body as served (not of the DOM), its exchange for the
 // archive, the cookies it set (--session) and the proxy. It reports whether
 // the document was unchanged (--since: a 304 to the validators sent), when
@@ -312,7 +313,7 @@ func (s *PageSession) Finish(res *Result) (unchanged bool) {
 	if doc == nil {
 		return false
 	}
-	res.Status = doc.status
+	res.Status, res.FinalURL = doc.status, doc.url
 	res.ContentType = strings.ToValidUTF8(doc.header.Get("Content-Type"), "\uFFFD")
 	keepValidators(res, doc.header)
 	res.Exchange = doc.exchange
