@@ -125,6 +125,12 @@ func (in *interceptor) do(ctx context.Context, ev fetch.EventRequestPaused, docu
 	for _, e := range ev.Request.PostDataEntries {
 		req.Body = append(req.Body, e.Bytes...)
 	}
+	// The browser adds its cookies after the pause: they are asked for.
+	if got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{req.URL}}); err == nil {
+		for _, c := range got.Cookies {
+			req.Cookies = append(req.Cookies, &http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
 	if u, err := url.Parse(req.URL); err == nil {
 		if !document && strings.EqualFold(u.Host, in.host) {
 			select {

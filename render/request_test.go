@@ -41,6 +41,7 @@ const reqPage = `<!doctype html><html><head><title></title>
 </head><body><h1 id="h"></h1>
 <script>
 try { new WebSocket("ws://%s/socket"); } catch (e) {}
+document.cookie = "js=1; path=/";
 fetch("/api", {headers: {"X-From-Script": "yes"}}).then(r => r.json()).then(d => {
   document.title = d.title + " " + window.loaded;
   document.getElementById("h").textContent = d.title;
@@ -175,8 +176,8 @@ func TestRenderRequestsAreTheRuns(t *testing.T) {
 			t.Errorf("%s: User-Agent %q is not the run's", path, h.Get("User-Agent"))
 		}
 	}
-	if h := site.got("/api")[0]; h.Get("X-From-Script") != "yes" {
-		t.Errorf("the script's own header did not reach the API: %v", h)
+	if h := site.got("/api")[0]; h.Get("X-From-Script") != "yes" || !strings.Contains(h.Get("Cookie"), "js=1") {
+		t.Errorf("the script's own header or cookie did not reach the API: %v", h)
 	}
 	if len(res.SetCookies) != 1 || !strings.HasPrefix(res.SetCookies[0].Header, "visit=1") {
 		t.Errorf("set cookies %+v, want the page's visit=1", res.SetCookies)
@@ -239,6 +240,12 @@ func TestRenderDocumentLikeAFetch(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"/api", "/hop/0", "/hop/1", "/hop/2", "/s/1.js", "/s/2.js", "/s/3.js"}; !slices.Equal(got, want) {
 		t.Errorf("archived resources %v, want %v", got, want)
+	}
+
+	// Without --session, the cookies the page's response and its script
+	// set go with its later requests all the same, as in a browser.
+	if c := site.got("/api")[0].Get("Cookie"); !strings.Contains(c, "visit=1") || !strings.Contains(c, "js=1") {
+		t.Errorf("the API's Cookie %q lacks what the page set", c)
 	}
 
 	unchanged := r.Render(scrape.WithValidators(ctx, `"v1"`, ""), site.URL+"/page")

@@ -28,6 +28,10 @@ type BrowserRequest struct {
 	// Header is the browser's own (its Accept, Referer, Origin...).
 	Header http.Header
 	Body   []byte
+	// Cookies are the browser's own for the URL: what the page's scripts
+	// set, and what its responses set. They go after the run's, the
+	// task's and the session's, which win on a name.
+	Cookies []*http.Cookie
 	// Document is a navigation of the page's main frame: the page itself,
 	// or a hop of its redirects.
 	Document bool
@@ -141,7 +145,7 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 	if err != nil {
 		return nil, Errorf(KindInvalidURL, "%s", err)
 	}
-	s.header(req, r.Header)
+	s.header(req, r.Header, r.Cookies)
 	if conditional {
 		conditional = setValidators(s.validators, req)
 	}
@@ -229,7 +233,7 @@ func (s *PageSession) Resources() ([]Exchange, int) {
 
 // header sets req's headers: the browser's, less what the transport does
 // itself, then the run's (-H), which may replace them, and the cookies.
-func (s *PageSession) header(req *http.Request, browser http.Header) {
+func (s *PageSession) header(req *http.Request, browser http.Header, browserCookies []*http.Cookie) {
 	h := req.Header
 	for name, vs := range browser {
 		if strings.HasPrefix(name, ":") {
@@ -270,6 +274,21 @@ func (s *PageSession) header(req *http.Request, browser http.Header) {
 		}
 		if c := cookieHeader(s.f.cfg.Cookies, req.URL, s.listed, extra, s.start); c != "" {
 			cookies = append(cookies, c)
+		}
+	}
+	if len(browserCookies) > 0 {
+		named := map[string]bool{}
+		for _, c := range cookies {
+			cs, _ := http.ParseCookie(c)
+			for _, c := range cs {
+				named[c.Name] = true
+			}
+		}
+		for _, c := range browserCookies {
+			if !named[c.Name] {
+				named[c.Name] = true
+				cookies = append(cookies, c.Name+"="+c.Value)
+			}
 		}
 	}
 	if len(cookies) > 0 {
