@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbrowser"
 	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/internal/warctest"
@@ -433,7 +433,7 @@ func TestRunRenderAlwaysJoinerEndsWait(t *testing.T) {
 	h.cfg.Fetch.Render = scrape.RenderAlways
 	h.cfg.WaitWorkers = time.Minute
 	h.cfg.RenderSlots = 2
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	h.cfg.Stderr = stderr
 	lines := []string{site.URL + "/app/1", site.URL + "/app/2", site.URL + "/plain/1"}
 
@@ -462,7 +462,7 @@ func TestRunRenderAlwaysJoinerEndsWait(t *testing.T) {
 
 // joinWithBrowser waits for the run to say it waits for a worker with a
 // browser, and joins it as scrape worker --nats would, with one.
-func joinWithBrowser(ctx context.Context, h *harness, stderr *syncBuffer, browser string) error {
+func joinWithBrowser(ctx context.Context, h *harness, stderr *syncbuf.Buffer, browser string) error {
 	const waiting = "for a worker with a browser to join: scrape worker "
 	var hint string
 	for hint == "" {
@@ -502,24 +502,6 @@ func joinWithBrowser(ctx context.Context, h *harness, stderr *syncBuffer, browse
 		return err
 	}
 	return nil
-}
-
-// syncBuffer is a run's stderr that a test may read while the run writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A rendered page's archive replays it: beside its document, the WARC holds

@@ -8,7 +8,6 @@ package main
 // that what is there is valid and has no duplicates.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -34,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testcluster"
 	"github.com/scrape-cluster/scrape/internal/testsite"
@@ -295,24 +295,6 @@ func slowURLs(base string, ms, n int) []string {
 	return urls
 }
 
-// lockedBuffer is a bytes.Buffer a process writes to while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // clusterRun is a scrape run on namespace hosts, started in the background.
 type clusterRun struct {
 	c      *testcluster.Cluster
@@ -320,7 +302,7 @@ type clusterRun struct {
 	cmd    *exec.Cmd
 	out    string         // the .json output
 	want   map[int]string // input line → URL
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	start  time.Time
 	done   chan struct{} // closed once the run has exited; then err is set
 	err    error
@@ -336,7 +318,7 @@ func startClusterRun(t *testing.T, c *testcluster.Cluster, mf string, urls []str
 		bin:    testbin.Path(t),
 		out:    filepath.Join(t.TempDir(), "out.json"),
 		want:   map[int]string{},
-		stderr: &lockedBuffer{},
+		stderr: &syncbuf.Buffer{},
 		done:   make(chan struct{}),
 	}
 	for i, u := range urls {

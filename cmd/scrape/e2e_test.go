@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testsite"
 	"github.com/scrape-cluster/scrape/scrape"
@@ -337,7 +338,7 @@ func TestRunWhoseQueueCannotStartLeavesNoWorker(t *testing.T) {
 
 // slowRun starts a run over pages that each take delay to serve, so that a
 // test can act on it mid-run, and read its stderr meanwhile.
-func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...string) (*exec.Cmd, string, map[int]string, *lockedBuffer) {
+func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...string) (*exec.Cmd, string, map[int]string, *syncbuf.Buffer) {
 	t.Helper()
 	_, base := startSite(t, pages)
 	var urls strings.Builder
@@ -358,9 +359,9 @@ func slowRun(t *testing.T, pages int, delay time.Duration, mf string, extra ...s
 
 // startKilledAtCleanup starts cmd, its stderr kept in the buffer returned,
 // and kills it when the test ends if it still runs.
-func startKilledAtCleanup(t *testing.T, cmd *exec.Cmd) *lockedBuffer {
+func startKilledAtCleanup(t *testing.T, cmd *exec.Cmd) *syncbuf.Buffer {
 	t.Helper()
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

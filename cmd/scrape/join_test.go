@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testsite"
 )
@@ -21,14 +22,14 @@ import (
 // process is a started command and the end of it.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 }
 
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(testbin.Path(t), args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: exec.Command(testbin.Path(t), args...), stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testsite"
 )
@@ -274,7 +275,7 @@ func TestRunsShareNATS(t *testing.T) {
 		cmd    *exec.Cmd
 		out    string
 		want   map[int]string
-		stderr *lockedBuffer
+		stderr *syncbuf.Buffer
 	}
 	var runs []run
 	for range 2 {

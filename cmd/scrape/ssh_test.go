@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbin"
 	"github.com/scrape-cluster/scrape/internal/testcluster"
 	"github.com/scrape-cluster/scrape/internal/testsite"
@@ -65,7 +66,7 @@ func TestClusterOverSSHHidesTheSecret(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := scrapeCmd(t, ctx, "run", "-f", mf, writeFile(t, "urls.txt", urls.String()), "-o", out, "--ssh", ssh, "-v")
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

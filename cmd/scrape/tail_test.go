@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testbin"
 )
 
@@ -205,7 +206,7 @@ func TestStalledRunSaysWhatItWaitsOn(t *testing.T) {
 	cmd := exec.Command(testbin.Path(t), "run", "-f", mf, urlsFile, "-o", out, "--state", state,
 		"--timeout", "1m", "--retries", "3", "--retry-backoff", "1m", "--progress-interval", "200ms")
 	cmd.Dir = dir
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

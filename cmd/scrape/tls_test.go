@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scrape-cluster/scrape/coordinator"
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 	"github.com/scrape-cluster/scrape/internal/testsite"
 )
 
@@ -38,7 +39,7 @@ func TestRunTLS(t *testing.T) {
 // passes, both ways. Bytes are recorded before they are forwarded, so the
 // record keeps the causal order: the server's INFO is in it before the
 // client can have answered it with CONNECT.
-func tapProxy(t *testing.T, target string) (string, *lockedBuffer) {
+func tapProxy(t *testing.T, target string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,9 +49,9 @@ func tapProxy(t *testing.T, target string) (string, *lockedBuffer) {
 }
 
 // tapOn is tapProxy on a listener of the caller's.
-func tapOn(t *testing.T, l net.Listener, target string) *lockedBuffer {
+func tapOn(t *testing.T, l net.Listener, target string) *syncbuf.Buffer {
 	t.Helper()
-	tap := &lockedBuffer{}
+	tap := &syncbuf.Buffer{}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { l.Close(); wg.Wait() })
 	wg.Go(func() {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scrape-cluster/scrape/internal/syncbuf"
 )
 
 // Host is one cluster node: a network namespace with one address on the
@@ -30,7 +32,7 @@ type Host struct {
 	cluster    *Cluster
 	netnsIno   uint64
 	sshdConfig string
-	sshdOut    syncBuffer // stderr of every sshd this host ran
+	sshdOut    syncbuf.Buffer // stderr of every sshd this host ran
 
 	mu      sync.Mutex
 	sshd    *daemon

@@ -219,22 +219,3 @@ func (h *Host) waitSSH(ctx context.Context) error {
 func (h *Host) sshdOutput() string {
 	return strings.TrimSpace(h.sshdOut.String())
 }
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
-// readers at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
