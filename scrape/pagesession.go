@@ -3,7 +3,6 @@ package scrape
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -53,16 +52,17 @@ type PageSession struct {
 	page   *url.URL
 	listed string // the page's host when the input lists it
 	start  time.Time
-	// validators are --since's, sent with the page's first request only.
-	validators context.Context
-	jar        *fetchJar // with Session; else cookies are the run's and the task's
-	taskCookie string
-	proxy      *poolProxy
+	// validators are --since's (if hasValidators), sent with the page's
+	// first request only.
+	validators    validators
+	hasValidators bool
+	jar           *fetchJar // with Session; else cookies are the run's and the task's
+	taskCookie    string
+	proxy         *poolProxy
 
-	mu       sync.Mutex
-	docs     int // document requests made: the page's and its redirects'
-	sentCond bool
-	doc      *documentAnswer // the page's latest document response
+	mu   sync.Mutex
+	docs int             // document requests made: the page's and its redirects'
+	doc  *documentAnswer // the page's latest document response
 	// resources are the other exchanges, with Config.Archive, and
 	// resourceBytes their bodies' size, which MaxBody bounds.
 	resources     []Exchange
@@ -86,7 +86,8 @@ type documentAnswer struct {
 // NewPageSession starts the requests of a page to be rendered. ctx is the
 // page's (Listed, WithCookies, WithValidators apply as to Fetch).
 func (f *Fetcher) NewPageSession(ctx context.Context, page *url.URL) *PageSession {
-	s := &PageSession{f: f, page: page, start: time.Now(), validators: ctx}
+	s := &PageSession{f: f, page: page, start: time.Now()}
+	s.validators, s.hasValidators = ctx.Value(validatorsKey{}).(validators)
 	if isListed(ctx) {
 		s.listed = page.Hostname()
 	}
@@ -102,8 +103,9 @@ func (f *Fetcher) NewPageSession(ctx context.Context, page *url.URL) *PageSessio
 }
 
 // Do makes r, following no redirect (the browser follows them, through Do
-// again), and returns the answer for the browser, or why the request failed, or was refused (a private address, a document redirected
-// more than MaxRedirects times, a body over MaxBody).
+// again), and returns the answer for the browser, or why the request failed
+// or was refused (a private address, a document redirected more than
+// MaxRedirects times, a body over MaxBody).
 func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserResponse, *Error) {
 	f := s.f
 	if f.badConfig != nil {
@@ -118,8 +120,6 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 		s.mu.Lock()
 		s.docs++
 		hops := s.docs - 1
-		first := !s.sentCond
-		s.sentCond = true
 		s.mu.Unlock()
 		if f.cfg.MaxRedirects >= 0 && hops > f.cfg.MaxRedirects {
 			return nil, Errorf(KindTooManyRedirects, "stopped after %d redirects", f.cfg.MaxRedirects)
@@ -127,7 +127,7 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 		if hops > 0 && f.cfg.MaxRedirects < 0 {
 			return nil, Errorf(KindFetch, "redirected, and redirects are not followed")
 		}
-		conditional = first
+		conditional = hops == 0 && s.hasValidators
 	}
 	method := r.Method
 	if method == "" {
@@ -147,7 +147,7 @@ func (s *PageSession) Do(ctx context.Context, r BrowserRequest) (*BrowserRespons
 	}
 	s.header(req, r.Header, r.Cookies)
 	if conditional {
-		conditional = setValidators(s.validators, req)
+		s.validators.set(req)
 	}
 	if s.listed != "" && strings.EqualFold(u.Hostname(), s.listed) {
 		req = req.WithContext(ListedHost(req.Context(), s.listed))
@@ -343,6 +343,3 @@ func (s *PageSession) Finish(res *Result) (unchanged bool) {
 	res.SHA256 = doc.sum
 	return false
 }
-
-// String words a BrowserRequest for a log line.
-func (r BrowserRequest) String() string { return fmt.Sprintf("%s %s", r.Method, r.URL) }

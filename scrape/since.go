@@ -26,16 +26,20 @@ func WithValidators(ctx context.Context, etag, lastModified string) context.Cont
 // and reports whether it did.
 func setValidators(ctx context.Context, req *http.Request) bool {
 	v, ok := ctx.Value(validatorsKey{}).(validators)
-	if !ok {
-		return false
+	if ok {
+		v.set(req)
 	}
+	return ok
+}
+
+// set adds v's conditional headers to req.
+func (v validators) set(req *http.Request) {
 	if v.etag != "" {
 		req.Header.Set("If-None-Match", v.etag)
 	}
 	if v.lastModified != "" {
 		req.Header.Set("If-Modified-Since", v.lastModified)
 	}
-	return true
 }
 
 // keepValidators puts the response's validators on the record. A header
