@@ -310,12 +310,11 @@ func sensitiveHeader(name string) bool {
 	return false
 }
 
-// Finish puts what the page's own document said on res: its final URL,
-// its status and type as served, its validators,
-// the SHA-256 of its body as served (not of the DOM), its exchange for the
-// archive, the cookies it set (--session) and the proxy. It reports whether
-// the document was unchanged (--since: a 304 to the validators sent), when
-// there is no DOM worth reading.
+// Finish puts what the page's own document said on res: its final URL, its
+// status and type, its validators and the SHA-256 of its body, all as
+// served (not of the DOM), its exchange for the archive, the cookies it set
+// (--session) and the proxy. It reports whether the document was unchanged
+// (--since: a 304 to the validators sent): there is no DOM worth reading.
 func (s *PageSession) Finish(res *Result) (unchanged bool) {
 	s.mu.Lock()
 	doc, proxyTried, proxyOK := s.doc, s.proxyTried, s.proxyOK
