@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/scrape-cluster/scrape/internal/bytesize"
 )
 
 // A browser that serves page after page grows: its caches, documents a
@@ -86,7 +88,7 @@ func (r *Renderer) measure(b *browser) {
 	}
 	r.mu.Lock()
 	if b.retire == "" {
-		b.retire = fmt.Sprintf("its processes take %s, over the limit of %s", size(mem), size(r.cfg.MemoryLimit))
+		b.retire = fmt.Sprintf("its processes take %s, over the limit of %s", bytesize.Format(mem), bytesize.Format(r.cfg.MemoryLimit))
 	}
 	r.mu.Unlock()
 }
@@ -154,14 +156,6 @@ func (r *Renderer) closeIfDrained(b *browser) {
 		}
 		r.log.Debug("browser closed", "pid", b.pid, "pages", b.pages)
 	})
-}
-
-// size words n bytes for a log line.
-func size(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	return fmt.Sprintf("%d MiB", n>>20)
 }
 
 // isClosed reports whether Close was called.
