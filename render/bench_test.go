@@ -2,15 +2,14 @@ package render_test
 
 import (
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/scrape-cluster/scrape/internal/testsite"
+	"github.com/scrape-cluster/scrape/render"
 	"github.com/scrape-cluster/scrape/scrape"
 )
 
@@ -31,7 +30,7 @@ func BenchmarkRender(b *testing.B) {
 			if res := r.Render(ctx, site.URL+"/app/0"); res.Error != nil {
 				b.Fatal(res.Error)
 			}
-			idle := groupPSS(r.PID())
+			idle := pss(r.PID())
 			var peak atomic.Int64
 			stop := make(chan struct{})
 			var sampler sync.WaitGroup
@@ -43,7 +42,7 @@ func BenchmarkRender(b *testing.B) {
 					case <-stop:
 						return
 					case <-t.C:
-						if m := groupPSS(r.PID()); m > peak.Load() {
+						if m := pss(r.PID()); m > peak.Load() {
 							peak.Store(m)
 						}
 					}
@@ -83,23 +82,8 @@ func BenchmarkRender(b *testing.B) {
 	}
 }
 
-// groupPSS is the proportional set size of process group pgid, in bytes:
-// each process's resident pages, a page shared by n processes counted 1/n
-// in each, so that the sum is what the group takes (RSS would count the
-// browser's shared libraries once per process).
-func groupPSS(pgid int) int64 {
-	var total int64
-	for _, pid := range group(pgid) {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
-		if err != nil {
-			continue
-		}
-		for line := range strings.SplitSeq(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				total += kb << 10
-			}
-		}
-	}
-	return total
+// pss is what the browser's process group takes (render.GroupMemory).
+func pss(pgid int) int64 {
+	n, _ := render.GroupMemory(pgid)
+	return n
 }

@@ -36,24 +36,31 @@ func killGroup(pgid int) {
 // a browser whose PSS is 390 MB); it stands in only where a kernel has no
 // smaps_rollup. ok is false when no process of the group was read.
 func groupMemory(pgid int) (total int64, ok bool) {
-	if pgid <= 0 {
-		return 0, false
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, false
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 || groupOf(pid) != pgid {
-			continue
-		}
+	for _, pid := range groupPIDs(pgid) {
 		if n, read := processMemory(pid); read {
 			total += n
 			ok = true
 		}
 	}
 	return total, ok
+}
+
+// groupPIDs lists the live processes of group pgid, zombies left out.
+func groupPIDs(pgid int) []int {
+	if pgid <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 && groupOf(pid) == pgid {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // groupOf is pid's process group, from /proc/PID/stat, which also says

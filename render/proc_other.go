@@ -14,3 +14,5 @@ func killGroup(int) {}
 // groupMemory reads nothing: without process groups there is no group to
 // measure, and a browser is retired by its page count alone.
 func groupMemory(int) (int64, bool) { return 0, false }
+
+func groupPIDs(int) []int { return nil }

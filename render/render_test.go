@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,32 +46,11 @@ func openConfig(t testing.TB, cfg render.Config) *render.Renderer {
 		if err := r.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		if left := group(pid); len(left) > 0 {
+		if left := render.GroupPIDs(pid); len(left) > 0 {
 			t.Errorf("browser processes left after Close: %v", left)
 		}
 	})
 	return r
-}
-
-// group lists the live processes of process group pgid.
-func group(pgid int) []int {
-	if pgid <= 0 {
-		return nil
-	}
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if g, err := syscall.Getpgid(pid); err == nil && g == pgid {
-			if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
 }
 
 func TestRenderJSPage(t *testing.T) {
@@ -196,10 +174,10 @@ func TestRenderBrowserKilled(t *testing.T) {
 		t.Errorf("restarts %d, pid %d (was %d)", r.Restarts(), r.PID(), old)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(group(old)) > 0 && time.Now().Before(deadline) {
+	for len(render.GroupPIDs(old)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if left := group(old); len(left) > 0 {
+	if left := render.GroupPIDs(old); len(left) > 0 {
 		t.Errorf("the killed browser's processes are left: %v", left)
 	}
 }

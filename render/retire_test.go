@@ -92,7 +92,7 @@ func TestRenderRetiredDrains(t *testing.T) {
 			if second == first || r.Retired() != 1 {
 				t.Fatalf("pid %d (first %d), retired %d: want a second browser", second, first, r.Retired())
 			}
-			if len(group(first)) == 0 {
+			if len(render.GroupPIDs(first)) == 0 {
 				t.Fatal("the first browser is gone with a page still in it")
 			}
 
@@ -101,7 +101,7 @@ func TestRenderRetiredDrains(t *testing.T) {
 					t.Errorf("close: %v", err)
 				}
 				for _, pid := range []int{first, second} {
-					if left := group(pid); len(left) > 0 {
+					if left := render.GroupPIDs(pid); len(left) > 0 {
 						t.Errorf("browser %d: processes left after Close %v", pid, left)
 					}
 				}
@@ -166,8 +166,8 @@ fetch("/gate").then(r => r.text()).then(t => { document.title = t; });
 // the background, and returns what is left of it.
 func groupGone(pgid int) []int {
 	deadline := time.Now().Add(10 * time.Second)
-	for len(group(pgid)) > 0 && time.Now().Before(deadline) {
+	for len(render.GroupPIDs(pgid)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	return group(pgid)
+	return render.GroupPIDs(pgid)
 }
