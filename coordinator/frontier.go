@@ -408,23 +408,8 @@ func (f *frontier) trackHeldLocked(now time.Time, heldBack bool) {
 	}
 }
 
-// publish releases a batch of tasks in one message, or two: render tasks
-// go to a subject of their own.
+// publish releases a batch of tasks.
 func (f *frontier) publish(ctx context.Context, batch []*entry) error {
-	if i := slices.IndexFunc(batch, func(e *entry) bool { return e.task.Render != batch[0].task.Render }); i >= 0 {
-		var same, other []*entry
-		for _, e := range batch {
-			if e.task.Render == batch[0].task.Render {
-				same = append(same, e)
-			} else {
-				other = append(other, e)
-			}
-		}
-		if err := f.publish(ctx, same); err != nil {
-			return err
-		}
-		return f.publish(ctx, other)
-	}
 	tasks := make([]scrape.Task, len(batch))
 	for i, e := range batch {
 		tasks[i] = e.task
@@ -435,6 +420,22 @@ func (f *frontier) publish(ctx context.Context, batch []*entry) error {
 // send publishes tasks in one message: released now, or offered again at
 // the end of the run (again, tail.go).
 func (f *frontier) send(ctx context.Context, tasks []scrape.Task, again bool) error {
+	if slices.ContainsFunc(tasks, func(t scrape.Task) bool { return t.Render != tasks[0].Render }) {
+		// Render tasks go to a subject of their own, which only workers
+		// that render pull: a message is all render tasks or none.
+		var same, other []scrape.Task
+		for _, t := range tasks {
+			if t.Render == tasks[0].Render {
+				same = append(same, t)
+			} else {
+				other = append(other, t)
+			}
+		}
+		if err := f.send(ctx, same, again); err != nil {
+			return err
+		}
+		return f.send(ctx, other, again)
+	}
 	for i := range tasks {
 		if f.cfg.Jar != nil {
 			// At release, not when queued: a retry or a page found

@@ -1,10 +1,13 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/scrape-cluster/scrape/internal/testqueue"
 	"github.com/scrape-cluster/scrape/queue"
 	"github.com/scrape-cluster/scrape/scrape"
 )
@@ -227,4 +230,54 @@ func repeat(d time.Duration, n int) []time.Duration {
 		s[i] = d
 	}
 	return s
+}
+
+// Tasks sent together, released or offered again at the end, go to the
+// subject of their kind: a render task among plain ones reaches only the
+// workers that render, and a plain one among render tasks every worker.
+func TestFrontierSendSplitsByKind(t *testing.T) {
+	srv := testqueue.Start(t)
+	js := testqueue.Connect(t, srv)
+	run := queue.Run{ID: "S"}
+	createTestRun(t, js, run)
+	f, _ := newTestFrontier(t, frontierConfig{Window: 8, PerHost: 8, Slots: 8})
+	f.js, f.run = js, run
+	tasks := []scrape.Task{
+		{ID: 1, Attempt: 1, URL: "http://a/1"},
+		{ID: 2, Attempt: 1, URL: "http://a/2", Render: true},
+		{ID: 3, Attempt: 1, URL: "http://a/3"},
+		{ID: 4, Attempt: 1, URL: "http://a/4", Render: true},
+	}
+	for _, again := range []bool{false, true} {
+		if err := f.send(t.Context(), slices.Clone(tasks), again); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream, err := js.Stream(t.Context(), run.TaskStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 {
+		t.Fatalf("%d messages, want 4: each send in two, by kind", info.State.Msgs)
+	}
+	for seq := uint64(1); seq <= info.State.Msgs; seq++ {
+		m, err := stream.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []scrape.Task
+		if err := json.Unmarshal(m.Data, &got); err != nil {
+			t.Fatal(err)
+		}
+		render := m.Subject == run.RenderSubject()
+		for _, task := range got {
+			if task.Render != render {
+				t.Errorf("task %d (render %v) on %s", task.ID, task.Render, m.Subject)
+			}
+		}
+	}
 }
