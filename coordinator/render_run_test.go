@@ -184,8 +184,8 @@ func TestRunRenderArchiveAndSince(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 	for u, r := range byURL(t, second.records()) {
-		if !r.Unchanged || r.Error != nil || r.Title != before[u].Title || r.SHA256 != before[u].SHA256 {
-			t.Errorf("%s: unchanged %v title %q (was %q) error %v", u, r.Unchanged, r.Title, before[u].Title, r.Error)
+		if !r.Unchanged || r.Error != nil || r.Title != before[u].Title || r.SHA256 != before[u].SHA256 || !r.Rendered {
+			t.Errorf("%s: unchanged %v rendered %v title %q (was %q) error %v", u, r.Unchanged, r.Rendered, r.Title, before[u].Title, r.Error)
 		}
 	}
 	if n := site.BodyBytes() - served; n != 0 {

@@ -182,6 +182,8 @@ func (s *sinceIndex) apply(r *scrape.Result, task scrape.Task, structured bool, 
 	r.Title, r.Description = earlier.Title, earlier.Description
 	r.Headings, r.Links = earlier.Headings, earlier.Links
 	r.Fields, r.Text = earlier.Fields, earlier.Text
+	// The fields are the DOM's if the earlier record was rendered.
+	r.Rendered = earlier.Rendered
 	if structured {
 		r.Data = earlier.Data
 	}
