@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -271,6 +272,16 @@ func (r *Renderer) render(ctx context.Context, b *browser, rawURL string) (res s
 	idle := newIdleWatch(cdp.FrameID(t.frame))
 	if err := chromedp.Listen(pctx, idle.event); err != nil {
 		return fail("watch the page", err)
+	}
+
+	if cs := session.PageCookies(); len(cs) > 0 {
+		params := network.SetCookiesParams{}
+		for _, c := range cs {
+			params.Cookies = append(params.Cookies, &network.CookieParam{Name: c.Name, Value: c.Value, URL: u.String()})
+		}
+		if _, err := chromedp.Call(pctx, network.SetCookies, params); err != nil {
+			return fail("set the page's cookies", err)
+		}
 	}
 
 	began := time.Now()

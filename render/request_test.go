@@ -104,6 +104,10 @@ func newReqSite(t *testing.T) *reqSite {
 		}
 		http.Redirect(w, r, fmt.Sprintf("/hop/%d", n-1), http.StatusFound)
 	})
+	mux.HandleFunc("/reads-cookie", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<html><head><title></title></head><body><script>document.title = document.cookie;</script></body></html>`)
+	})
 	mux.HandleFunc("/file.pdf", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/pdf")
 		fmt.Fprint(w, "%PDF-1.4\n")
@@ -306,5 +310,21 @@ func TestRenderLeasesItsRequests(t *testing.T) {
 	defer mu.Unlock()
 	if len(hosts) != 5 || slices.ContainsFunc(hosts, func(h string) bool { return h != u.Host }) {
 		t.Errorf("leases for %v, want five for %s (the page, three scripts and the API)", hosts, u.Host)
+	}
+}
+
+// A page's script sees the run's and the task's cookies in document.cookie,
+// as in the user's own browser (a consent wall reads it), with or without
+// --session.
+func TestRenderScriptsSeeTheRunsCookies(t *testing.T) {
+	site := newReqSite(t)
+	for _, session := range []bool{false, true} {
+		t.Run(fmt.Sprintf("session=%v", session), func(t *testing.T) {
+			r := open(t, scrape.Config{Cookies: []scrape.Cookie{{Name: "consent", Value: "yes"}}, Session: session})
+			res := renderOK(t, r, scrape.WithCookies(scrape.Listed(t.Context()), "sid=abc"), site.URL+"/reads-cookie")
+			if !strings.Contains(res.Title, "consent=yes") || !strings.Contains(res.Title, "sid=abc") {
+				t.Errorf("document.cookie %q lacks the run's and the task's cookies", res.Title)
+			}
+		})
 	}
 }

@@ -296,6 +296,20 @@ func (s *PageSession) header(req *http.Request, browser http.Header, browserCook
 	}
 }
 
+// PageCookies are the cookies the run and the task give the page's own
+// URL (--cookie, --session), for the browser to hold before the page
+// loads: a script that reads document.cookie (a consent wall) sees them,
+// as it would in the user's own browser.
+func (s *PageSession) PageCookies() []*http.Cookie {
+	if s.jar != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.jar.Cookies(s.page)
+	}
+	cs, _ := http.ParseCookie(cookieHeader(s.f.cfg.Cookies, s.page, s.listed, s.taskCookie, s.start))
+	return cs
+}
+
 // sameSite reports whether u is on page's host or one of its subdomains.
 func sameSite(u, page *url.URL) bool {
 	h, p := strings.ToLower(u.Hostname()), strings.ToLower(page.Hostname())
